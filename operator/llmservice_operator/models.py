@@ -1,0 +1,594 @@
+"""The LLMService API (``llmservice.dev/v1alpha1``) as pydantic models.
+
+These models are the single contract of the project: the CRD is generated from them
+(``crd.py``), the builders read them, and ``render`` validates user files with them. Field
+descriptions end up in the CRD, so ``kubectl explain llmservice.spec.model`` prints them;
+keep them written for users.
+
+Cross-field rules (``minReplicas <= maxReplicas`` and the like) are not here: they live as
+CEL expressions in ``rules.py`` so that the API server and ``render`` enforce the very same
+rule text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_GROUP = "llmservice.dev"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+KIND = "LLMService"
+PLURAL = "llmservices"
+SINGULAR = "llmservice"
+SHORT_NAMES = ["llms"]
+
+# Pinned images. The Ollama tag is pinned so that a pod restart never silently changes the
+# model server; bump it deliberately.
+DEFAULT_OLLAMA_IMAGE = "ollama/ollama:0.12.6"
+DEFAULT_BACKEND_IMAGE = "ghcr.io/llmservice-operator/llmservice-backend:0.1.0"
+OLLAMA_PORT = 11434
+
+# Kubernetes' own quantity grammar (resource.Quantity), so a bad "2Gb" is caught before the
+# API server rejects the Deployment.
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# Ollama model references: [host[:port]/][namespace/]model[:tag], e.g. "tinyllama",
+# "llama3.2:1b", "hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M".
+MODEL_NAME_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[A-Za-z0-9][A-Za-z0-9._-]*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
+)
+# Ollama's keep_alive: a Go duration ("5m", "1h30m", "-1s"), a number of seconds, or -1.
+KEEP_ALIVE_PATTERN = r"^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)?)+$"
+# An extended resource name such as nvidia.com/gpu or amd.com/gpu.
+RESOURCE_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# DNS-1123 label / subdomain, for object names we reference.
+DNS1123_SUBDOMAIN_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+# The LLMService name becomes the Service name, which must be a DNS-1035 label.
+DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+
+def _quantity_to_str(value: Any) -> Any:
+    """YAML turns ``cpu: 1`` into an int; Kubernetes accepts both, so do we."""
+    if isinstance(value, bool):
+        return value  # let validation reject it: True is not a quantity
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    Field(
+        pattern=QUANTITY_PATTERN,
+        json_schema_extra={"x-kubernetes-int-or-string": True},
+    ),
+]
+
+# Objects passed through to Kubernetes untouched (tolerations, affinity, valueFrom, ...):
+# the API server validates them when the Deployment is written.
+KubeObject = Annotated[
+    dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+]
+
+
+class _Model(BaseModel):
+    """Base: camelCase on the wire, unknown fields rejected (the CRD prunes them anyway)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The object as the API server stores it: camelCase keys, unset optionals dropped."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# --------------------------------------------------------------------------------------
+# spec
+
+
+class ModelStorage(_Model):
+    """Where the pod keeps the model files Ollama pulls."""
+
+    type: Literal["EmptyDir", "PersistentVolumeClaim"] = Field(
+        "EmptyDir",
+        description=(
+            "EmptyDir pulls the model into each pod's own scratch volume (simple, no storage "
+            "class needed, pulled again whenever a pod starts). PersistentVolumeClaim keeps "
+            "the models across pod restarts in a claim, either an existing one (claimName) "
+            "or one the operator creates (size)."
+        ),
+    )
+    size: Quantity | None = Field(
+        "10Gi",
+        description=(
+            "Size of the model volume: the EmptyDir size limit, or the size of the claim the "
+            "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi."
+        ),
+    )
+    storage_class_name: str | None = Field(
+        None,
+        description=(
+            "Storage class of the claim the operator creates; unset uses the cluster's "
+            "default storage class."
+        ),
+    )
+    claim_name: str | None = Field(
+        None,
+        pattern=DNS1123_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description=(
+            "Name of an existing PersistentVolumeClaim in the same namespace to mount instead "
+            "of creating one. The operator never deletes a claim it did not create."
+        ),
+    )
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"] = Field(
+        "ReadWriteOnce",
+        description=(
+            "Access mode of the claim the operator creates. Every replica mounts the same "
+            "claim, so more than one replica needs ReadWriteMany."
+        ),
+    )
+
+
+class ModelSpec(_Model):
+    """The model Ollama serves."""
+
+    name: str = Field(
+        "tinyllama",
+        min_length=1,
+        max_length=255,
+        pattern=MODEL_NAME_PATTERN,
+        description=(
+            "Ollama model reference, name[:tag], as `ollama pull` takes it "
+            "(tinyllama, llama3.2:1b, hf.co/owner/repo:quant)."
+        ),
+    )
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent",
+        description=(
+            "When each pod pulls the model before it becomes Ready: Always pulls on every "
+            "pod start (picks up a moved tag), IfNotPresent only when the model volume lacks "
+            "it, Never expects it on the volume already (a pod without it never gets Ready)."
+        ),
+    )
+    keep_alive: str = Field(
+        "-1",
+        pattern=KEEP_ALIVE_PATTERN,
+        description=(
+            "How long Ollama keeps the model loaded after a request, as Ollama's keep_alive: "
+            "a duration (5m, 1h) or -1 to keep it loaded for ever (the default: a chat "
+            "service should not pay the load time again)."
+        ),
+    )
+    storage: ModelStorage = Field(
+        default_factory=ModelStorage,
+        description="The volume that holds the model files.",
+    )
+
+
+class AutoscalingSpec(_Model):
+    """The HorizontalPodAutoscaler the operator keeps for the service."""
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Scale the pods with a HorizontalPodAutoscaler between minReplicas and "
+            "maxReplicas. When false the HPA is removed and spec.replicas applies."
+        ),
+    )
+    min_replicas: int = Field(
+        2, ge=1, le=1000, description="Fewest pods the autoscaler keeps."
+    )
+    max_replicas: int = Field(
+        6, ge=1, le=1000, description="Most pods the autoscaler creates."
+    )
+    target_cpu_utilization_percentage: int | None = Field(
+        70,
+        ge=1,
+        le=1000,
+        description=(
+            "Average CPU use across pods, in percent of the pods' CPU requests, that the "
+            "autoscaler aims for. Unset to scale on memory only."
+        ),
+    )
+    target_memory_utilization_percentage: int | None = Field(
+        80,
+        ge=1,
+        le=1000,
+        description=(
+            "Average memory use across pods, in percent of the pods' memory requests, that "
+            "the autoscaler aims for. Unset to scale on CPU only."
+        ),
+    )
+    scale_down_stabilization_seconds: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description=(
+            "How long load must stay low before the autoscaler removes pods; long enough "
+            "that a pod which just loaded its model is not dropped in a lull."
+        ),
+    )
+
+
+class ResourceRequirements(_Model):
+    """Compute resources of one container, as in a Kubernetes container spec."""
+
+    requests: dict[str, Quantity] = Field(
+        default_factory=dict,
+        description="Resources the scheduler reserves (cpu, memory, ...).",
+    )
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict,
+        description="Most the container may use (cpu, memory, ...).",
+    )
+
+
+class EnvVar(_Model):
+    """An environment variable, as in a Kubernetes container spec."""
+
+    name: str = Field(
+        ..., min_length=1, pattern=ENV_NAME_PATTERN, description="Variable name."
+    )
+    value: str | None = Field(None, description="Literal value.")
+    value_from: KubeObject | None = Field(
+        None,
+        description=(
+            "Source of the value (secretKeyRef, configMapKeyRef, fieldRef, "
+            "resourceFieldRef), as in a Kubernetes EnvVar."
+        ),
+    )
+
+
+class SecretKeyRef(_Model):
+    """A key of a Secret in the LLMService's namespace."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN_PATTERN,
+        description="Name of the Secret.",
+    )
+    key: str = Field("api-key", min_length=1, description="Key in the Secret.")
+
+
+def _default_backend_resources() -> ResourceRequirements:
+    return ResourceRequirements(
+        requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
+    )
+
+
+def _default_ollama_resources() -> ResourceRequirements:
+    return ResourceRequirements(
+        requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"}
+    )
+
+
+class BackendSpec(_Model):
+    """The chat backend container: the API and chat page users reach."""
+
+    image: str = Field(
+        DEFAULT_BACKEND_IMAGE,
+        min_length=1,
+        description="Backend container image.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Kubernetes image pull policy of the backend container."
+    )
+    port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        description="Port the backend listens on inside the pod; the Service targets it.",
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=_default_backend_resources,
+        description=(
+            "Backend container resources. Keep cpu and memory requests when autoscaling on "
+            "them: utilization is measured against requests."
+        ),
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list, description="Extra environment variables for the backend."
+    )
+    max_concurrent_requests: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description=(
+            "Chat requests a pod sends to its Ollama at once; more wait in a queue. Match "
+            "ollama.numParallel so requests do not queue twice."
+        ),
+    )
+    max_queued_requests: int = Field(
+        32,
+        ge=0,
+        le=10000,
+        description=(
+            "Chat requests a pod holds waiting for a free slot; beyond this it answers 429 "
+            "with Retry-After so clients back off and the load reaches other pods."
+        ),
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description=(
+            "Secret key holding an API key; when set, the backend requires "
+            "`Authorization: Bearer <key>` on the chat APIs."
+        ),
+    )
+
+
+class OllamaSpec(_Model):
+    """The Ollama sidecar container that serves the model."""
+
+    image: str = Field(
+        DEFAULT_OLLAMA_IMAGE,
+        min_length=1,
+        description="Ollama container image; pinned by default.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Kubernetes image pull policy of the Ollama container."
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=_default_ollama_resources,
+        description=(
+            "Ollama container resources. The memory limit must hold the model weights plus "
+            "its context; TinyLlama needs about 1Gi."
+        ),
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list, description="Extra environment variables for Ollama."
+    )
+    num_parallel: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Requests Ollama decodes at once (OLLAMA_NUM_PARALLEL).",
+    )
+
+
+class ServiceSpec(_Model):
+    """The Service in front of the pods."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Kubernetes Service type."
+    )
+    port: int = Field(80, ge=1, le=65535, description="Port the Service exposes.")
+    node_port: int | None = Field(
+        None,
+        ge=30000,
+        le=32767,
+        description=(
+            "Fixed node port for NodePort and LoadBalancer Services; unset lets Kubernetes "
+            "pick one."
+        ),
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations on the Service (load balancer settings, for instance).",
+    )
+
+
+class ImagePullSecret(_Model):
+    """A reference to an image pull Secret."""
+
+    name: str = Field(..., min_length=1, description="Name of the Secret.")
+
+
+class PodOptions(_Model):
+    """Scheduling and metadata passed through to every pod."""
+
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the pods must be scheduled on."
+    )
+    tolerations: list[KubeObject] = Field(
+        default_factory=list, description="Pod tolerations, as in a Kubernetes pod spec."
+    )
+    affinity: KubeObject | None = Field(
+        None, description="Pod affinity rules, as in a Kubernetes pod spec."
+    )
+    runtime_class_name: str | None = Field(
+        None, description="RuntimeClass of the pods (nvidia, for instance)."
+    )
+    priority_class_name: str | None = Field(
+        None, description="PriorityClass of the pods."
+    )
+    service_account_name: str | None = Field(
+        None,
+        description="ServiceAccount the pods run as; unset uses the namespace's default.",
+    )
+    image_pull_secrets: list[ImagePullSecret] = Field(
+        default_factory=list, description="Secrets for pulling private images."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra pod labels. The operator's own app.kubernetes.io labels win.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Extra pod annotations."
+    )
+    termination_grace_period_seconds: int = Field(
+        120,
+        ge=1,
+        le=3600,
+        description=(
+            "Time a stopping pod gets to finish the chat streams it is serving before it "
+            "is killed."
+        ),
+    )
+
+
+class GPUSpec(_Model):
+    """GPUs for the Ollama container."""
+
+    count: int = Field(0, ge=0, le=16, description="GPUs per pod; 0 runs on CPU.")
+    resource_name: str = Field(
+        "nvidia.com/gpu",
+        pattern=RESOURCE_NAME_PATTERN,
+        description="Extended resource name of the GPU (nvidia.com/gpu, amd.com/gpu).",
+    )
+
+
+class LLMServiceSpec(_Model):
+    """Desired state of an LLM chat service."""
+
+    model: ModelSpec = Field(default_factory=ModelSpec, description="The model to serve.")
+    replicas: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description=(
+            "Number of pods when autoscaling is disabled (also set by `kubectl scale`). "
+            "Ignored while autoscaling is enabled."
+        ),
+    )
+    autoscaling: AutoscalingSpec = Field(
+        default_factory=AutoscalingSpec, description="Horizontal autoscaling of the pods."
+    )
+    backend: BackendSpec = Field(
+        default_factory=BackendSpec, description="The chat backend container."
+    )
+    ollama: OllamaSpec = Field(
+        default_factory=OllamaSpec, description="The Ollama sidecar container."
+    )
+    service: ServiceSpec = Field(
+        default_factory=ServiceSpec, description="The Service in front of the pods."
+    )
+    pod: PodOptions = Field(
+        default_factory=PodOptions, description="Scheduling and metadata of the pods."
+    )
+    gpu: GPUSpec = Field(default_factory=GPUSpec, description="GPUs for Ollama.")
+
+
+# --------------------------------------------------------------------------------------
+# status
+
+Phase = Literal["Pending", "Progressing", "Ready", "Degraded", "Failed"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+ScalingState = Literal[
+    "Disabled", "Stable", "ScalingUp", "ScalingDown", "AtMaximum", "AtMinimum"
+]
+
+# Condition types.
+READY = "Ready"
+AVAILABLE = "Available"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+SCALING_LIMITED = "ScalingLimited"
+CONDITION_TYPES = (READY, AVAILABLE, PROGRESSING, DEGRADED, SCALING_LIMITED)
+
+
+class Condition(_Model):
+    """One observation of the service, in the shape of a metav1.Condition."""
+
+    type: str = Field(..., description="Condition type: Ready, Available, Progressing, ...")
+    status: ConditionStatus = Field(..., description="True, False or Unknown.")
+    reason: str = Field(
+        ..., description="CamelCase reason, for machines (AllReplicasReady, CrashLoopBackOff)."
+    )
+    message: str = Field("", description="Human-readable detail.")
+    last_transition_time: str = Field(
+        ..., description="When the status last changed (RFC 3339)."
+    )
+    observed_generation: int | None = Field(
+        None, description="The spec generation this condition was computed for."
+    )
+
+
+class AutoscalingStatus(_Model):
+    """What the autoscaler is doing."""
+
+    state: ScalingState = Field(
+        "Disabled",
+        description="Disabled, Stable, ScalingUp, ScalingDown, AtMaximum or AtMinimum.",
+    )
+    min_replicas: int | None = Field(None, description="Lower bound in force.")
+    max_replicas: int | None = Field(None, description="Upper bound in force.")
+    current_replicas: int | None = Field(None, description="Pods the autoscaler sees.")
+    desired_replicas: int | None = Field(None, description="Pods the autoscaler wants.")
+    current_cpu_utilization_percentage: int | None = Field(
+        None, description="Average CPU use, in percent of requests."
+    )
+    current_memory_utilization_percentage: int | None = Field(
+        None, description="Average memory use, in percent of requests."
+    )
+    last_scale_time: str | None = Field(
+        None, description="When the autoscaler last changed the replica count."
+    )
+
+
+class LLMServiceStatus(_Model):
+    """Observed state, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        None, description="The spec generation the operator last acted on."
+    )
+    phase: Phase | None = Field(
+        None, description="Pending, Progressing, Ready, Degraded or Failed."
+    )
+    ready: str | None = Field(None, description="Ready pods over desired pods, as \"2/2\".")
+    replicas: int | None = Field(None, description="Pods that exist.")
+    ready_replicas: int | None = Field(None, description="Pods that are Ready.")
+    available_replicas: int | None = Field(
+        None, description="Pods Ready for at least the Deployment's minReadySeconds."
+    )
+    updated_replicas: int | None = Field(
+        None, description="Pods running the current pod template."
+    )
+    desired_replicas: int | None = Field(None, description="Pods wanted right now.")
+    selector: str | None = Field(
+        None, description="Label selector of the pods (for the scale subresource)."
+    )
+    endpoint: str | None = Field(None, description="In-cluster URL of the service.")
+    autoscaling: AutoscalingStatus | None = Field(
+        None, description="State of the autoscaler."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Latest observations of the service's state."
+    )
+
+
+class ObjectMeta(_Model):
+    """The subset of metadata the operator reads; the rest is kept as it is."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow"
+    )
+
+    name: str = Field(..., min_length=1, max_length=63, pattern=DNS1035_LABEL_PATTERN)
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class LLMService(_Model):
+    """An LLM chat service: an Ollama-served model behind a chat backend, autoscaled."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid"
+    )
+
+    api_version: Literal["llmservice.dev/v1alpha1"] = Field(
+        GROUP_VERSION, description="llmservice.dev/v1alpha1"
+    )
+    kind: Literal["LLMService"] = Field(KIND, description="LLMService")
+    metadata: ObjectMeta
+    spec: LLMServiceSpec = Field(default_factory=LLMServiceSpec)
+    status: LLMServiceStatus | None = None
