@@ -198,6 +198,8 @@ class AutoscalingSpec(_Model):
     )
     target_cpu_utilization_percentage: int | None = Field(
         70,
+        # The wire name of DESIGN.md and of HPA v1; to_camel would say "targetCpu...".
+        alias="targetCPUUtilizationPercentage",
         ge=1,
         le=1000,
         description=(
