@@ -1,0 +1,38 @@
+"""Pure builders: a validated LLMService in, the manifests of its children out.
+
+Nothing here reads the cluster or the clock, so the operator, ``render`` and the tests all
+get the very same objects for the same spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmservice_operator.builders.deployment import build_deployment
+from llmservice_operator.builders.hpa import build_hpa
+from llmservice_operator.builders.service import build_service
+from llmservice_operator.builders.storage import build_model_claim, creates_claim
+from llmservice_operator.models import LLMService
+
+__all__ = [
+    "build_children",
+    "build_deployment",
+    "build_hpa",
+    "build_model_claim",
+    "build_service",
+    "creates_claim",
+]
+
+
+def build_children(service: LLMService) -> list[dict[str, Any]]:
+    """Every child of ``service``, in the order they are best applied: the model claim
+    (when the operator creates one) before the pods that mount it, the Deployment, its
+    Service, and the HorizontalPodAutoscaler only while autoscaling is enabled."""
+    children: list[dict[str, Any]] = []
+    if creates_claim(service):
+        children.append(build_model_claim(service))
+    children.append(build_deployment(service))
+    children.append(build_service(service))
+    if service.spec.autoscaling.enabled:
+        children.append(build_hpa(service))
+    return children
