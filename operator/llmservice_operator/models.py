@@ -46,11 +46,12 @@ MODEL_NAME_PATTERN = (
 # Ollama's keep_alive: a Go duration ("5m", "1h30m", "-1s"), a number of seconds, or -1.
 KEEP_ALIVE_PATTERN = r"^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)?)+$"
 # An extended resource name such as nvidia.com/gpu or amd.com/gpu.
-RESOURCE_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-# DNS-1123 label / subdomain, for object names we reference.
-DNS1123_SUBDOMAIN_PATTERN = (
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+RESOURCE_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 )
+# DNS-1123 label / subdomain, for object names we reference.
+DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # The LLMService name becomes the Service name, which must be a DNS-1035 label.
 DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
@@ -70,7 +71,14 @@ Quantity = Annotated[
     BeforeValidator(_quantity_to_str),
     Field(
         pattern=QUANTITY_PATTERN,
-        json_schema_extra={"x-kubernetes-int-or-string": True},
+        max_length=64,
+        # pydantic drops the string constraints from a validator-wrapped type's JSON
+        # schema; the CRD needs them.
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+            "maxLength": 64,
+        },
     ),
 ]
 
@@ -190,12 +198,8 @@ class AutoscalingSpec(_Model):
             "maxReplicas. When false the HPA is removed and spec.replicas applies."
         ),
     )
-    min_replicas: int = Field(
-        2, ge=1, le=1000, description="Fewest pods the autoscaler keeps."
-    )
-    max_replicas: int = Field(
-        6, ge=1, le=1000, description="Most pods the autoscaler creates."
-    )
+    min_replicas: int = Field(2, ge=1, le=1000, description="Fewest pods the autoscaler keeps.")
+    max_replicas: int = Field(6, ge=1, le=1000, description="Most pods the autoscaler creates.")
     target_cpu_utilization_percentage: int | None = Field(
         70,
         # The wire name of DESIGN.md and of HPA v1; to_camel would say "targetCpu...".
@@ -232,10 +236,12 @@ class ResourceRequirements(_Model):
 
     requests: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=32,
         description="Resources the scheduler reserves (cpu, memory, ...).",
     )
     limits: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=32,
         description="Most the container may use (cpu, memory, ...).",
     )
 
@@ -244,7 +250,11 @@ class EnvVar(_Model):
     """An environment variable, as in a Kubernetes container spec."""
 
     name: str = Field(
-        ..., min_length=1, pattern=ENV_NAME_PATTERN, description="Variable name."
+        ...,
+        min_length=1,
+        max_length=253,
+        pattern=ENV_NAME_PATTERN,
+        description="Variable name.",
     )
     value: str | None = Field(None, description="Literal value.")
     value_from: KubeObject | None = Field(
@@ -276,9 +286,7 @@ def _default_backend_resources() -> ResourceRequirements:
 
 
 def _default_ollama_resources() -> ResourceRequirements:
-    return ResourceRequirements(
-        requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"}
-    )
+    return ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"})
 
 
 class BackendSpec(_Model):
@@ -306,7 +314,9 @@ class BackendSpec(_Model):
         ),
     )
     env: list[EnvVar] = Field(
-        default_factory=list, description="Extra environment variables for the backend."
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables for the backend.",
     )
     max_concurrent_requests: int = Field(
         4,
@@ -354,7 +364,9 @@ class OllamaSpec(_Model):
         ),
     )
     env: list[EnvVar] = Field(
-        default_factory=list, description="Extra environment variables for Ollama."
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables for Ollama.",
     )
     num_parallel: int = Field(
         4,
@@ -407,9 +419,7 @@ class PodOptions(_Model):
     runtime_class_name: str | None = Field(
         None, description="RuntimeClass of the pods (nvidia, for instance)."
     )
-    priority_class_name: str | None = Field(
-        None, description="PriorityClass of the pods."
-    )
+    priority_class_name: str | None = Field(None, description="PriorityClass of the pods.")
     service_account_name: str | None = Field(
         None,
         description="ServiceAccount the pods run as; unset uses the namespace's default.",
@@ -421,16 +431,13 @@ class PodOptions(_Model):
         default_factory=dict,
         description="Extra pod labels. The operator's own app.kubernetes.io labels win.",
     )
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Extra pod annotations."
-    )
+    annotations: dict[str, str] = Field(default_factory=dict, description="Extra pod annotations.")
     termination_grace_period_seconds: int = Field(
         120,
         ge=1,
         le=3600,
         description=(
-            "Time a stopping pod gets to finish the chat streams it is serving before it "
-            "is killed."
+            "Time a stopping pod gets to finish the chat streams it is serving before it is killed."
         ),
     )
 
@@ -441,6 +448,7 @@ class GPUSpec(_Model):
     count: int = Field(0, ge=0, le=16, description="GPUs per pod; 0 runs on CPU.")
     resource_name: str = Field(
         "nvidia.com/gpu",
+        max_length=253,
         pattern=RESOURCE_NAME_PATTERN,
         description="Extended resource name of the GPU (nvidia.com/gpu, amd.com/gpu).",
     )
@@ -482,9 +490,7 @@ class LLMServiceSpec(_Model):
 
 Phase = Literal["Pending", "Progressing", "Ready", "Degraded", "Failed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
-ScalingState = Literal[
-    "Disabled", "Stable", "ScalingUp", "ScalingDown", "AtMaximum", "AtMinimum"
-]
+ScalingState = Literal["Disabled", "Stable", "ScalingUp", "ScalingDown", "AtMaximum", "AtMinimum"]
 
 # Condition types.
 READY = "Ready"
@@ -504,9 +510,7 @@ class Condition(_Model):
         ..., description="CamelCase reason, for machines (AllReplicasReady, CrashLoopBackOff)."
     )
     message: str = Field("", description="Human-readable detail.")
-    last_transition_time: str = Field(
-        ..., description="When the status last changed (RFC 3339)."
-    )
+    last_transition_time: str = Field(..., description="When the status last changed (RFC 3339).")
     observed_generation: int | None = Field(
         None, description="The spec generation this condition was computed for."
     )
@@ -543,23 +547,19 @@ class LLMServiceStatus(_Model):
     phase: Phase | None = Field(
         None, description="Pending, Progressing, Ready, Degraded or Failed."
     )
-    ready: str | None = Field(None, description="Ready pods over desired pods, as \"2/2\".")
+    ready: str | None = Field(None, description='Ready pods over desired pods, as "2/2".')
     replicas: int | None = Field(None, description="Pods that exist.")
     ready_replicas: int | None = Field(None, description="Pods that are Ready.")
     available_replicas: int | None = Field(
         None, description="Pods Ready for at least the Deployment's minReadySeconds."
     )
-    updated_replicas: int | None = Field(
-        None, description="Pods running the current pod template."
-    )
+    updated_replicas: int | None = Field(None, description="Pods running the current pod template.")
     desired_replicas: int | None = Field(None, description="Pods wanted right now.")
     selector: str | None = Field(
         None, description="Label selector of the pods (for the scale subresource)."
     )
     endpoint: str | None = Field(None, description="In-cluster URL of the service.")
-    autoscaling: AutoscalingStatus | None = Field(
-        None, description="State of the autoscaler."
-    )
+    autoscaling: AutoscalingStatus | None = Field(None, description="State of the autoscaler.")
     conditions: list[Condition] = Field(
         default_factory=list, description="Latest observations of the service's state."
     )
@@ -568,9 +568,7 @@ class LLMServiceStatus(_Model):
 class ObjectMeta(_Model):
     """The subset of metadata the operator reads; the rest is kept as it is."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="allow"
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
     name: str = Field(..., min_length=1, max_length=63, pattern=DNS1035_LABEL_PATTERN)
     namespace: str | None = None
@@ -583,14 +581,12 @@ class ObjectMeta(_Model):
 class LLMService(_Model):
     """An LLM chat service: an Ollama-served model behind a chat backend, autoscaled."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid"
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     api_version: Literal["llmservice.dev/v1alpha1"] = Field(
-        GROUP_VERSION, description="llmservice.dev/v1alpha1"
+        "llmservice.dev/v1alpha1", description="llmservice.dev/v1alpha1"
     )
-    kind: Literal["LLMService"] = Field(KIND, description="LLMService")
+    kind: Literal["LLMService"] = Field("LLMService", description="LLMService")
     metadata: ObjectMeta
     spec: LLMServiceSpec = Field(default_factory=LLMServiceSpec)
     status: LLMServiceStatus | None = None

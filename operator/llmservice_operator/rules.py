@@ -1,0 +1,329 @@
+"""LLMService's cross-field rules, as CEL ``x-kubernetes-validations`` data.
+
+Rules that involve more than one field cannot be said in an OpenAPI schema, and a pydantic
+validator would only run in ``render`` and the operator, not in ``kubectl apply``. So each rule
+is written once, here, in CEL: ``crd.py`` places it in the CRD (the API server enforces it)
+and ``validation.py`` evaluates the CRD's rules with cel-python (``render`` and the operator
+enforce the same text).
+
+Each rule runs at one schema node (``node``, a dotted path in the LLMService schema, ``""`` for
+the root) on the defaulted object: fields with a default are always present there, so only
+optional fields (no default) are guarded with ``has()``. A null field counts as absent, as the
+API server does.
+
+Kubernetes limits: rules must compile in the API server's CEL environment (1.29 and later:
+the quantity library is available) and stay within its cost budget, so every string, list and
+map a rule reads or iterates has a maxLength/maxItems/maxProperties in the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from llmservice_operator.models import DNS1035_LABEL_PATTERN, OLLAMA_PORT
+
+FIELD_VALUE_INVALID: Final = "FieldValueInvalid"
+FIELD_VALUE_FORBIDDEN: Final = "FieldValueForbidden"
+FIELD_VALUE_REQUIRED: Final = "FieldValueRequired"
+FIELD_VALUE_DUPLICATE: Final = "FieldValueDuplicate"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One CEL validation rule and where it lives in the LLMService schema."""
+
+    name: str  # stable identifier, for tests and docs
+    node: str  # dotted schema path the rule is attached to ("" is the root)
+    rule: str
+    message: str  # static message: shown when messageExpression cannot be evaluated
+    message_expression: str | None = None
+    field_path: str | None = None  # relative to node, as Kubernetes' fieldPath (".a.b")
+    reason: str = FIELD_VALUE_INVALID
+
+    def validation(self) -> dict[str, Any]:
+        """The ``x-kubernetes-validations`` entry."""
+        entry: dict[str, Any] = {"rule": self.rule, "message": self.message}
+        if self.message_expression is not None:
+            entry["messageExpression"] = self.message_expression
+        if self.field_path is not None:
+            entry["fieldPath"] = self.field_path
+        entry["reason"] = self.reason
+        return entry
+
+    @property
+    def path(self) -> str:
+        """The dotted path an error of this rule is reported at."""
+        if self.field_path is None:
+            return self.node
+        tail = self.field_path.lstrip(".")
+        return f"{self.node}.{tail}" if self.node else tail
+
+
+def _str(expr: str) -> str:
+    """CEL that renders a number for a message."""
+    return f"string({expr})"
+
+
+def _limits_cover_requests(container: str) -> Rule:
+    """limits[r] >= requests[r] for every resource set in both, as the kubelet requires."""
+    node = f"spec.{container}.resources"
+    both = (
+        "k in self.requests && isQuantity(string(self.limits[k])) "
+        "&& isQuantity(string(self.requests[k]))"
+    )
+    smaller = "quantity(string(self.limits[k])).isLessThan(quantity(string(self.requests[k])))"
+    return Rule(
+        name=f"{container}-limits-cover-requests",
+        node=node,
+        rule=f"self.limits.all(k, !({both}) || !{smaller})",
+        message=f"{node}.limits must be at least the matching {node}.requests",
+        message_expression=(
+            f"self.limits.filter(k, {both} && {smaller}).map(k, "
+            f"'{node}.limits.' + k + ' (' + string(self.limits[k]) + ') must be at least "
+            f"{node}.requests.' + k + ' (' + string(self.requests[k]) + ')').join('; ')"
+        ),
+        field_path=".limits",
+    )
+
+
+def _request_for_target(container: str, resource: str, target: str) -> Rule:
+    """An HPA utilization target needs a request on every container to measure against."""
+    return Rule(
+        name=f"{container}-{resource}-request-for-autoscaling",
+        node="spec",
+        rule=(
+            f"!self.autoscaling.enabled || !has(self.autoscaling.{target}) "
+            f"|| '{resource}' in self.{container}.resources.requests"
+        ),
+        message=(
+            f"spec.{container}.resources.requests.{resource} is required while "
+            f"spec.autoscaling.{target} is set: the autoscaler measures {resource} use "
+            f"against the requests of every container"
+        ),
+        field_path=f".{container}.resources.requests",
+        reason=FIELD_VALUE_REQUIRED,
+    )
+
+
+_RWX = "ReadWriteMany"
+
+RULES: Final[tuple[Rule, ...]] = (
+    Rule(
+        name="name-dns1035",
+        node="",
+        rule=f"self.metadata.name.matches('{DNS1035_LABEL_PATTERN}')",
+        message=(
+            "metadata.name must be a DNS-1035 label (lowercase letters, digits and hyphens, "
+            "starting with a letter and ending with a letter or digit): it names the Service"
+        ),
+        message_expression=(
+            "'metadata.name ' + self.metadata.name + ' must be a DNS-1035 label (lowercase "
+            "letters, digits and hyphens, starting with a letter and ending with a letter or "
+            "digit): it names the Service'"
+        ),
+        field_path=".metadata.name",
+    ),
+    Rule(
+        name="min-not-above-max",
+        node="spec.autoscaling",
+        rule="self.minReplicas <= self.maxReplicas",
+        message="spec.autoscaling.minReplicas must not exceed spec.autoscaling.maxReplicas",
+        message_expression=(
+            "'spec.autoscaling.minReplicas (' + string(self.minReplicas) + ') must not exceed "
+            "spec.autoscaling.maxReplicas (' + string(self.maxReplicas) + ')'"
+        ),
+        field_path=".minReplicas",
+    ),
+    Rule(
+        name="autoscaling-needs-a-target",
+        node="spec.autoscaling",
+        rule=(
+            "!self.enabled || has(self.targetCPUUtilizationPercentage) "
+            "|| has(self.targetMemoryUtilizationPercentage)"
+        ),
+        message=(
+            "spec.autoscaling.targetCPUUtilizationPercentage or "
+            "spec.autoscaling.targetMemoryUtilizationPercentage is required while "
+            "spec.autoscaling.enabled is true"
+        ),
+        field_path=".targetCPUUtilizationPercentage",
+        reason=FIELD_VALUE_REQUIRED,
+    ),
+    Rule(
+        name="pvc-needs-size-or-claim",
+        node="spec.model.storage",
+        rule="self.type != 'PersistentVolumeClaim' || has(self.size) || has(self.claimName)",
+        message=(
+            "spec.model.storage.size or spec.model.storage.claimName is required for "
+            "PersistentVolumeClaim storage: a size for a claim the operator creates, a "
+            "claimName to mount an existing one"
+        ),
+        field_path=".size",
+        reason=FIELD_VALUE_REQUIRED,
+    ),
+    Rule(
+        name="claim-name-needs-pvc",
+        node="spec.model.storage",
+        rule="!has(self.claimName) || self.type == 'PersistentVolumeClaim'",
+        message=(
+            "spec.model.storage.claimName is only allowed when spec.model.storage.type is "
+            "PersistentVolumeClaim"
+        ),
+        message_expression=(
+            "'spec.model.storage.claimName is only allowed when spec.model.storage.type is "
+            "PersistentVolumeClaim, not ' + self.type"
+        ),
+        field_path=".claimName",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="storage-class-needs-created-claim",
+        node="spec.model.storage",
+        rule="!has(self.storageClassName) || !has(self.claimName)",
+        message=(
+            "spec.model.storage.storageClassName applies to the claim the operator creates; "
+            "it cannot be combined with spec.model.storage.claimName (an existing claim)"
+        ),
+        field_path=".storageClassName",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="single-writer-claim-single-replica",
+        node="spec",
+        rule=(
+            "self.model.storage.type != 'PersistentVolumeClaim' "
+            "|| has(self.model.storage.claimName) "
+            f"|| self.model.storage.accessMode == '{_RWX}' "
+            "|| (self.autoscaling.enabled ? self.autoscaling.maxReplicas <= 1 "
+            ": self.replicas <= 1)"
+        ),
+        message=(
+            "spec.model.storage.accessMode ReadWriteOnce or ReadWriteOncePod lets only one "
+            "pod use the model claim: set it to ReadWriteMany, or run at most 1 replica "
+            "(spec.replicas, or spec.autoscaling.maxReplicas while autoscaling)"
+        ),
+        message_expression=(
+            "'spec.model.storage.accessMode ' + self.model.storage.accessMode + ' lets only "
+            "one pod use the model claim, but ' + (self.autoscaling.enabled ? "
+            "'spec.autoscaling.maxReplicas is ' + string(self.autoscaling.maxReplicas) : "
+            "'spec.replicas is ' + string(self.replicas)) + ': use ReadWriteMany or at most "
+            "1 replica'"
+        ),
+        field_path=".model.storage.accessMode",
+    ),
+    Rule(
+        name="never-pull-needs-persistent-storage",
+        node="spec.model",
+        rule="self.pullPolicy != 'Never' || self.storage.type == 'PersistentVolumeClaim'",
+        message=(
+            "spec.model.pullPolicy Never needs spec.model.storage.type PersistentVolumeClaim "
+            "holding the model: an EmptyDir volume starts empty, so no pod would become Ready"
+        ),
+        field_path=".pullPolicy",
+    ),
+    Rule(
+        name="node-port-needs-node-port-service",
+        node="spec.service",
+        rule="!has(self.nodePort) || self.type == 'NodePort' || self.type == 'LoadBalancer'",
+        message=(
+            "spec.service.nodePort is only allowed when spec.service.type is NodePort or "
+            "LoadBalancer"
+        ),
+        message_expression=(
+            "'spec.service.nodePort is only allowed when spec.service.type is NodePort or "
+            "LoadBalancer, not ' + self.type"
+        ),
+        field_path=".nodePort",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="backend-port-not-ollama-port",
+        node="spec.backend",
+        rule=f"self.port != {OLLAMA_PORT}",
+        message=(
+            f"spec.backend.port must not be {OLLAMA_PORT}: the Ollama sidecar listens on it "
+            "in the same pod"
+        ),
+        field_path=".port",
+    ),
+    _request_for_target("backend", "cpu", "targetCPUUtilizationPercentage"),
+    _request_for_target("ollama", "cpu", "targetCPUUtilizationPercentage"),
+    _request_for_target("backend", "memory", "targetMemoryUtilizationPercentage"),
+    _request_for_target("ollama", "memory", "targetMemoryUtilizationPercentage"),
+    _limits_cover_requests("backend"),
+    _limits_cover_requests("ollama"),
+    Rule(
+        name="gpu-resource-not-set-twice",
+        node="spec",
+        rule=(
+            "self.gpu.count == 0 || (!(self.gpu.resourceName in self.ollama.resources.limits) "
+            "&& !(self.gpu.resourceName in self.ollama.resources.requests))"
+        ),
+        message=(
+            "spec.ollama.resources must not set the GPU resource named by "
+            "spec.gpu.resourceName while spec.gpu.count is above 0: the operator requests "
+            "spec.gpu.count of it"
+        ),
+        message_expression=(
+            "'spec.ollama.resources must not set ' + self.gpu.resourceName + ' while "
+            "spec.gpu.count is ' + string(self.gpu.count) + ': the operator requests "
+            "spec.gpu.count of it'"
+        ),
+        field_path=".ollama.resources",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="backend-env-names-unique",
+        node="spec.backend.env",
+        rule="self.all(e, self.filter(f, f.name == e.name).size() == 1)",
+        message="spec.backend.env must not name a variable twice",
+        message_expression=(
+            "'spec.backend.env names ' + self.filter(e, self.filter(f, f.name == e.name)"
+            ".size() > 1)[0].name + ' more than once'"
+        ),
+        reason=FIELD_VALUE_DUPLICATE,
+    ),
+    Rule(
+        name="ollama-env-names-unique",
+        node="spec.ollama.env",
+        rule="self.all(e, self.filter(f, f.name == e.name).size() == 1)",
+        message="spec.ollama.env must not name a variable twice",
+        message_expression=(
+            "'spec.ollama.env names ' + self.filter(e, self.filter(f, f.name == e.name)"
+            ".size() > 1)[0].name + ' more than once'"
+        ),
+        reason=FIELD_VALUE_DUPLICATE,
+    ),
+    Rule(
+        name="backend-env-value-or-value-from",
+        node="spec.backend.env[*]",
+        rule="!(has(self.value) && has(self.valueFrom))",
+        message="an environment variable takes value or valueFrom, not both",
+        message_expression="'env ' + self.name + ' takes value or valueFrom, not both'",
+        field_path=".valueFrom",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="ollama-env-value-or-value-from",
+        node="spec.ollama.env[*]",
+        rule="!(has(self.value) && has(self.valueFrom))",
+        message="an environment variable takes value or valueFrom, not both",
+        message_expression="'env ' + self.name + ' takes value or valueFrom, not both'",
+        field_path=".valueFrom",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+)
+
+
+def rules_at(node: str) -> list[Rule]:
+    """The rules attached to one schema node."""
+    return [rule for rule in RULES if rule.node == node]
+
+
+def nodes() -> list[str]:
+    """Every node that carries a rule, in first-appearance order."""
+    seen: dict[str, None] = {}
+    for rule in RULES:
+        seen.setdefault(rule.node, None)
+    return list(seen)
