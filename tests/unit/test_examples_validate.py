@@ -1,0 +1,108 @@
+"""Every example is a valid LLMService, and every child it becomes is a valid Kubernetes
+object for the oldest and the newest Kubernetes version we support (strict schemas: an
+unknown or misplaced field fails, as it would under ``kubectl apply --validate=strict``)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from llmservice_operator import render
+from llmservice_operator.builders import build_children
+from llmservice_operator.models import LLMService
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# The oldest Kubernetes we support (native sidecars are on by default from 1.29) and the
+# newest schemas kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
+
+
+def schema_errors(manifest: dict[str, Any]) -> list[str]:
+    """What the strict upstream schemas of each supported version say about ``manifest``."""
+    errors = []
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(p) for p in error.path)
+            errors.append(f"{version} {manifest['kind']}: {path}: {error.message}")
+    return errors
+
+
+def load_example(path: Path) -> LLMService:
+    document = yaml.safe_load(path.read_text())
+    document["metadata"].setdefault("namespace", "default")
+    return render.validate(document, path.name)
+
+
+def test_the_examples_issue_2_asks_for_exist() -> None:
+    names = {p.stem for p in EXAMPLES}
+    assert {"tinyllama", "minimal", "fixed-replicas", "gpu", "persistent-cache"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_opens_with_a_comment_header(path: Path) -> None:
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    assert len(header) >= 2, f"{path.name}: say what the example shows in a comment header"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_is_a_valid_llmservice(path: Path) -> None:
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    assert len(documents) == 1
+    service = load_example(path)
+    assert service.kind == "LLMService"
+
+
+OWNER_UID = "6f1d2c3b-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize("uid", [None, OWNER_UID], ids=["offline", "owned"])
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_child_of_example_validates_strictly(path: Path, uid: str | None) -> None:
+    service = load_example(path)
+    service.metadata.uid = uid
+    children = build_children(service)
+    assert children
+    problems = [e for child in children for e in schema_errors(child)]
+    assert problems == []
+
+
+def test_seed_example_matches_the_seeds() -> None:
+    service = load_example(ROOT / "examples" / "tinyllama.yaml")
+    kinds = {c["kind"]: c for c in build_children(service)}
+    assert kinds["Service"]["spec"]["type"] == "NodePort"
+    hpa = kinds["HorizontalPodAutoscaler"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["metrics"]
+    }
+    assert targets == {"cpu": 70, "memory": 80}
+    assert service.spec.model.name == "tinyllama"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_strict_check_rejects_what_kubernetes_would(version: str) -> None:
+    # Guard against a check that passes everything: a misplaced field, a wrong type and a
+    # sidecar field on the wrong container must each fail.
+    service = load_example(ROOT / "examples" / "minimal.yaml")
+    deployment = build_children(service)[0]
+
+    unknown = copy.deepcopy(deployment)
+    unknown["spec"]["template"]["spec"]["containers"][0]["gpu"] = 1
+    wrong_type = copy.deepcopy(deployment)
+    wrong_type["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "soon"
+    misplaced = copy.deepcopy(deployment)
+    misplaced["spec"]["template"]["spec"]["initContainers"][0]["replicas"] = 2
+    for bad in (unknown, wrong_type, misplaced):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(bad, version, strict=True)
