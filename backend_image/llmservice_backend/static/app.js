@@ -122,8 +122,11 @@
   }
 
   function showError(message) {
+    const follow = isNearBottom();
     ui.alertText.textContent = message;
     ui.alert.hidden = false;
+    // The alert takes room from the conversation: keep its last lines in view.
+    if (follow) scrollToBottom();
   }
 
   function clearError() {
@@ -175,7 +178,8 @@
     } catch {
       serverMessage = raw.trim().slice(0, 500);
     }
-    const said = serverMessage ? `: ${serverMessage}` : ".";
+    let said = serverMessage ? `: ${serverMessage}` : ".";
+    if (!/[.!?]$/.test(said)) said += ".";
     switch (resp.status) {
       case 429: {
         const retry = Number.parseInt(resp.headers.get("Retry-After") || "", 10);
