@@ -528,7 +528,9 @@ class AutoscalingStatus(_Model):
     current_replicas: int | None = Field(None, description="Pods the autoscaler sees.")
     desired_replicas: int | None = Field(None, description="Pods the autoscaler wants.")
     current_cpu_utilization_percentage: int | None = Field(
-        None, description="Average CPU use, in percent of requests."
+        None,
+        alias="currentCPUUtilizationPercentage",
+        description="Average CPU use, in percent of requests.",
     )
     current_memory_utilization_percentage: int | None = Field(
         None, description="Average memory use, in percent of requests."
