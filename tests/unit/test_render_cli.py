@@ -1,0 +1,235 @@
+"""``llmservice-operator render``: output formats, namespaces, and errors that name the field."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from llmservice_operator import render
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+VALID = """\
+apiVersion: llmservice.dev/v1alpha1
+kind: LLMService
+metadata:
+  name: chat
+spec:
+  autoscaling: {enabled: true, minReplicas: 2, maxReplicas: 4}
+"""
+
+INVALID = """\
+apiVersion: llmservice.dev/v1alpha1
+kind: LLMService
+metadata:
+  name: broken
+spec:
+  backend:
+    port: 0
+  autoscaling:
+    targetCPUUtilizationPercentage: fast
+  surprise: true
+"""
+
+
+def run(
+    filename: str, output: str = "yaml", namespace: str | None = None, stdin: str = ""
+) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = render.main(
+        filename, output, namespace, stdin=io.StringIO(stdin), stdout=out, stderr=err
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(tmp_path: Path, text: str, name: str = "svc.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def kinds(documents: list[dict[str, Any]]) -> list[str]:
+    return [d["kind"] for d in documents]
+
+
+def test_valid_file_renders_all_children_as_yaml_documents(tmp_path: Path) -> None:
+    code, out, err = run(write(tmp_path, VALID))
+    assert (code, err) == (0, "")
+    assert out.startswith("---\n")
+    documents = list(yaml.safe_load_all(out))
+    assert kinds(documents) == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert documents[2]["spec"]["maxReplicas"] == 4
+
+
+def test_json_output_is_a_v1_list(tmp_path: Path) -> None:
+    code, out, err = run(write(tmp_path, VALID), output="json")
+    assert (code, err) == (0, "")
+    listing = json.loads(out)
+    assert (listing["apiVersion"], listing["kind"]) == ("v1", "List")
+    assert kinds(listing["items"]) == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+
+
+def test_stdin_is_read_for_dash() -> None:
+    code, out, err = run("-", stdin=VALID)
+    assert (code, err) == (0, "")
+    assert kinds(list(yaml.safe_load_all(out)))[0] == "Deployment"
+
+
+def test_several_documents_render_in_order(tmp_path: Path) -> None:
+    second = VALID.replace("name: chat", "name: other").replace("enabled: true", "enabled: false")
+    code, out, _ = run(write(tmp_path, VALID + "---\n" + second + "---\n"))
+    assert code == 0
+    documents = list(yaml.safe_load_all(out))
+    assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
+        ("Deployment", "chat"),
+        ("Service", "chat"),
+        ("HorizontalPodAutoscaler", "chat"),
+        ("Deployment", "other"),
+        ("Service", "other"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document_namespace", "flag", "expected"),
+    [("team-a", "team-b", "team-a"), (None, "team-b", "team-b"), (None, None, "default")],
+)
+def test_namespace_is_the_documents_then_the_flag_then_default(
+    tmp_path: Path, document_namespace: str | None, flag: str | None, expected: str
+) -> None:
+    text = VALID
+    if document_namespace:
+        text = text.replace("  name: chat\n", f"  name: chat\n  namespace: {document_namespace}\n")
+    code, out, _ = run(write(tmp_path, text), namespace=flag)
+    assert code == 0
+    assert {d["metadata"]["namespace"] for d in yaml.safe_load_all(out)} == {expected}
+
+
+def test_rendered_offline_children_have_no_owner_reference(tmp_path: Path) -> None:
+    _, out, _ = run(write(tmp_path, VALID))
+    assert all("ownerReferences" not in d["metadata"] for d in yaml.safe_load_all(out))
+
+
+def test_a_stored_object_keeps_its_owner_reference(tmp_path: Path) -> None:
+    text = VALID.replace("  name: chat\n", "  name: chat\n  uid: abc-123\n  generation: 4\n")
+    _, out, _ = run(write(tmp_path, text))
+    refs = [d["metadata"]["ownerReferences"][0]["uid"] for d in yaml.safe_load_all(out)]
+    assert refs == ["abc-123"] * 3
+
+
+def test_invalid_service_names_each_field_and_prints_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, INVALID)
+    code, out, err = run(path)
+    assert code == 1
+    assert out == ""
+    lines = err.splitlines()
+    prefix = f"{path}: LLMService/broken: "
+    assert all(line.startswith(prefix) for line in lines), lines
+    fields = {line[len(prefix) :].split(":")[0] for line in lines}
+    assert {
+        "spec.backend.port",
+        "spec.autoscaling.targetCPUUtilizationPercentage",
+        "spec.surprise",
+    } <= fields
+    assert "Traceback" not in err
+
+
+def test_one_invalid_document_stops_all_output(tmp_path: Path) -> None:
+    code, out, err = run(write(tmp_path, VALID + "---\n" + INVALID))
+    assert code == 1
+    assert out == ""
+    assert "LLMService/broken" in err
+    assert "LLMService/chat" not in err
+
+
+def test_bad_yaml_is_reported_with_its_position(tmp_path: Path) -> None:
+    code, out, err = run(write(tmp_path, "metadata:\n  name: [unclosed\n"))
+    assert (code, out) == (1, "")
+    assert "invalid YAML" in err
+    assert "line " in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    code, out, err = run(missing)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"{missing}: cannot read: ")
+
+
+def test_directory_is_a_clear_error(tmp_path: Path) -> None:
+    code, out, err = run(str(tmp_path))
+    assert (code, out) == (1, "")
+    assert "cannot read" in err
+
+
+def test_binary_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "blob.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    code, out, err = run(str(path))
+    assert (code, out) == (1, "")
+    assert "cannot read" in err
+
+
+def test_empty_input_is_an_error() -> None:
+    code, out, err = run("-", stdin="# nothing here\n---\n")
+    assert (code, out) == (1, "")
+    assert "no LLMService" in err
+
+
+def test_a_document_that_is_not_an_object_is_an_error() -> None:
+    code, out, err = run("-", stdin=VALID + "---\n- just\n- a list\n")
+    assert (code, out) == (1, "")
+    assert err.startswith("<stdin>: document 2: ")
+
+
+def test_another_kind_is_named_in_the_error() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
+    code, out, err = run("-", stdin=text)
+    assert (code, out) == (1, "")
+    assert "<stdin>: ConfigMap/settings: kind: " in err
+
+
+def test_missing_name_is_named_in_the_error() -> None:
+    text = "apiVersion: llmservice.dev/v1alpha1\nkind: LLMService\nmetadata: {}\n"
+    code, _, err = run("-", stdin=text)
+    assert code == 1
+    assert "<stdin>: document 1: metadata.name: " in err
+
+
+def test_duplicate_names_in_one_file_are_an_error() -> None:
+    code, out, err = run("-", stdin=VALID + "---\n" + VALID)
+    assert (code, out) == (1, "")
+    assert "LLMService/chat: metadata.name: " in err
+
+
+def test_the_command_line_entry_point(tmp_path: Path) -> None:
+    # Through `python -m llmservice_operator`, as a user runs it: exit codes and streams.
+    command = [sys.executable, "-m", "llmservice_operator", "render"]
+    ok = subprocess.run(
+        [*command, "-f", str(EXAMPLES / "minimal.yaml"), "-o", "json", "-n", "prod"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert {i["metadata"]["namespace"] for i in json.loads(ok.stdout)["items"]} == {"prod"}
+
+    bad = subprocess.run(
+        [*command, "-f", write(tmp_path, INVALID)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert "spec.backend.port" in bad.stderr
+    assert "Traceback" not in bad.stderr
