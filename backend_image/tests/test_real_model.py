@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from llmservice_backend.testing import llama_adapter
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -118,7 +117,7 @@ def test_adapter_streams_real_tokens_with_final_statistics(adapter_url: str) -> 
     assert final.done
     assert final.done_reason in {"stop", "length"}
     assert final.prompt_eval_count is not None
-    assert final.prompt_eval_count > len("capital of France".split())
+    assert final.prompt_eval_count >= 10  # the question alone is more than ten tokens
     assert final.eval_count is not None
     assert 0 < final.eval_count <= MAX_TOKENS
     assert final.eval_duration is not None
