@@ -1,0 +1,185 @@
+"""Validate an LLMService as the API server would, and say what is wrong in the user's terms.
+
+``render`` and the operator both call :func:`validate_llmservice`: the pydantic models check
+each field (types, enums, bounds, patterns), then the CRD's own CEL rules run on the defaulted
+object, so a file ``render`` accepts is one ``kubectl apply`` accepts, and the other way round.
+Errors name the field with the dotted camelCase path a user writes in YAML
+(``spec.service.nodePort``), never pydantic's internals.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from llmservice_operator import crd, models
+from llmservice_operator.celrules import FieldError, evaluate_validations
+from llmservice_operator.models import LLMService
+
+__all__ = ["FieldError", "InvalidLLMServiceError", "validate_llmservice"]
+
+
+class InvalidLLMServiceError(ValueError):
+    """An LLMService the API server would reject; ``errors`` lists every reason."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors: list[FieldError] = list(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+# What each pattern in the models means, for messages a user can act on.
+_PATTERN_MEANING: Final[Mapping[str, str]] = {
+    models.QUANTITY_PATTERN: "must be a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi",
+    models.MODEL_NAME_PATTERN: (
+        "must be an Ollama model reference such as tinyllama, llama3.2:1b or hf.co/owner/repo:quant"
+    ),
+    models.KEEP_ALIVE_PATTERN: "must be a duration such as 5m or 1h30m, a number of seconds, or -1",
+    models.RESOURCE_NAME_PATTERN: "must be a resource name such as nvidia.com/gpu",
+    models.DNS1123_SUBDOMAIN_PATTERN: (
+        "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and "
+        "ending with a letter or digit"
+    ),
+    models.DNS1035_LABEL_PATTERN: (
+        "must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter "
+        "and ending with a letter or digit"
+    ),
+    models.ENV_NAME_PATTERN: (
+        "must be an environment variable name: letters, digits, '_', '-' and '.', not "
+        "starting with a digit"
+    ),
+}
+
+_PLAIN_KEY: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    """pydantic's loc as a YAML path: ``spec.backend.env[0].name``, ``requests[nvidia.com/gpu]``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            path = f"{path}.{part}" if path else part
+        else:
+            path += f"[{part}]"
+    return path
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        return "unknown field (fields are camelCase, as in the CRD; see kubectl explain llmservice)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, not {_shown(value)}"
+    if kind == "string_pattern_mismatch":
+        meaning = _PATTERN_MEANING.get(str(ctx.get("pattern")))
+        if meaning is None:
+            meaning = f"must match {ctx.get('pattern')}"
+        return f"{meaning}, not {_shown(value)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = next(iter(ctx.values()), None)
+        words = {
+            "greater_than_equal": "at least",
+            "greater_than": "more than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
+        return f"must be {words} {bound}, not {_shown(value)}"
+    if kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
+        return f"{error['msg'][0].lower()}{error['msg'][1:]}"
+    return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {_shown(value)})"
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """pydantic's errors as FieldErrors with YAML paths and plain messages."""
+    errors: list[FieldError] = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if not _is_pydantic_tag(part)]
+        reason = "FieldValueRequired" if error["type"] == "missing" else "FieldValueInvalid"
+        if error["type"] == "extra_forbidden":
+            reason = "FieldValueForbidden"
+        errors.append(FieldError(_path(loc), _message(error), reason))
+    return errors
+
+
+def _is_pydantic_tag(part: int | str) -> bool:
+    """pydantic names union members and validators in loc (``function-before[...]``)."""
+    return isinstance(part, str) and ("[" in part and part.endswith("]") and "-" in part)
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> Mapping[str, Any]:
+    return crd.openapi_schema()
+
+
+def _check_type(obj: Mapping[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if api_version != models.GROUP_VERSION:
+        errors.append(
+            FieldError(
+                "apiVersion",
+                f"must be {models.GROUP_VERSION} for an LLMService, not {_shown(api_version)}",
+                "FieldValueRequired" if api_version is None else "FieldValueInvalid",
+            )
+        )
+    if kind != models.KIND:
+        errors.append(
+            FieldError(
+                "kind",
+                f"must be {models.KIND}, not {_shown(kind)}",
+                "FieldValueRequired" if kind is None else "FieldValueInvalid",
+            )
+        )
+    return errors
+
+
+def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
+    """The object as a defaulted LLMService, or :class:`InvalidLLMServiceError` with every error.
+
+    Order: apiVersion/kind, then each field (pydantic), then the CRD's CEL rules on the
+    defaulted object. CEL rules run only when the fields are valid: they assume well-typed
+    values, as the API server's do after its schema check.
+    """
+    if not isinstance(obj, Mapping):
+        raise InvalidLLMServiceError(
+            [FieldError("", f"an LLMService must be a mapping, not {type(obj).__name__}")]
+        )
+    errors = _check_type(obj)
+    if errors:
+        raise InvalidLLMServiceError(errors)
+    # status is the operator's to write; a user file may carry a stale one from `kubectl get`.
+    document = {k: v for k, v in obj.items() if k != "status"}
+    try:
+        # strict: the API server takes no "2" for an integer nor "true" for a boolean.
+        service = LLMService.model_validate(document, strict=True)
+    except ValidationError as exc:
+        raise InvalidLLMServiceError(field_errors(exc)) from None
+    if isinstance(obj.get("status"), Mapping):
+        try:
+            service.status = models.LLMServiceStatus.model_validate(obj["status"])
+        except ValidationError:
+            service.status = None  # an unreadable status is recomputed, never a spec error
+    defaulted = service.to_api()
+    defaulted.pop("status", None)
+    cel_errors = evaluate_validations(_schema(), defaulted)
+    if cel_errors:
+        raise InvalidLLMServiceError(cel_errors)
+    return service
