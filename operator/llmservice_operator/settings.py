@@ -1,0 +1,173 @@
+"""Operator settings from the environment, checked once at start.
+
+Every variable starts with ``LLMSERVICE_``; a bad value stops the operator with an error
+that names the variable and what it expects, rather than surfacing later as a confusing
+failure deep inside kopf.
+
+Watch timeouts follow kopf's advice for long-running operators: a server-side timeout so
+the API server closes each watch after a while (and no stream silently hangs for ever), a
+slightly longer client-side timeout as the safety net, and a short connect timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+PREFIX = "LLMSERVICE_"
+LogFormat = Literal["text", "json"]
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_T = TypeVar("_T")
+
+
+class SettingsError(ValueError):
+    """A setting's value is unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespaces: tuple[str, ...] = ()  # empty: every namespace (cluster-wide)
+    log_level: int = logging.INFO
+    log_format: LogFormat = "text"
+    watch_server_timeout: float = 600.0
+    watch_client_timeout: float = 660.0
+    watch_connect_timeout: float = 60.0
+    health_host: str = "0.0.0.0"
+    health_port: int = 8080
+    metrics_port: int = 9090  # 0 turns the metrics endpoint off
+    peering_name: str | None = None  # None: standalone, no peering objects needed
+    api_workers: int = 8
+    status_debounce: float = 0.3
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(PREFIX + name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _parse(env: Mapping[str, str], name: str, default: _T, parse: Callable[[str], _T]) -> _T:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"{PREFIX}{name}={raw!r}: {exc}") from None
+
+
+def _namespaces(raw: str) -> tuple[str, ...]:
+    if raw == "*":
+        return ()
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for ns in names:
+        if not _NAMESPACE.match(ns) or len(ns) > 63:
+            raise ValueError(f"{ns!r} is not a namespace name (a comma-separated list, or *)")
+    return names
+
+
+def _log_level(raw: str) -> int:
+    level = logging.getLevelName(raw.upper())
+    if not isinstance(level, int):
+        raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def _log_format(raw: str) -> LogFormat:
+    lowered = raw.lower()
+    if lowered == "text":
+        return "text"
+    if lowered == "json":
+        return "json"
+    raise ValueError("expected text or json")
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("expected a positive number of seconds")
+    return value
+
+
+def _non_negative_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError("expected zero or a positive number of seconds")
+    return value
+
+
+def _port(allow_zero: bool) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("expected a port number") from None
+        low = 0 if allow_zero else 1
+        if not low <= value <= 65535:
+            raise ValueError(f"expected a port number from {low} to 65535")
+        return value
+
+    return parse
+
+
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if not 1 <= value <= 256:
+        raise ValueError("expected 1 to 256")
+    return value
+
+
+def _name(raw: str) -> str:
+    if not _NAMESPACE.match(raw):
+        raise ValueError("expected a DNS label (lowercase letters, digits, '-')")
+    return raw
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``env`` (the process environment by default)."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    server = _parse(env, "WATCH_SERVER_TIMEOUT", defaults.watch_server_timeout, _seconds)
+    client_raw = _get(env, "WATCH_CLIENT_TIMEOUT")
+    client = _parse(env, "WATCH_CLIENT_TIMEOUT", server * 1.1, _seconds)
+    if client <= server:
+        raise SettingsError(
+            f"{PREFIX}WATCH_CLIENT_TIMEOUT={client_raw or client!r}: must be longer than "
+            f"{PREFIX}WATCH_SERVER_TIMEOUT ({server:g} s) so the server ends each watch first"
+        )
+    return Settings(
+        namespaces=_parse(env, "NAMESPACES", defaults.namespaces, _namespaces),
+        log_level=_parse(env, "LOG_LEVEL", defaults.log_level, _log_level),
+        log_format=_parse(env, "LOG_FORMAT", defaults.log_format, _log_format),
+        watch_server_timeout=server,
+        watch_client_timeout=client,
+        watch_connect_timeout=_parse(
+            env, "WATCH_CONNECT_TIMEOUT", defaults.watch_connect_timeout, _seconds
+        ),
+        health_host=_parse(env, "HEALTH_HOST", defaults.health_host, str),
+        health_port=_parse(env, "HEALTH_PORT", defaults.health_port, _port(allow_zero=False)),
+        metrics_port=_parse(env, "METRICS_PORT", defaults.metrics_port, _port(allow_zero=True)),
+        peering_name=_parse(env, "PEERING", defaults.peering_name, _name),
+        api_workers=_parse(env, "API_WORKERS", defaults.api_workers, _workers),
+        status_debounce=_parse(
+            env, "STATUS_DEBOUNCE", defaults.status_debounce, _non_negative_seconds
+        ),
+    )
