@@ -1,0 +1,231 @@
+"""Property: any spec the models accept renders children that Kubernetes accepts.
+
+Specs are generated over every field of the models, within their bounds and patterns, and
+must survive ``LLMService.model_validate``; the children must then pass the strict upstream
+schemas of the oldest and newest supported Kubernetes, keep their selectors consistent, and
+round-trip through ``render``'s YAML output unchanged.
+
+The pass-through objects (tolerations, affinity, env ``valueFrom``) are typed as free-form
+objects in the models, because the API server validates them when the Deployment is
+written; here they are generated in the shapes Kubernetes defines, since a free-form
+object the models accept but Kubernetes does not is not a builder bug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from llmservice_operator import labels, render
+from llmservice_operator.builders import build_children
+from llmservice_operator.models import (
+    DNS1035_LABEL_PATTERN,
+    DNS1123_SUBDOMAIN_PATTERN,
+    ENV_NAME_PATTERN,
+    KEEP_ALIVE_PATTERN,
+    MODEL_NAME_PATTERN,
+    QUANTITY_PATTERN,
+    RESOURCE_NAME_PATTERN,
+    LLMService,
+)
+
+KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
+
+
+def matching(pattern: str, max_size: int) -> st.SearchStrategy[str]:
+    return st.from_regex(pattern, fullmatch=True).filter(lambda s: 0 < len(s) <= max_size)
+
+
+def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+def some_keys(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A dict with any subset of ``fields``: an absent key means the model's default."""
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+def sections(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Every section present (their fields are optional), so deep fields vary as often as
+    shallow ones instead of hiding behind several absent parents."""
+    return st.fixed_dictionaries(fields)
+
+
+words = st.text(min_size=1, max_size=20)
+short_dicts = st.dictionaries(words, st.text(max_size=20), max_size=3)
+quantities = st.integers(min_value=0, max_value=10**6) | matching(QUANTITY_PATTERN, 64)
+resource_maps = st.dictionaries(
+    st.sampled_from(["cpu", "memory", "ephemeral-storage", "example.com/widget"]),
+    quantities,
+    max_size=3,
+)
+resources = some_keys(requests=resource_maps, limits=resource_maps)
+pull_policies = st.sampled_from(["Always", "IfNotPresent", "Never"])
+object_names = matching(DNS1123_SUBDOMAIN_PATTERN, 253)
+
+value_from = st.sampled_from(
+    [
+        {"fieldRef": {"fieldPath": "metadata.name"}},
+        {"secretKeyRef": {"name": "s", "key": "k", "optional": True}},
+        {"configMapKeyRef": {"name": "c", "key": "k"}},
+        {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
+    ]
+)
+env_vars = st.builds(
+    lambda name, value, source: (
+        {"name": name, "value": value} if source is None else {"name": name, "valueFrom": source}
+    ),
+    matching(ENV_NAME_PATTERN, 253),
+    st.text(max_size=30),
+    optional(value_from),
+)
+env_lists = st.lists(env_vars, max_size=5, unique_by=lambda e: e["name"])
+
+tolerations = st.builds(
+    lambda key, exists, value, effect: {
+        "key": key,
+        "operator": "Exists" if exists else "Equal",
+        **({} if exists else {"value": value}),
+        **({"effect": effect} if effect else {}),
+    },
+    st.sampled_from(["nvidia.com/gpu", "dedicated", "example.com/llm"]),
+    st.booleans(),
+    st.sampled_from(["true", "llm", ""]),
+    st.sampled_from([None, "NoSchedule", "PreferNoSchedule", "NoExecute"]),
+)
+affinities = st.sampled_from(
+    [
+        {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["llm"]}]}
+                    ]
+                }
+            }
+        },
+        {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app": "x"}},
+                        },
+                    }
+                ]
+            }
+        },
+    ]
+)
+
+specs = sections(
+    model=sections(
+        name=matching(MODEL_NAME_PATTERN, 255),
+        pullPolicy=pull_policies,
+        keepAlive=matching(KEEP_ALIVE_PATTERN, 20),
+        storage=some_keys(
+            type=st.sampled_from(["EmptyDir", "PersistentVolumeClaim"]),
+            size=optional(quantities),
+            storageClassName=optional(words),
+            claimName=optional(object_names),
+            accessMode=st.sampled_from(["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]),
+        ),
+    ),
+    replicas=st.integers(0, 1000),
+    autoscaling=some_keys(
+        enabled=st.booleans(),
+        minReplicas=st.integers(1, 1000),
+        maxReplicas=st.integers(1, 1000),
+        targetCPUUtilizationPercentage=optional(st.integers(1, 1000)),
+        targetMemoryUtilizationPercentage=optional(st.integers(1, 1000)),
+        scaleDownStabilizationSeconds=st.integers(0, 3600),
+    ),
+    backend=some_keys(
+        image=words,
+        imagePullPolicy=pull_policies,
+        port=st.integers(1, 65535),
+        resources=resources,
+        env=env_lists,
+        maxConcurrentRequests=st.integers(1, 1024),
+        maxQueuedRequests=st.integers(0, 10000),
+        apiKeySecretRef=optional(some_keys(key=words).map(lambda d: {"name": "api", **d})),
+    ),
+    ollama=some_keys(
+        image=words,
+        imagePullPolicy=pull_policies,
+        resources=resources,
+        env=env_lists,
+        numParallel=st.integers(1, 64),
+    ),
+    service=some_keys(
+        type=st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
+        port=st.integers(1, 65535),
+        nodePort=optional(st.integers(30000, 32767)),
+        annotations=short_dicts,
+    ),
+    pod=some_keys(
+        nodeSelector=short_dicts,
+        tolerations=st.lists(tolerations, max_size=3),
+        affinity=optional(affinities),
+        runtimeClassName=optional(words),
+        priorityClassName=optional(words),
+        serviceAccountName=optional(words),
+        imagePullSecrets=st.lists(st.builds(lambda n: {"name": n}, words), max_size=2),
+        labels=short_dicts,
+        annotations=short_dicts,
+        terminationGracePeriodSeconds=st.integers(1, 3600),
+    ),
+    gpu=some_keys(count=st.integers(0, 16), resourceName=matching(RESOURCE_NAME_PATTERN, 253)),
+)
+
+services = st.builds(
+    lambda name, namespace, uid, spec: {
+        "apiVersion": "llmservice.dev/v1alpha1",
+        "kind": "LLMService",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
+        "spec": spec,
+    },
+    matching(DNS1035_LABEL_PATTERN, 63),
+    st.sampled_from(["default", "team-a"]),
+    optional(st.uuids().map(str)),
+    specs,
+).map(LLMService.model_validate)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(service=services)
+def test_any_accepted_spec_renders_valid_children(service: LLMService) -> None:
+    children = build_children(service)
+
+    for child in children:
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(child, version, strict=True)
+
+    by_kind = {c["kind"]: c for c in children}
+    deployment = by_kind["Deployment"]
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = labels.selector_labels(service.metadata.name)
+    assert deployment["spec"]["selector"]["matchLabels"] == selector
+    assert selector.items() <= template_labels.items()
+    assert by_kind["Service"]["spec"]["selector"] == selector
+    assert ("replicas" in deployment["spec"]) != service.spec.autoscaling.enabled
+    assert ("HorizontalPodAutoscaler" in by_kind) == service.spec.autoscaling.enabled
+    pod = deployment["spec"]["template"]["spec"]
+    for container in pod["containers"] + pod["initContainers"]:
+        names = [e["name"] for e in container["env"]]
+        assert len(names) == len(set(names))
+    for child in children:
+        refs = child["metadata"].get("ownerReferences", [])
+        assert [r["uid"] for r in refs] == ([service.metadata.uid] if service.metadata.uid else [])
+
+    # render's YAML output carries every child unchanged, whatever the strings hold.
+    assert list(yaml.safe_load_all(render.format_children(children, "yaml"))) == children
