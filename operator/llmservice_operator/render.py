@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import yaml
-from pydantic import ValidationError
 
 from llmservice_operator.builders import build_children
 from llmservice_operator.models import KIND, LLMService
+from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
 
 DEFAULT_NAMESPACE = "default"
 
@@ -44,30 +43,18 @@ class RenderError(Exception):
         self.problems = problems
 
 
-def _loc_to_path(loc: Iterable[int | str]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else part
-    return path
-
-
-def _pydantic_problems(where: str, error: ValidationError) -> list[Problem]:
-    problems = []
-    for err in error.errors(include_url=False):
-        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        problems.append(Problem(where, _loc_to_path(err["loc"]) or "(document)", message))
-    return problems
-
-
 def validate(document: dict[str, Any], where: str) -> LLMService:
-    """The document as a validated LLMService, or :class:`RenderError` naming each field."""
+    """The document as a validated LLMService, or :class:`RenderError` naming each field.
+
+    The same check the operator runs (fields, then the CRD's CEL rules), so a file that
+    renders here is one the API server accepts.
+    """
     try:
-        return LLMService.model_validate(document)
-    except ValidationError as error:
-        raise RenderError(_pydantic_problems(where, error)) from None
+        return validate_llmservice(document)
+    except InvalidLLMServiceError as error:
+        raise RenderError(
+            [Problem(where, e.path or "(document)", e.message) for e in error.errors]
+        ) from None
 
 
 def _describe(document: dict[str, Any], index: int) -> str:
