@@ -405,3 +405,61 @@ def apply_defaults(schema: Mapping[str, Any], obj: Any) -> Any:
     if isinstance(obj, list) and isinstance(schema.get("items"), Mapping):
         return [apply_defaults(schema["items"], item) for item in obj]
     return obj
+
+
+# --------------------------------------------------------------------------------------
+# structural schema -> JSON Schema, to check objects offline as the API server would
+
+_JSON_SCHEMA_KEYS: Final = (
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+)
+
+
+def to_json_schema(
+    node: Mapping[str, Any], *, strict: bool = True, _root: bool = True
+) -> dict[str, Any]:
+    """A JSON Schema (draft 7) equivalent of a structural schema node, without CEL rules.
+
+    ``strict`` makes unknown fields errors, like ``kubectl apply --validate=strict``; the API
+    server would prune them silently. ``metadata`` stays open: the API server owns it.
+    """
+    if node.get("x-kubernetes-int-or-string"):
+        string = {k: node[k] for k in ("pattern", "maxLength", "minLength") if k in node}
+        out: dict[str, Any] = {"anyOf": [{"type": "integer"}, {"type": "string", **string}]}
+    else:
+        out = {k: copy.deepcopy(node[k]) for k in _JSON_SCHEMA_KEYS if k in node}
+        if "type" in node:
+            out["type"] = [node["type"], "null"] if node.get("nullable") else node["type"]
+            if node.get("nullable") and "enum" in out:
+                out["enum"] = [*out["enum"], None]
+    properties = node.get("properties")
+    if properties is not None:
+        out["properties"] = {
+            name: to_json_schema(
+                child, strict=strict and not (_root and name == "metadata"), _root=False
+            )
+            for name, child in properties.items()
+        }
+        if strict and not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if isinstance(node.get("additionalProperties"), Mapping):
+        out["additionalProperties"] = to_json_schema(
+            node["additionalProperties"], strict=strict, _root=False
+        )
+    if isinstance(node.get("items"), Mapping):
+        out["items"] = to_json_schema(node["items"], strict=strict, _root=False)
+    return out

@@ -299,8 +299,10 @@ RULES: Final[tuple[Rule, ...]] = (
         name="backend-env-value-or-value-from",
         node="spec.backend.env[*]",
         rule="!(has(self.value) && has(self.valueFrom))",
-        message="an environment variable takes value or valueFrom, not both",
-        message_expression="'env ' + self.name + ' takes value or valueFrom, not both'",
+        message="a spec.backend.env entry takes value or valueFrom, not both",
+        message_expression=(
+            "'spec.backend.env entry ' + self.name + ' takes value or valueFrom, not both'"
+        ),
         field_path=".valueFrom",
         reason=FIELD_VALUE_FORBIDDEN,
     ),
@@ -308,8 +310,10 @@ RULES: Final[tuple[Rule, ...]] = (
         name="ollama-env-value-or-value-from",
         node="spec.ollama.env[*]",
         rule="!(has(self.value) && has(self.valueFrom))",
-        message="an environment variable takes value or valueFrom, not both",
-        message_expression="'env ' + self.name + ' takes value or valueFrom, not both'",
+        message="a spec.ollama.env entry takes value or valueFrom, not both",
+        message_expression=(
+            "'spec.ollama.env entry ' + self.name + ' takes value or valueFrom, not both'"
+        ),
         field_path=".valueFrom",
         reason=FIELD_VALUE_FORBIDDEN,
     ),
