@@ -1,0 +1,79 @@
+"""Server-owned metadata: what a real API server sets on create and on every change."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import secrets
+import uuid
+from typing import Any
+
+from llmservice_operator.testing.errors import ApiError
+
+# Fields a client cannot change after create; the server keeps its own values.
+_IMMUTABLE = ("uid", "creationTimestamp", "name", "namespace", "generateName")
+# Fields only the server writes; a client's value is ignored.
+_SERVER_OWNED = ("deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
+    """What counts for ``metadata.generation``: everything except metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def on_create(obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    meta = obj.setdefault("metadata", {})
+    if not meta.get("name"):
+        prefix = meta.get("generateName")
+        if not prefix:
+            raise ApiError(
+                422, "Invalid", "metadata.name: Required value: name or generateName is required"
+            )
+        meta["name"] = prefix + secrets.token_hex(3)[:5]
+    if namespace is not None:
+        if meta.get("namespace") not in (None, "", namespace):
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the"
+                " request",
+            )
+        meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = now()
+    meta["generation"] = 1
+    for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
+        meta.pop(key, None)
+    return obj
+
+
+def on_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Keep immutable and server-owned fields; bump generation when the spec changed."""
+    new = copy.deepcopy(new)
+    meta = new.setdefault("metadata", {})
+    old_meta = old["metadata"]
+    for key in (*_IMMUTABLE, *_SERVER_OWNED):
+        if key in old_meta:
+            meta[key] = copy.deepcopy(old_meta[key])
+        else:
+            meta.pop(key, None)
+    if old_meta.get("deletionTimestamp"):
+        # A terminating object may lose finalizers but gain none.
+        added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+        if added:
+            raise ApiError(
+                422,
+                "Invalid",
+                f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is"
+                f" being deleted, found new finalizers {sorted(added)}",
+            )
+    if spec_part(old) != spec_part(new):
+        meta["generation"] = int(old_meta.get("generation", 1)) + 1
+    return new

@@ -1,0 +1,66 @@
+"""Pytest fixtures for the local API server.
+
+Enable in a conftest.py with ``pytest_plugins = ["llmservice_operator.testing.pytest_plugin"]``.
+
+- ``apiserver``: one server for the whole session (tests use their own namespaces);
+- ``kubeconfig_path``: the kubeconfig file written for it;
+- ``k8s_api_client``: an official ``kubernetes.client.ApiClient`` bound to it;
+- ``fresh_apiserver``: a private server for tests that break things on purpose (faults,
+  expired resourceVersions, cut watches).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmservice_operator.testing.runner import ServerThread
+
+
+@pytest.fixture(scope="session")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    path = tmp_path_factory.mktemp("apiserver") / "kubeconfig"
+    with ServerThread(kubeconfig_path=path) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_apiserver(tmp_path: Path) -> Iterator[ServerThread]:
+    with ServerThread(kubeconfig_path=tmp_path / "kubeconfig") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kubeconfig_path(apiserver: ServerThread) -> Path:
+    assert apiserver._kubeconfig is not None
+    return apiserver._kubeconfig
+
+
+def api_client_for(server: ServerThread) -> Any:
+    """An official kubernetes client bound to ``server`` (not the process-wide default)."""
+    import kubernetes
+
+    configuration = kubernetes.client.Configuration()
+    configuration.host = server.url
+    return kubernetes.client.ApiClient(configuration)
+
+
+@pytest.fixture(scope="session")
+def k8s_api_client(apiserver: ServerThread) -> Iterator[Any]:
+    client = api_client_for(apiserver)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(apiserver: ServerThread, k8s_api_client: Any) -> str:
+    """A new namespace per test, so tests sharing the session server do not collide."""
+    import kubernetes
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubernetes.client.CoreV1Api(k8s_api_client).create_namespace({"metadata": {"name": name}})
+    return name

@@ -1,0 +1,218 @@
+"""What the API server does with a CRD's openAPIV3Schema: prune, default, validate.
+
+Order as in the API server: unknown fields are pruned, defaults are applied, then the
+structural schema and the CEL rules (``llmservice_operator.celrules``) are checked. Errors
+come back as ``(field path, message)`` worded like the API server's field errors.
+Not covered: ``format`` checks other than int-or-string, ``x-kubernetes-list-type`` uniqueness,
+``x-kubernetes-embedded-resource`` metadata checks.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+from llmservice_operator.celrules import evaluate_validations
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def prune(schema: dict[str, Any], value: Any, root: bool = False) -> Any:
+    """Drop fields the schema does not declare (unless it preserves unknown fields)."""
+    if isinstance(value, dict) and schema.get("type", "object") == "object":
+        if schema.get("x-kubernetes-preserve-unknown-fields") and "properties" not in schema:
+            return value
+        props = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if root and key in ("apiVersion", "kind", "metadata"):
+                result[key] = item
+            elif props is not None and key in props:
+                result[key] = prune(props[key], item)
+            elif isinstance(additional, dict):
+                result[key] = prune(additional, item)
+            elif schema.get("x-kubernetes-preserve-unknown-fields") or additional is True:
+                result[key] = item
+        return result
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(schema["items"], item) for item in value]
+    return value
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Fill absent properties that declare a default, recursively inside present values."""
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = apply_defaults(sub, value[key])
+        additional = schema.get("additionalProperties")
+        if isinstance(additional, dict):
+            props = schema.get("properties") or {}
+            for key in list(value):
+                if key not in props:
+                    value[key] = apply_defaults(additional, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(schema["items"], item) for item in value]
+    return value
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _type_ok(schema: dict[str, Any], value: Any) -> bool:
+    if schema.get("x-kubernetes-int-or-string"):
+        return isinstance(value, (int, str)) and not isinstance(value, bool)
+    wanted = schema.get("type")
+    if wanted is None:
+        return True
+    if isinstance(value, bool) and wanted in ("integer", "number"):
+        return False
+    if wanted == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _TYPES.get(wanted, (object,)))
+
+
+def validate(schema: dict[str, Any], value: Any, path: str) -> list[tuple[str, str]]:
+    """Structural checks, in the wording the API server uses."""
+    errors: list[tuple[str, str]] = []
+    where = path or "<root>"
+    if value is None:
+        if not schema.get("nullable"):
+            errors.append(
+                (
+                    where,
+                    f'Invalid value: "null": {where} in body must be of type '
+                    f'{schema.get("type", "object")}: "null"',
+                )
+            )
+        return errors
+    if not _type_ok(schema, value):
+        wanted = "integer-or-string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
+        got = type(value).__name__.replace("dict", "object").replace("list", "array")
+        got = got.replace("str", "string").replace("int", "integer").replace("float", "number")
+        errors.append(
+            (where, f'Invalid value: "{got}": {where} in body must be of type {wanted}: "{got}"')
+        )
+        return errors
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(_show(v) for v in schema["enum"])
+        errors.append((where, f"Unsupported value: {_show(value)}: supported values: {allowed}"))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None and (value < low or (schema.get("exclusiveMinimum") and value == low)):
+            errors.append(
+                (
+                    where,
+                    f"Invalid value: {_show(value)}: {where} in body should be "
+                    f"greater than or equal to {low}",
+                )
+            )
+        if high is not None and (
+            value > high or (schema.get("exclusiveMaximum") and value == high)
+        ):
+            errors.append(
+                (
+                    where,
+                    f"Invalid value: {_show(value)}: {where} in body should be "
+                    f"less than or equal to {high}",
+                )
+            )
+    if isinstance(value, str):
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            errors.append(
+                (
+                    where,
+                    f"Invalid value: {_show(value)}: {where} in body should be at "
+                    f"least {schema['minLength']} chars long",
+                )
+            )
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errors.append((where, f"Too long: may not be more than {schema['maxLength']} bytes"))
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errors.append(
+                (
+                    where,
+                    f"Invalid value: {_show(value)}: {where} in body should match "
+                    f"'{schema['pattern']}'",
+                )
+            )
+    if isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            errors.append(
+                (
+                    where,
+                    f"Invalid value: {len(value)}: {where} in body should have at "
+                    f"least {schema['minItems']} items",
+                )
+            )
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errors.append(
+                (where, f"Too many: {len(value)}: must have at most {schema['maxItems']} items")
+            )
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for index, item in enumerate(value):
+                errors += validate(items, item, f"{path}[{index}]")
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key in schema.get("required") or []:
+            if key not in value:
+                sub = f"{path}.{key}" if path else key
+                errors.append((sub, "Required value"))
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            errors.append(
+                (
+                    where,
+                    f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                )
+            )
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else key
+            if key in props:
+                errors += validate(props[key], item, sub)
+            elif isinstance(additional, dict):
+                errors += validate(additional, item, sub)
+    return errors
+
+
+def admit(
+    schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Prune, default and validate a custom object; return it and its field errors."""
+    result = prune(schema, copy.deepcopy(obj), root=True)
+    result = apply_defaults(schema, result)
+    body = {k: v for k, v in result.items() if k not in ("apiVersion", "kind", "metadata")}
+    body_schema = dict(schema)
+    body_schema["properties"] = {
+        k: v
+        for k, v in (schema.get("properties") or {}).items()
+        if k not in ("apiVersion", "kind", "metadata")
+    }
+    body_schema["required"] = [
+        k for k in schema.get("required") or [] if k not in ("apiVersion", "kind", "metadata")
+    ]
+    errors = validate(body_schema, body, "")
+    if not errors:
+        old_body = (
+            {k: v for k, v in old.items() if k not in ("apiVersion", "kind", "metadata")}
+            if old is not None
+            else None
+        )
+        kwargs: dict[str, Any] = {} if old_body is None else {"old_obj": old_body}
+        for error in evaluate_validations(body_schema, body, "", **kwargs):
+            errors.append((error.path, f'Invalid value: "object": {error.message}'))
+    return result, errors

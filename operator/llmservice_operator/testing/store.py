@@ -1,0 +1,107 @@
+"""Objects in memory, one global resourceVersion counter, and the event log watches resume from.
+
+Everything here runs on the server's event loop; no method awaits, so each write is atomic
+with respect to every other request and watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+StorageKey = tuple[str, str]  # (group, plural)
+ObjectKey = tuple[str | None, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class Event:
+    rv: int
+    storage: StorageKey
+    type: str  # ADDED, MODIFIED, DELETED
+    obj: dict[str, Any]
+    prev: dict[str, Any] | None = None  # the object before, for selector transitions
+
+
+@dataclass(eq=False)
+class Watcher:
+    storage: StorageKey
+    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+
+
+class Store:
+    def __init__(self, history: int = 5000) -> None:
+        self.rv = 1
+        self.objects: dict[StorageKey, dict[ObjectKey, dict[str, Any]]] = collections.defaultdict(
+            dict
+        )
+        self.log: collections.deque[Event] = collections.deque(maxlen=history)
+        self.oldest = 1  # a watch from a resourceVersion below this gets 410 Gone
+        self.watchers: set[Watcher] = set()
+
+    def get(self, storage: StorageKey, key: ObjectKey) -> dict[str, Any] | None:
+        return self.objects[storage].get(key)
+
+    def items(self, storage: StorageKey, namespace: str | None) -> list[dict[str, Any]]:
+        objs = self.objects[storage]
+        return [
+            obj for (ns, _), obj in sorted(objs.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+            if namespace is None or ns == namespace
+        ]  # fmt: skip
+
+    def all_objects(self) -> list[tuple[StorageKey, dict[str, Any]]]:
+        return [(storage, obj) for storage, objs in self.objects.items() for obj in objs.values()]
+
+    def put(self, storage: StorageKey, obj: dict[str, Any], event: str) -> dict[str, Any]:
+        """Store ``obj`` under a new resourceVersion and tell the watchers."""
+        self.rv += 1
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        meta["resourceVersion"] = str(self.rv)
+        key = (meta.get("namespace"), meta["name"])
+        prev = self.objects[storage].get(key)
+        self.objects[storage][key] = obj
+        self._emit(Event(self.rv, storage, event, obj, prev))
+        return obj
+
+    def remove(self, storage: StorageKey, obj: dict[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        meta = obj["metadata"]
+        self.objects[storage].pop((meta.get("namespace"), meta["name"]), None)
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(self.rv)
+        self._emit(Event(self.rv, storage, "DELETED", gone, obj))
+        return gone
+
+    def _emit(self, event: Event) -> None:
+        if self.log.maxlen is not None and len(self.log) == self.log.maxlen:
+            self.oldest = self.log[0].rv
+        self.log.append(event)
+        for watcher in list(self.watchers):
+            if watcher.storage == event.storage:
+                watcher.queue.put_nowait(event)
+
+    def since(self, storage: StorageKey, rv: int) -> list[Event] | None:
+        """Events after ``rv``, or None when the log no longer reaches back that far."""
+        if rv < self.oldest:
+            return None
+        return [e for e in self.log if e.rv > rv and e.storage == storage]
+
+    def expire(self) -> None:
+        """Forget the history: watches must start over from a fresh list."""
+        self.log.clear()
+        self.oldest = self.rv
+
+    def subscribe(self, storage: StorageKey) -> Watcher:
+        watcher = Watcher(storage)
+        self.watchers.add(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+
+    def cut_watches(self) -> None:
+        for watcher in list(self.watchers):
+            watcher.queue.put_nowait(None)

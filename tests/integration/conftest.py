@@ -1,0 +1,1 @@
+pytest_plugins = ["llmservice_operator.testing.pytest_plugin"]
