@@ -1,0 +1,128 @@
+"""The backend container's environment, as the Deployment builder writes it, is one the
+backend (``llmservice_backend.settings``) accepts and reads back as the spec meant.
+
+The variable names and formats are a contract between two packages written side by side;
+this is where a drift between them shows up, before a pod crash-loops on a spec the API
+server accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from llmservice_operator.builders import build_deployment
+from llmservice_operator.models import LLMService
+from llmservice_operator.validation import validate_llmservice
+
+settings_module = pytest.importorskip("llmservice_backend.settings")
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SECRET_VALUE = "an-api-key-from-the-secret"
+
+
+def backend_environment(service: LLMService) -> dict[str, str]:
+    """The backend's environment as the kubelet would resolve it (a Secret key resolved to a
+    stand-in value)."""
+    pod = build_deployment(service)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env: dict[str, str] = {}
+    for var in container["env"]:
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif "secretKeyRef" in var.get("valueFrom", {}):
+            env[var["name"]] = SECRET_VALUE
+    return env
+
+
+def make(spec: dict[str, Any]) -> LLMService:
+    return LLMService.model_validate(
+        {
+            "apiVersion": "llmservice.dev/v1alpha1",
+            "kind": "LLMService",
+            "metadata": {"name": "c"},
+            "spec": spec,
+        }
+    )
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_backend_reads_the_environment_of_every_example(path: Path) -> None:
+    service = validate_llmservice(yaml.safe_load(path.read_text()))
+    settings = settings_module.Settings.from_env(backend_environment(service))
+    spec = service.spec
+    assert settings.model_name == spec.model.name
+    assert settings.model_pull_policy.value == spec.model.pull_policy
+    assert settings.model_keep_alive == spec.model.keep_alive
+    assert settings.port == spec.backend.port
+    assert settings.max_concurrent_requests == spec.backend.max_concurrent_requests
+    assert settings.max_queued_requests == spec.backend.max_queued_requests
+    assert settings.ollama_url == "http://127.0.0.1:11434"
+    assert 0 < settings.shutdown_grace_seconds < spec.pod.termination_grace_period_seconds
+    assert settings.api_key == (SECRET_VALUE if spec.backend.api_key_secret_ref else None)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "tinyllama",
+        "llama3.2:1b",
+        "hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M",
+        "registry.example/team/model:v1",
+        pytest.param(
+            "registry.example:5000/team/model:v1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="models.MODEL_NAME_PATTERN allows a registry port; the backend's "
+                "model reference check rejects it",
+            ),
+        ),
+        pytest.param(
+            "model:_tag",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="models.MODEL_NAME_PATTERN allows a tag starting with '_'; the "
+                "backend's check rejects it",
+            ),
+        ),
+    ],
+)
+def test_backend_accepts_model_names_the_api_accepts(model: str) -> None:
+    service = make({"model": {"name": model}})
+    assert settings_module.Settings.from_env(backend_environment(service)).model_name == model
+
+
+@pytest.mark.parametrize(
+    "keep_alive",
+    [
+        "-1",
+        "0",
+        "300",
+        "1.5",
+        "5m",
+        "1h30m",
+        "-1s",
+        pytest.param(
+            "1m30",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="models.KEEP_ALIVE_PATTERN allows a unitless number after a unit, "
+                "which is no Go duration (Ollama rejects it too); the backend rejects it",
+            ),
+        ),
+    ],
+)
+def test_backend_accepts_keep_alives_the_api_accepts(keep_alive: str) -> None:
+    service = make({"model": {"keepAlive": keep_alive}})
+    settings = settings_module.Settings.from_env(backend_environment(service))
+    assert settings.model_keep_alive == keep_alive
+
+
+@pytest.mark.parametrize("grace", [1, 2, 30, 120, 3600])
+def test_backend_accepts_the_drain_budget_for_any_grace_period(grace: int) -> None:
+    service = make({"pod": {"terminationGracePeriodSeconds": grace}})
+    settings = settings_module.Settings.from_env(backend_environment(service))
+    assert 0 < settings.shutdown_grace_seconds <= grace
