@@ -1,0 +1,210 @@
+"""The FastAPI application: routes, error rendering, start-up and shutdown."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from . import openai_compat
+from .chat import ChatService
+from .errors import ApiError
+from .limiter import ConcurrencyLimiter
+from .metrics import Metrics
+from .middleware import BodyLimitMiddleware, MetricsMiddleware, dialect_for
+from .model_manager import ModelManager
+from .settings import Settings
+from .upstream import Upstream
+
+log = logging.getLogger("llmservice_backend")
+
+STATIC_DIR = Path(__file__).parent / "static"
+_HEALTHY = b'{"status":"ok"}'
+_LIST_TIMEOUT = 10.0
+
+
+class Backend:
+    """Everything one app instance owns; kept on app.state.backend for tests and tools."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.upstream = Upstream(settings, transport)
+        self.limiter = ConcurrencyLimiter(
+            settings.max_concurrent_requests,
+            settings.max_queued_requests,
+            settings.queue_timeout_seconds,
+            self.metrics,
+        )
+        self.chat = ChatService(settings, self.upstream, self.limiter, self.metrics)
+        self.models = ModelManager(settings, self.upstream, self.metrics)
+        self._key = settings.api_key.encode() if settings.api_key else None
+
+    def authorize(self, request: Request) -> None:
+        """Bearer API key check, in constant time; a no-op when no key is configured."""
+        if self._key is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._key):
+            raise ApiError(
+                401,
+                "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+
+class _StaticFolder:
+    """/static/* from the page folder, and a 404 (not a 500) while the folder does not exist."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files = StaticFiles(directory=directory, check_dir=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.directory.is_dir():
+            raise StarletteHTTPException(404, "no static files are installed")
+        await self.files(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    static_dir: Path | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    manage_model: bool = True,
+) -> FastAPI:
+    """Build the app. manage_model=False skips the start-up pull and warm (for tests)."""
+    backend = Backend(settings, transport)
+    static = static_dir if static_dir is not None else STATIC_DIR
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_model:
+            backend.models.start()
+        try:
+            yield
+        finally:
+            await backend.models.stop()
+            await backend.upstream.aclose()
+
+    app = FastAPI(
+        title="llmservice backend",
+        summary="Ollama's chat API and an OpenAI-compatible API in front of one Ollama.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.backend = backend
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return JSONResponse(
+            exc.body(dialect_for(request.url.path)), status_code=exc.status, headers=exc.headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {
+            404: f"no such route: {request.url.path}",
+            405: f"method {request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        err = ApiError(exc.status_code, message, headers=dict(exc.headers or {}))
+        return JSONResponse(
+            err.body(dialect_for(request.url.path)), status_code=err.status, headers=err.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        err = ApiError(500, f"internal error: {type(exc).__name__}", code="internal_error")
+        return JSONResponse(err.body(dialect_for(request.url.path)), status_code=500)
+
+    # --- the chat APIs --------------------------------------------------------------------------
+
+    @app.post("/api/chat", tags=["ollama"])
+    async def ollama_chat(request: Request) -> Response:
+        """Ollama's chat API: NDJSON stream by default, one object with stream=false."""
+        backend.authorize(request)
+        return await backend.chat.ollama_chat(request)
+
+    @app.get("/api/tags", tags=["ollama"])
+    async def ollama_tags(request: Request) -> Response:
+        """The models in Ollama, as Ollama lists them (read-only pass-through)."""
+        backend.authorize(request)
+        return JSONResponse(await backend.upstream.get_json("/api/tags", _LIST_TIMEOUT))
+
+    @app.get("/api/version", tags=["ollama"])
+    async def ollama_version(request: Request) -> Response:
+        backend.authorize(request)
+        return JSONResponse(await backend.upstream.get_json("/api/version", _LIST_TIMEOUT))
+
+    @app.post("/v1/chat/completions", tags=["openai"])
+    async def openai_chat(request: Request) -> Response:
+        """OpenAI's chat completions: SSE stream ending in [DONE] with stream=true."""
+        backend.authorize(request)
+        return await backend.chat.openai_chat(request)
+
+    @app.get("/v1/models", tags=["openai"])
+    async def openai_models(request: Request) -> Response:
+        backend.authorize(request)
+        tags = await backend.upstream.get_json("/api/tags", _LIST_TIMEOUT)
+        return JSONResponse(openai_compat.models_list(tags))
+
+    @app.get("/v1/models/{model:path}", tags=["openai"])
+    async def openai_model(request: Request, model: str) -> Response:
+        backend.authorize(request)
+        tags = await backend.upstream.get_json("/api/tags", _LIST_TIMEOUT)
+        for entry in openai_compat.models_list(tags)["data"]:
+            if entry["id"] == model or entry["id"] == f"{model}:latest":
+                return JSONResponse(entry)
+        raise ApiError(404, f"model {model!r} not found", param="model", code="model_not_found")
+
+    # --- health, metrics, page ------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> Response:
+        """The process is alive and serving; never calls Ollama."""
+        return Response(_HEALTHY, media_type="application/json")
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> Response:
+        """Ollama reachable and the model present and loaded (cached briefly)."""
+        result = await backend.models.readiness()
+        return JSONResponse(result.body, status_code=200 if result.ready else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(backend.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> Response:
+        index = static / "index.html"
+        if not index.is_file():
+            raise ApiError(404, "the chat page is not installed in this image", code="no_page")
+        return FileResponse(index, media_type="text/html", headers=_PAGE_HEADERS)
+
+    app.mount("/static", _StaticFolder(static), name="static")
+
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=backend.metrics)
+    return app
+
+
+_PAGE_HEADERS: dict[str, Any] = {
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}

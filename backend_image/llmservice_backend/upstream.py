@@ -1,0 +1,179 @@
+"""The one HTTP client to Ollama, and reading its answers under deadlines.
+
+One httpx.AsyncClient for the whole process keeps connections to Ollama open between requests;
+its pool is sized for every chat slot plus the probes and the model pull, so a request never
+waits for a connection. Timeouts are ours, not httpx's: the first token of a CPU model can take
+minutes, a gap in a running stream should not, and the whole request has a ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from .errors import ApiError, timed_out, unreachable, upstream_error
+from .settings import Settings
+
+_HEADERS = {"content-type": "application/json", "accept-encoding": "identity"}
+
+
+class Upstream:
+    def __init__(
+        self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self.url = settings.ollama_url
+        size = settings.max_concurrent_requests + 16
+        self.client = httpx.AsyncClient(
+            base_url=settings.ollama_url,
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=size, max_keepalive_connections=size, keepalive_expiry=30
+            ),
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_seconds,
+                read=None,
+                write=settings.connect_timeout_seconds,
+                pool=None,
+            ),
+            headers=_HEADERS,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def open(
+        self, path: str, body: bytes, *, deadline: float, limit: float, what: str
+    ) -> httpx.Response:
+        """Send a POST and wait for the status line until deadline (loop time).
+
+        limit is the number of seconds the deadline stands for, for the error message.
+        """
+        request = self.client.build_request("POST", path, content=body)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.client.send(request, stream=True)
+        except TimeoutError:
+            raise timed_out(f"{what}: Ollama did not answer", limit) from None
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc) from None
+
+    async def read_all(
+        self, response: httpx.Response, *, deadline: float, limit: float, what: str
+    ) -> bytes:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await response.aread()
+        except TimeoutError:
+            raise timed_out(f"{what}: Ollama did not finish", limit) from None
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                502,
+                f"{what}: the connection to Ollama broke: {_describe(exc)}",
+                code="upstream_error",
+            ) from None
+        finally:
+            await response.aclose()
+
+    async def check(self, response: httpx.Response, *, deadline: float, what: str) -> None:
+        """Turn a non-200 answer into the matching ApiError (and close it)."""
+        if response.status_code == 200:
+            return
+        limit = self.settings.request_timeout_seconds
+        body = await self.read_all(response, deadline=deadline, limit=limit, what=what)
+        raise upstream_error(response.status_code, body)
+
+    async def get_json(self, path: str, limit: float) -> Any:
+        try:
+            response = await self.client.get(path, timeout=limit)
+        except httpx.TimeoutException:
+            raise timed_out(f"GET {path}: Ollama did not answer", limit) from None
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc) from None
+        if response.status_code != 200:
+            raise upstream_error(response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                502, f"GET {path}: Ollama sent invalid JSON", code="upstream_error"
+            ) from None
+
+    async def post_json(self, path: str, payload: dict[str, Any], limit: float) -> Any:
+        try:
+            response = await self.client.post(
+                path, content=json.dumps(payload).encode(), timeout=limit
+            )
+        except httpx.TimeoutException:
+            raise timed_out(f"POST {path}: Ollama did not answer", limit) from None
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc) from None
+        if response.status_code != 200:
+            raise upstream_error(response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                502, f"POST {path}: Ollama sent invalid JSON", code="upstream_error"
+            ) from None
+
+
+class ChunkReader:
+    """The body of a streaming answer, chunk by chunk, under first-token, idle and total limits."""
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        settings: Settings,
+        *,
+        first_deadline: float,
+        total_deadline: float,
+    ) -> None:
+        self._chunks: AsyncIterator[bytes] = response.aiter_raw()
+        self._first = settings.first_token_timeout_seconds
+        self._idle = settings.stream_idle_timeout_seconds
+        self._total = settings.request_timeout_seconds
+        self._first_deadline = first_deadline
+        self._deadline = total_deadline
+        self._loop = asyncio.get_running_loop()
+        self.started = False
+
+    async def next(self) -> bytes | None:
+        """The next chunk, or None at the end of the body; ApiError on a stall or a break."""
+        if self.started:
+            gap = self._idle
+            at = self._loop.time() + gap
+        else:
+            gap = self._first
+            at = self._first_deadline
+        if at > self._deadline:
+            at = self._deadline
+        try:
+            async with asyncio.timeout_at(at):
+                chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            if at == self._deadline:
+                raise timed_out("the reply was not complete", self._total) from None
+            if self.started:
+                raise timed_out("Ollama stalled: no output", gap) from None
+            raise timed_out("no first token from Ollama", gap) from None
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                502,
+                f"the connection to Ollama broke mid-reply: {_describe(exc)}",
+                code="upstream_error",
+            ) from None
+        self.started = True
+        return chunk
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
