@@ -61,10 +61,11 @@ OLLAMA_HOME_VOLUME = "ollama-home"
 OLLAMA_TMP_VOLUME = "ollama-tmp"
 BACKEND_TMP_VOLUME = "backend-tmp"
 
-# The user and group both containers run as (pod-level, so runAsNonRoot can be verified
-# whatever user the images declare). Ollama needs no passwd entry for it: HOME is set.
-RUN_AS_USER = 10001
-RUN_AS_GROUP = 10001
+# The user and group both containers run as, set on the pod so runAsNonRoot can be checked
+# whatever user an image declares: the backend image's own user (backend_image/Dockerfile).
+# Ollama's image has no such user and needs none, since HOME is set for it.
+RUN_AS_USER = 65532
+RUN_AS_GROUP = 65532
 
 # How long a pod may take to pull and load its model before the kubelet restarts the
 # backend (and the pull is retried): 30 minutes covers a few GB on a slow link.
