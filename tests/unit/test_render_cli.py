@@ -233,3 +233,20 @@ def test_the_command_line_entry_point(tmp_path: Path) -> None:
     assert bad.stdout == ""
     assert "spec.backend.port" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_kubectl_get_output_renders(tmp_path: Path) -> None:
+    # `kubectl get llms chat -o yaml | llmservice-operator render -f -`: server fields and a
+    # status are no spec errors.
+    text = VALID.replace(
+        "  name: chat\n",
+        "  name: chat\n  namespace: prod\n  uid: 9a1b\n  resourceVersion: '12'\n"
+        "  creationTimestamp: '2026-01-01T00:00:00Z'\n"
+        "  managedFields: [{manager: kubectl, operation: Apply}]\n",
+    )
+    text += "status:\n  phase: Ready\n  ready: 2/2\n"
+    code, out, err = run("-", stdin=text)
+    assert (code, err) == (0, "")
+    documents = list(yaml.safe_load_all(out))
+    assert {d["metadata"]["namespace"] for d in documents} == {"prod"}
+    assert {d["metadata"]["ownerReferences"][0]["uid"] for d in documents} == {"9a1b"}
