@@ -440,6 +440,8 @@ def to_json_schema(
     if node.get("x-kubernetes-int-or-string"):
         string = {k: node[k] for k in ("pattern", "maxLength", "minLength") if k in node}
         out: dict[str, Any] = {"anyOf": [{"type": "integer"}, {"type": "string", **string}]}
+        if node.get("nullable"):
+            out["anyOf"].append({"type": "null"})
     else:
         out = {k: copy.deepcopy(node[k]) for k in _JSON_SCHEMA_KEYS if k in node}
         if "type" in node:

@@ -1,0 +1,515 @@
+"""Invalid LLMServices are rejected with a message naming the field, by ``validate_llmservice``
+(what ``render`` and the operator use) and by the CRD itself (its schema and its CEL rules,
+evaluated as the API server would on the defaulted object)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import pytest
+from llmservice_operator import crd
+from llmservice_operator.celrules import FieldError, evaluate_validations
+from llmservice_operator.models import LLMService
+from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+
+SCHEMA = crd.openapi_schema()
+JSON_SCHEMA = jsonschema.Draft7Validator(crd.to_json_schema(SCHEMA))
+
+
+def base() -> dict[str, Any]:
+    return {
+        "apiVersion": "llmservice.dev/v1alpha1",
+        "kind": "LLMService",
+        "metadata": {"name": "chat", "namespace": "default"},
+        "spec": {},
+    }
+
+
+def merged(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(target)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and value:
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    patch: dict[str, Any]
+    path: str
+    fragment: str  # part of the message
+    # cel: a CEL rule of the CRD rejects it; schema: the CRD's OpenAPI schema does;
+    # both: the schema (pydantic) and a CEL rule; none: only validate_llmservice looks.
+    by: str = "cel"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        return merged(base(), self.patch)
+
+
+def spec(**fields: Any) -> dict[str, Any]:
+    return {"spec": fields}
+
+
+PVC = {"type": "PersistentVolumeClaim", "size": "5Gi"}
+
+CASES = [
+    # --- CEL rules -------------------------------------------------------------------
+    Case(
+        "min-above-max",
+        spec(autoscaling={"minReplicas": 7, "maxReplicas": 6}),
+        "spec.autoscaling.minReplicas",
+        "spec.autoscaling.minReplicas (7) must not exceed spec.autoscaling.maxReplicas (6)",
+    ),
+    Case(
+        "autoscaling-without-targets",
+        spec(
+            autoscaling={
+                "targetCPUUtilizationPercentage": None,
+                "targetMemoryUtilizationPercentage": None,
+            }
+        ),
+        "spec.autoscaling.targetCPUUtilizationPercentage",
+        "is required while spec.autoscaling.enabled is true",
+    ),
+    Case(
+        "pvc-without-size-or-claim",
+        spec(model={"storage": {"type": "PersistentVolumeClaim", "size": None}}),
+        "spec.model.storage.size",
+        "spec.model.storage.size or spec.model.storage.claimName is required",
+    ),
+    Case(
+        "claim-name-on-emptydir",
+        spec(model={"storage": {"claimName": "models"}}),
+        "spec.model.storage.claimName",
+        "only allowed when spec.model.storage.type is PersistentVolumeClaim, not EmptyDir",
+    ),
+    Case(
+        "storage-class-with-existing-claim",
+        spec(
+            model={
+                "storage": {
+                    "type": "PersistentVolumeClaim",
+                    "claimName": "models",
+                    "storageClassName": "fast",
+                }
+            }
+        ),
+        "spec.model.storage.storageClassName",
+        "cannot be combined with spec.model.storage.claimName",
+    ),
+    Case(
+        "rwo-claim-autoscaled",
+        spec(model={"storage": PVC}),
+        "spec.model.storage.accessMode",
+        "ReadWriteOnce lets only one pod use the model claim, but "
+        "spec.autoscaling.maxReplicas is 6",
+    ),
+    Case(
+        "rwop-claim-two-fixed-replicas",
+        spec(
+            model={"storage": {**PVC, "accessMode": "ReadWriteOncePod"}},
+            autoscaling={"enabled": False},
+            replicas=2,
+        ),
+        "spec.model.storage.accessMode",
+        "ReadWriteOncePod lets only one pod use the model claim, but spec.replicas is 2",
+    ),
+    Case(
+        "never-pull-on-emptydir",
+        spec(model={"pullPolicy": "Never"}),
+        "spec.model.pullPolicy",
+        "spec.model.pullPolicy Never needs spec.model.storage.type PersistentVolumeClaim",
+    ),
+    Case(
+        "node-port-on-cluster-ip",
+        spec(service={"nodePort": 30080}),
+        "spec.service.nodePort",
+        "only allowed when spec.service.type is NodePort or LoadBalancer, not ClusterIP",
+    ),
+    Case(
+        "backend-on-ollama-port",
+        spec(backend={"port": 11434}),
+        "spec.backend.port",
+        "spec.backend.port must not be 11434",
+    ),
+    Case(
+        "backend-cpu-request-missing",
+        spec(backend={"resources": {"requests": {"memory": "128Mi"}}}),
+        "spec.backend.resources.requests",
+        "spec.backend.resources.requests.cpu is required while "
+        "spec.autoscaling.targetCPUUtilizationPercentage is set",
+    ),
+    Case(
+        "ollama-cpu-request-missing",
+        spec(ollama={"resources": {"requests": {"memory": "1Gi"}}}),
+        "spec.ollama.resources.requests",
+        "spec.ollama.resources.requests.cpu is required",
+    ),
+    Case(
+        "backend-memory-request-missing",
+        spec(backend={"resources": {"requests": {"cpu": "100m"}}}),
+        "spec.backend.resources.requests",
+        "spec.backend.resources.requests.memory is required while "
+        "spec.autoscaling.targetMemoryUtilizationPercentage is set",
+    ),
+    Case(
+        "ollama-memory-request-missing",
+        spec(ollama={"resources": {"requests": {"cpu": "1"}, "limits": {}}}),
+        "spec.ollama.resources.requests",
+        "spec.ollama.resources.requests.memory is required",
+    ),
+    Case(
+        "backend-memory-limit-below-request",
+        spec(
+            backend={
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "1Gi"},
+                    "limits": {"memory": "512Mi"},
+                }
+            }
+        ),
+        "spec.backend.resources.limits",
+        "spec.backend.resources.limits.memory (512Mi) must be at least "
+        "spec.backend.resources.requests.memory (1Gi)",
+    ),
+    Case(
+        "ollama-cpu-limit-below-request",
+        spec(ollama={"resources": {"requests": {"cpu": 2, "memory": "1Gi"}, "limits": {"cpu": 1}}}),
+        "spec.ollama.resources.limits",
+        "spec.ollama.resources.limits.cpu (1) must be at least "
+        "spec.ollama.resources.requests.cpu (2)",
+    ),
+    Case(
+        "gpu-resource-set-twice",
+        spec(gpu={"count": 1}, ollama={"resources": {"limits": {"nvidia.com/gpu": 1}}}),
+        "spec.ollama.resources",
+        "spec.ollama.resources must not set nvidia.com/gpu while spec.gpu.count is 1",
+    ),
+    Case(
+        "backend-env-twice",
+        spec(backend={"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}),
+        "spec.backend.env",
+        "spec.backend.env names A more than once",
+    ),
+    Case(
+        "ollama-env-twice",
+        spec(ollama={"env": [{"name": "B", "value": "1"}, {"name": "B", "value": "1"}]}),
+        "spec.ollama.env",
+        "spec.ollama.env names B more than once",
+    ),
+    Case(
+        "env-value-and-value-from",
+        spec(
+            backend={
+                "env": [
+                    {"name": "OK", "value": "1"},
+                    {"name": "X", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "x"}}},
+                ]
+            }
+        ),
+        "spec.backend.env[1].valueFrom",
+        "spec.backend.env entry X takes value or valueFrom, not both",
+    ),
+    Case(
+        "name-not-dns1035",
+        {"metadata": {"name": "9lives"}},
+        "metadata.name",
+        "DNS-1035 label",
+    ),
+    # --- the OpenAPI schema ------------------------------------------------------------
+    Case("negative-replicas", spec(replicas=-1), "spec.replicas", "at least 0", by="schema"),
+    Case(
+        "replicas-as-text",
+        spec(replicas="2"),
+        "spec.replicas",
+        "valid integer",
+        by="schema",
+    ),
+    Case(
+        "enabled-as-text",
+        spec(autoscaling={"enabled": "yes"}),
+        "spec.autoscaling.enabled",
+        "valid boolean",
+        by="schema",
+    ),
+    Case(
+        "min-replicas-zero",
+        spec(autoscaling={"minReplicas": 0}),
+        "spec.autoscaling.minReplicas",
+        "at least 1, not 0",
+        by="schema",
+    ),
+    Case(
+        "cpu-target-zero",
+        spec(autoscaling={"targetCPUUtilizationPercentage": 0}),
+        "spec.autoscaling.targetCPUUtilizationPercentage",
+        "at least 1",
+        by="schema",
+    ),
+    Case(
+        "service-type-ingress",
+        spec(service={"type": "Ingress"}),
+        "spec.service.type",
+        "must be one of 'ClusterIP', 'NodePort' or 'LoadBalancer', not \"Ingress\"",
+        by="schema",
+    ),
+    Case(
+        "node-port-out-of-range",
+        spec(service={"type": "NodePort", "nodePort": 80}),
+        "spec.service.nodePort",
+        "at least 30000, not 80",
+        by="schema",
+    ),
+    Case(
+        "misspelt-field",
+        spec(modle={"name": "tinyllama"}),
+        "spec.modle",
+        "unknown field",
+        by="schema",
+    ),
+    Case(
+        "bad-quantity",
+        spec(backend={"resources": {"requests": {"cpu": "2Gb", "memory": "1Gi"}}}),
+        "spec.backend.resources.requests.cpu",
+        'must be a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi, not "2Gb"',
+        by="schema",
+    ),
+    Case(
+        "bad-model-name",
+        spec(model={"name": "Tiny Llama!"}),
+        "spec.model.name",
+        "must be an Ollama model reference",
+        by="schema",
+    ),
+    Case(
+        "bad-keep-alive",
+        spec(model={"keepAlive": "forever"}),
+        "spec.model.keepAlive",
+        "must be a duration",
+        by="schema",
+    ),
+    Case(
+        "pull-policy-unknown",
+        spec(model={"pullPolicy": "Sometimes"}),
+        "spec.model.pullPolicy",
+        "must be one of 'Always', 'IfNotPresent' or 'Never'",
+        by="schema",
+    ),
+    Case(
+        "too-many-gpus",
+        spec(gpu={"count": 17}),
+        "spec.gpu.count",
+        "at most 16",
+        by="schema",
+    ),
+    Case(
+        "bad-gpu-resource-name",
+        spec(gpu={"count": 1, "resourceName": "NVIDIA GPU"}),
+        "spec.gpu.resourceName",
+        "must be a resource name such as nvidia.com/gpu",
+        by="schema",
+    ),
+    Case(
+        "env-without-name",
+        spec(ollama={"env": [{"value": "1"}]}),
+        "spec.ollama.env[0].name",
+        "required field is missing",
+        by="schema",
+    ),
+    Case(
+        "bad-secret-name",
+        spec(backend={"apiKeySecretRef": {"name": "Chat_Key"}}),
+        "spec.backend.apiKeySecretRef.name",
+        "must be a DNS-1123 subdomain",
+        by="schema",
+    ),
+    Case(
+        "name-too-long",
+        {"metadata": {"name": "a" * 64}},
+        "metadata.name",
+        "at most 63 characters",
+        by="schema",
+    ),
+    # --- only validate_llmservice (the API server routes by apiVersion/kind) ------------
+    Case(
+        "wrong-api-version",
+        {"apiVersion": "llmservice.dev/v1"},
+        "apiVersion",
+        'must be llmservice.dev/v1alpha1 for an LLMService, not "llmservice.dev/v1"',
+        by="none",
+    ),
+    Case(
+        "wrong-kind",
+        {"kind": "Deployment"},
+        "kind",
+        'must be LLMService, not "Deployment"',
+        by="none",
+    ),
+]
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(CASES) >= 25
+    assert len({case.id for case in CASES}) == len(CASES)
+    assert sum(case.by == "cel" for case in CASES) >= 20
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_validate_llmservice_rejects_naming_the_field(case: Case) -> None:
+    with pytest.raises(InvalidLLMServiceError) as caught:
+        validate_llmservice(case.document())
+    errors = caught.value.errors
+    matching = [e for e in errors if e.path == case.path and case.fragment in e.message]
+    assert matching, f"expected {case.path}: ...{case.fragment}... in {errors}"
+    assert f"{case.path}: " in str(caught.value)
+
+
+def crd_cel_errors(document: dict[str, Any]) -> list[FieldError]:
+    """What the API server's CEL step says: rules run on the object after defaulting."""
+    return evaluate_validations(SCHEMA, crd.apply_defaults(SCHEMA, document))
+
+
+def crd_schema_errors(document: dict[str, Any]) -> list[str]:
+    defaulted = crd.apply_defaults(SCHEMA, document)
+    paths = []
+    for error in JSON_SCHEMA.iter_errors(defaulted):
+        path = ""
+        for part in error.absolute_path:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.by in ("cel", "both")], ids=lambda c: c.id)
+def test_the_crd_cel_rules_reject_it_too(case: Case) -> None:
+    document = case.document()
+    errors = crd_cel_errors(document)
+    assert [e for e in errors if e.path == case.path and case.fragment in e.message], errors
+    if case.by == "cel":
+        assert crd_schema_errors(document) == [], "the schema alone should accept it"
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.by in ("schema", "both")], ids=lambda c: c.id
+)
+def test_the_crd_schema_rejects_it_too(case: Case) -> None:
+    paths = crd_schema_errors(case.document())
+    # unknown fields are reported at their parent; others at the field itself
+    assert any(case.path == p or case.path.startswith(p + ".") for p in paths if p), paths
+
+
+def test_a_valid_object_passes_both_ways() -> None:
+    document = base()
+    assert crd_cel_errors(document) == []
+    assert crd_schema_errors(document) == []
+    service = validate_llmservice(document)
+    assert isinstance(service, LLMService)
+
+
+def test_every_error_is_listed_one_per_line() -> None:
+    document = merged(
+        base(),
+        spec(replicas=-1, service={"type": "Ingress"}, backend={"port": 0}),
+    )
+    with pytest.raises(InvalidLLMServiceError) as caught:
+        validate_llmservice(document)
+    lines = str(caught.value).splitlines()
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "spec.backend.port",
+        "spec.replicas",
+        "spec.service.type",
+    ]
+    assert len(caught.value.errors) == 3
+
+
+def test_several_cel_rules_report_together() -> None:
+    document = merged(
+        base(),
+        spec(autoscaling={"minReplicas": 5, "maxReplicas": 4}, backend={"port": 11434}),
+    )
+    with pytest.raises(InvalidLLMServiceError) as caught:
+        validate_llmservice(document)
+    assert {e.path for e in caught.value.errors} == {
+        "spec.autoscaling.minReplicas",
+        "spec.backend.port",
+    }
+
+
+def test_missing_api_version_and_kind() -> None:
+    document = base()
+    del document["apiVersion"], document["kind"]
+    with pytest.raises(InvalidLLMServiceError) as caught:
+        validate_llmservice(document)
+    assert [(e.path, e.reason) for e in caught.value.errors] == [
+        ("apiVersion", "FieldValueRequired"),
+        ("kind", "FieldValueRequired"),
+    ]
+
+
+def test_missing_metadata_name() -> None:
+    document = base()
+    document["metadata"] = {}
+    with pytest.raises(InvalidLLMServiceError, match=r"metadata\.name: required field is missing"):
+        validate_llmservice(document)
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(InvalidLLMServiceError, match="must be a mapping"):
+        validate_llmservice(["not", "an", "object"])  # type: ignore[arg-type]
+
+
+def test_integers_are_accepted_as_quantities() -> None:
+    document = merged(base(), spec(ollama={"resources": {"requests": {"cpu": 2, "memory": "1Gi"}}}))
+    service = validate_llmservice(document)
+    assert service.spec.ollama.resources.requests["cpu"] == "2"
+
+
+def test_the_result_is_defaulted() -> None:
+    service = validate_llmservice(base())
+    assert service.spec.model.name == "tinyllama"
+    assert service.spec.autoscaling.max_replicas == 6
+
+
+def test_a_stale_status_is_kept_when_readable_and_never_an_error() -> None:
+    document = base()
+    document["status"] = {"phase": "Ready", "replicas": 2}
+    assert validate_llmservice(document).status is not None
+    document["status"] = {"phase": "Exploded"}
+    assert validate_llmservice(document).status is None
+
+
+def test_a_null_target_switches_that_metric_off() -> None:
+    document = merged(base(), spec(autoscaling={"targetCPUUtilizationPercentage": None}))
+    service = validate_llmservice(document)
+    assert service.spec.autoscaling.target_cpu_utilization_percentage is None
+    assert (
+        crd.apply_defaults(SCHEMA, document)["spec"]["autoscaling"][
+            "targetCPUUtilizationPercentage"
+        ]
+        is None
+    )
+    # without a CPU target, no CPU request is needed
+    no_cpu = merged(
+        document, spec(backend={"resources": {"requests": {"memory": "128Mi"}, "limits": {}}})
+    )
+    validate_llmservice(no_cpu)
+    assert crd_cel_errors(no_cpu) == []
+
+
+def test_a_rwx_claim_or_a_single_replica_is_fine() -> None:
+    rwx = merged(base(), spec(model={"storage": {**PVC, "accessMode": "ReadWriteMany"}}))
+    single = merged(
+        base(),
+        spec(model={"storage": PVC}, autoscaling={"enabled": False}, replicas=1),
+    )
+    existing = merged(base(), spec(model={"storage": {**PVC, "claimName": "mine"}}))
+    for document in (rwx, single, existing):
+        validate_llmservice(document)
+        assert crd_cel_errors(document) == []
