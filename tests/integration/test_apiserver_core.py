@@ -9,7 +9,6 @@ import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from llmservice_operator.testing import ServerThread
 
 

@@ -62,5 +62,6 @@ def namespace(apiserver: ServerThread, k8s_api_client: Any) -> str:
     import kubernetes
 
     name = f"t-{uuid.uuid4().hex[:8]}"
-    kubernetes.client.CoreV1Api(k8s_api_client).create_namespace({"metadata": {"name": name}})
+    body = kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name))
+    kubernetes.client.CoreV1Api(k8s_api_client).create_namespace(body)
     return name

@@ -26,8 +26,19 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def prune(schema: dict[str, Any], value: Any, root: bool = False) -> Any:
-    """Drop fields the schema does not declare (unless it preserves unknown fields)."""
+def prune(
+    schema: dict[str, Any],
+    value: Any,
+    root: bool = False,
+    path: str = "",
+    dropped: list[str] | None = None,
+) -> Any:
+    """Drop fields the schema does not declare (unless it preserves unknown fields).
+
+    The dotted paths of dropped fields are appended to ``dropped``: a request with
+    ``fieldValidation=Strict`` is rejected with them, as the API server does.
+    """
+    dropped = dropped if dropped is not None else []
     if isinstance(value, dict) and schema.get("type", "object") == "object":
         if schema.get("x-kubernetes-preserve-unknown-fields") and "properties" not in schema:
             return value
@@ -35,17 +46,23 @@ def prune(schema: dict[str, Any], value: Any, root: bool = False) -> Any:
         additional = schema.get("additionalProperties")
         result: dict[str, Any] = {}
         for key, item in value.items():
+            sub = f"{path}.{key}" if path else key
             if root and key in ("apiVersion", "kind", "metadata"):
                 result[key] = item
             elif props is not None and key in props:
-                result[key] = prune(props[key], item)
+                result[key] = prune(props[key], item, False, sub, dropped)
             elif isinstance(additional, dict):
-                result[key] = prune(additional, item)
+                result[key] = prune(additional, item, False, sub, dropped)
             elif schema.get("x-kubernetes-preserve-unknown-fields") or additional is True:
                 result[key] = item
+            else:
+                dropped.append(sub)
         return result
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [prune(schema["items"], item) for item in value]
+        return [
+            prune(schema["items"], item, False, f"{path}[{i}]", dropped)
+            for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -190,10 +207,13 @@ def validate(schema: dict[str, Any], value: Any, path: str) -> list[tuple[str, s
 
 
 def admit(
-    schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None = None
+    schema: dict[str, Any],
+    obj: dict[str, Any],
+    old: dict[str, Any] | None = None,
+    dropped: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Prune, default and validate a custom object; return it and its field errors."""
-    result = prune(schema, copy.deepcopy(obj), root=True)
+    result = prune(schema, copy.deepcopy(obj), root=True, dropped=dropped)
     result = apply_defaults(schema, result)
     body = {k: v for k, v in result.items() if k not in ("apiVersion", "kind", "metadata")}
     body_schema = dict(schema)
@@ -207,12 +227,30 @@ def admit(
     ]
     errors = validate(body_schema, body, "")
     if not errors:
-        old_body = (
-            {k: v for k, v in old.items() if k not in ("apiVersion", "kind", "metadata")}
-            if old is not None
-            else None
-        )
-        kwargs: dict[str, Any] = {} if old_body is None else {"old_obj": old_body}
-        for error in evaluate_validations(body_schema, body, "", **kwargs):
+        # Root rules may read metadata.name and metadata.generateName, and nothing else of it.
+        visible_meta = {
+            k: v for k, v in (result.get("metadata") or {}).items() if k in ("name", "generateName")
+        }
+        cel_schema = dict(body_schema)
+        cel_schema["properties"] = {
+            **body_schema["properties"],
+            "metadata": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}},
+            },
+        }
+        cel_obj = {**body, "metadata": visible_meta}
+        kwargs: dict[str, Any] = {}
+        if old is not None:
+            old_meta = {
+                k: v
+                for k, v in (old.get("metadata") or {}).items()
+                if k in ("name", "generateName")
+            }
+            kwargs["old_obj"] = {
+                **{k: v for k, v in old.items() if k not in ("apiVersion", "kind", "metadata")},
+                "metadata": old_meta,
+            }
+        for error in evaluate_validations(cel_schema, cel_obj, "", **kwargs):
             errors.append((error.path, f'Invalid value: "object": {error.message}'))
     return result, errors

@@ -102,6 +102,8 @@ class ApiServer(KubernetesEmulator):
     faults: Faults = attrs.field(factory=Faults)
     registry: Registry = attrs.field(init=False)
     _gc_depth: int = attrs.field(default=0, init=False)
+    # The request's fieldValidation, read by _admit (requests are served one write at a time).
+    _field_validation: str = attrs.field(default="", init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -344,6 +346,7 @@ class ApiServer(KubernetesEmulator):
     ) -> aiohttp.web.StreamResponse:
         method = str(request.method.value).upper()
         params = request.params
+        self._field_validation = params.get("fieldValidation", "")
         if target.sub is not None and target.sub not in target.rt.subresources:
             raise ApiError(
                 404,
@@ -589,7 +592,13 @@ class ApiServer(KubernetesEmulator):
                 if not isinstance(value, str):
                     errors.append((f"metadata.{field}.{key}", "Invalid value: must be a string"))
         if rt.schema is not None:
-            obj, more = schemas.admit(rt.schema, obj, old)
+            dropped: list[str] = []
+            obj, more = schemas.admit(rt.schema, obj, old, dropped)
+            if dropped and self._field_validation == "Strict":
+                raise bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    + ", ".join(f'strict decoding error: unknown field "{p}"' for p in dropped)
+                )
             errors += more
         else:
             defaults.apply(rt.kind, obj, creating=old is None)
