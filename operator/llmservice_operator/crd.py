@@ -264,9 +264,10 @@ def _openapi_schema() -> dict[str, Any]:
                 "type": "string",
                 "description": f"Kind of the REST resource this object represents: {KIND}.",
             },
+            # The API server allows nothing on metadata but restrictions of name and
+            # generateName (not even a description): ObjectMeta's own schema applies.
             "metadata": {
                 "type": "object",
-                "description": "Standard object metadata.",
                 "properties": {
                     "name": {
                         "type": "string",

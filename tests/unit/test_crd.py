@@ -128,12 +128,23 @@ def test_printer_columns(manifest: dict[str, Any], schema: dict[str, Any]) -> No
 
 
 def test_every_field_has_a_description(schema: dict[str, Any]) -> None:
+    # metadata may carry no description: kubectl explain shows ObjectMeta's own
     missing = [
         path
         for path, node in walk(schema)
-        if not path.endswith("[*]") and not (node.get("description") or "").strip()
+        if path != "metadata"
+        and not path.endswith("[*]")
+        and not (node.get("description") or "").strip()
     ]
     assert missing == []
+
+
+def test_metadata_only_restricts_the_name(schema: dict[str, Any]) -> None:
+    """The API server refuses any other keyword on metadata (not even a description)."""
+    metadata = schema["properties"]["metadata"]
+    assert set(metadata) == {"type", "properties"}
+    assert set(metadata["properties"]) == {"name"}
+    assert "default" not in metadata["properties"]["name"]
 
 
 FORBIDDEN_KEYWORDS = {"$ref", "$defs", "definitions", "anyOf", "oneOf", "allOf", "not", "title"}
