@@ -11,7 +11,6 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from llmservice_operator.testing import ServerThread
 
 DATA = Path(__file__).parent / "apiserver_data"

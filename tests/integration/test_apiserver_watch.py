@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
-
 from llmservice_operator.testing import ServerThread
 from llmservice_operator.testing.pytest_plugin import api_client_for
 

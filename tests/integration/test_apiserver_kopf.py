@@ -1,0 +1,120 @@
+"""A real kopf operator (``kopf run``) against the local API server, end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from llmservice_operator.testing import ServerThread
+from llmservice_operator.testing.pytest_plugin import api_client_for
+
+DATA = Path(__file__).parent / "apiserver_data"
+GROUP, VERSION, PLURAL = "testing.llmservice.dev", "v1", "widgets"
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Poll until ``check`` returns a truthy value (kopf works asynchronously)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as exc:
+            last = exc
+        if last and not isinstance(last, ApiException):
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path]:
+    api_client = api_client_for(fresh_apiserver)
+    crd = yaml.safe_load((DATA / "widgets-crd.yaml").read_text())
+    client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
+    log = tmp_path / "kopf.log"
+    env = {**os.environ, "KUBECONFIG": str(fresh_apiserver._kubeconfig)}
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", "default",
+             "--verbose", str(DATA / "kopf_widgets.py")],
+            env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_kopf_operator_runs_without_errors(
+    fresh_apiserver: ServerThread, operator_run: Path
+) -> None:
+    api_client = api_client_for(fresh_apiserver)
+    custom = client.CustomObjectsApi(api_client)
+    core = client.CoreV1Api(api_client)
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
+            "metadata": {"name": "w"}, "spec": {"size": 2}}  # fmt: skip
+    custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+
+    child = eventually(lambda: core.read_namespaced_config_map("w-child", "default"), "child")
+    assert child.data == {"size": "2"}
+    assert child.metadata.owner_references[0].name == "w"
+
+    def status_is(phase: str) -> Callable[[], bool]:
+        def check() -> bool:
+            obj = custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
+            return bool(obj.get("status", {}).get("phase") == phase)
+
+        return check
+
+    eventually(status_is("Created"), "the create handler's status patch")
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
+    assert "testing.llmservice.dev/kopf-finalizer" in obj["metadata"]["finalizers"]
+    assert obj["status"]["created"] == {"child": "w-child"}
+
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "w", {"spec": {"size": 5}}
+    )
+    eventually(status_is("Resized"), "the update handler's status patch")
+    assert core.read_namespaced_config_map("w-child", "default").data == {"size": "5"}
+
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
+    eventually(lambda: core.read_namespaced_config_map("w-farewell", "default"), "delete handler")
+
+    def gone() -> bool:
+        try:
+            custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(gone, "the finalizer's removal")
+    only_child = "metadata.name=w-child"
+    eventually(
+        lambda: not core.list_namespaced_config_map("default", field_selector=only_child).items,
+        "garbage collection of the child",
+    )
+    time.sleep(0.5)  # let kopf log whatever the last events caused
+    log = operator_run.read_text()
+    assert "Handler 'created' succeeded" in log
+    assert "Handler 'resized" in log
+    assert "Handler 'deleted' succeeded" in log
+    problems = [
+        line for line in log.splitlines()
+        if "[ERROR" in line or "Traceback" in line or "[WARNING" in line
+    ]  # fmt: skip
+    assert problems == [], "\n".join(problems)
