@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -87,6 +87,7 @@ def create_app(
     manage_model: bool = True,
 ) -> FastAPI:
     """Build the app. manage_model=False skips the start-up pull and warm (for tests)."""
+    disable_created_metrics()  # the *_created series only add noise to every scrape
     backend = Backend(settings, transport)
     static = static_dir if static_dir is not None else STATIC_DIR
 
@@ -117,10 +118,12 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = {
-            404: f"no such route: {request.url.path}",
-            405: f"method {request.method} is not allowed on {request.url.path}",
-        }.get(exc.status_code, str(exc.detail))
+        if exc.status_code == 404:
+            message = f"not found: {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
         err = ApiError(exc.status_code, message, headers=dict(exc.headers or {}))
         return JSONResponse(
             err.body(dialect_for(request.url.path)), status_code=err.status, headers=err.headers

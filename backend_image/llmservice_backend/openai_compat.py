@@ -246,7 +246,11 @@ class ChunkTranslator:
         }
         if self.include_usage:
             chunk["usage"] = None
-        return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
+        return (
+            b"data: "
+            + json.dumps(chunk, ensure_ascii=False, separators=(",", ":")).encode()
+            + b"\n\n"
+        )
 
     def translate(self, obj: dict[str, Any]) -> bytes:
         """SSE bytes for one Ollama stream object (an error object is the caller's business)."""
@@ -279,7 +283,7 @@ class ChunkTranslator:
                     "choices": [],
                     "usage": usage(obj),
                 }
-                out += b"data: " + json.dumps(final).encode() + b"\n\n"
+                out += b"data: " + json.dumps(final, separators=(",", ":")).encode() + b"\n\n"
             out += DONE_EVENT
         return out
 
