@@ -8,6 +8,7 @@ Replies are short (a few dozen tokens) so the module stays quick on two shared c
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -133,3 +134,126 @@ def test_adapter_is_deterministic_with_its_fixed_seed(adapter_url: str) -> None:
     second = client.chat(model=MODEL, messages=QUESTION, options=options)
     assert first.message.content
     assert first.message.content == second.message.content
+
+
+# ---- the backend in front of the adapter, as in a pod ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def backend_url(adapter_url: str) -> Iterator[str]:
+    from llmservice_backend.app import create_app
+    from llmservice_backend.settings import Settings
+
+    # manage_model on: the backend pulls and warms the model through the adapter at start,
+    # as it does with Ollama, and only then reports ready.
+    app = create_app(Settings(ollama_url=adapter_url, model_name=MODEL))
+    with llama_adapter.serve_in_thread(app) as url:
+        _wait_ready(url)
+        yield url
+
+
+def _wait_ready(url: str, attempts: int = 600) -> None:
+    last: httpx.Response | None = None
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for _ in range(attempts):
+            last = http.get("/readyz")
+            if last.status_code == 200:
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the backend never became ready: {last.text if last else 'no answer'}")
+
+
+def test_backend_becomes_ready_with_the_real_model_loaded(backend_url: str) -> None:
+    ready = httpx.get(f"{backend_url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+
+
+def test_openai_client_chats_through_the_backend(backend_url: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{backend_url}/v1", api_key="unused", max_retries=0)
+    assert MODEL in [model.id for model in client.models.list()]
+    reply = client.chat.completions.create(
+        model=MODEL, messages=QUESTION, max_tokens=MAX_TOKENS, temperature=0
+    )
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content
+    assert choice.message.content.strip()
+    assert choice.finish_reason in {"stop", "length"}
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens > 0
+    assert 0 < reply.usage.completion_tokens <= MAX_TOKENS
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_openai_client_streams_through_the_backend(backend_url: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{backend_url}/v1", api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=QUESTION,
+        max_tokens=MAX_TOKENS,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+    assert sum(1 for p in pieces if p) > 1, "the reply arrived in one piece, not streamed"
+    assert "".join(pieces).strip()
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] in {"stop", "length"}
+    usage = [c.usage for c in chunks if c.usage is not None]
+    assert len(usage) == 1
+    assert usage[0].prompt_tokens > 0
+    assert usage[0].completion_tokens > 0
+
+
+def test_ollama_client_chats_through_the_backend(backend_url: str) -> None:
+    import ollama
+
+    client = ollama.Client(host=backend_url)
+    reply = client.chat(model=MODEL, messages=QUESTION, options={"num_predict": MAX_TOKENS})
+    assert reply.message.role == "assistant"
+    assert reply.message.content
+    assert reply.message.content.strip()
+    assert reply.done
+    assert reply.prompt_eval_count
+    assert reply.eval_count
+    assert 0 < reply.eval_count <= MAX_TOKENS
+
+
+def test_ollama_client_streams_through_the_backend(backend_url: str) -> None:
+    import ollama
+
+    client = ollama.Client(host=backend_url)
+    chunks = list(
+        client.chat(
+            model=MODEL, messages=QUESTION, stream=True, options={"num_predict": MAX_TOKENS}
+        )
+    )
+    assert len(chunks) > 2
+    assert "".join(c.message.content or "" for c in chunks).strip()
+    final = chunks[-1]
+    assert final.done
+    assert final.eval_count
+    assert final.eval_count > 0
+
+
+def test_a_conversation_keeps_its_context_through_the_backend(backend_url: str) -> None:
+    """The second turn carries the first: the prompt the model evaluates grows with it."""
+    import ollama
+
+    client = ollama.Client(host=backend_url)
+    first = client.chat(model=MODEL, messages=QUESTION, options={"num_predict": MAX_TOKENS})
+    history = [
+        *QUESTION,
+        {"role": "assistant", "content": first.message.content or ""},
+        {"role": "user", "content": "And of Italy?"},
+    ]
+    second = client.chat(model=MODEL, messages=history, options={"num_predict": MAX_TOKENS})
+    assert (second.message.content or "").strip()
+    assert first.prompt_eval_count
+    assert second.prompt_eval_count
+    assert second.prompt_eval_count > first.prompt_eval_count
