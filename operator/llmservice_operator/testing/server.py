@@ -56,6 +56,10 @@ PATCH_TYPES = {
 JSON = "application/json"
 
 
+class _Created(dict[str, Any]):
+    """An object a server-side apply created (answered 201, not 200)."""
+
+
 class Target:
     """A parsed resource URL: which type, namespace, name and subresource."""
 
@@ -376,7 +380,9 @@ class ApiServer(KubernetesEmulator):
             if method == "PUT":
                 return self._respond(request, target.rt, self._put(request, target))
             if method == "PATCH":
-                return self._respond(request, target.rt, self._patch(request, target))
+                patched = self._patch(request, target)
+                status = 201 if isinstance(patched, _Created) else 200
+                return self._respond(request, target.rt, dict(patched), status)
             if method == "DELETE":
                 return self._respond(request, target.rt, self._delete(request, target))
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {request.url.path}")
@@ -740,7 +746,9 @@ class ApiServer(KubernetesEmulator):
         body = self._body(request)
         manager = self._manager(request)
         if kind == "apply":
-            return self._apply(request, target, body)
+            existed = self.store.get(rt.storage_key, (target.namespace, str(target.name)))
+            applied = self._apply(request, target, body)
+            return applied if existed is not None else _Created(applied)
         old = self._get(target)
         if target.sub == "scale":
             current = self._scale_of(rt, old)
