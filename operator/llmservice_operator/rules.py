@@ -87,6 +87,37 @@ def _limits_cover_requests(container: str) -> Rule:
     )
 
 
+def _extended_requests_equal_limits(container: str) -> Rule:
+    """Kubernetes does not overcommit extended resources (GPUs, hugepages): request = limit.
+
+    Caught here, because the API server would accept the Deployment and then refuse every
+    pod it tries to create, which a user only sees in the ReplicaSet's events.
+    """
+    node = f"spec.{container}.resources"
+    overcommittable = "k == 'cpu' || k == 'memory' || k == 'ephemeral-storage'"
+    unequal = (
+        "!(k in self.limits) || (isQuantity(string(self.limits[k])) "
+        "&& isQuantity(string(self.requests[k])) "
+        "&& quantity(string(self.limits[k])).compareTo(quantity(string(self.requests[k]))) != 0)"
+    )
+    return Rule(
+        name=f"{container}-extended-requests-equal-limits",
+        node=node,
+        rule=f"self.requests.all(k, {overcommittable} || !({unequal}))",
+        message=(
+            f"{node}.requests of an extended resource (a GPU, hugepages) must equal the "
+            f"matching {node}.limits: Kubernetes does not overcommit them"
+        ),
+        message_expression=(
+            f"self.requests.filter(k, !({overcommittable}) && ({unequal})).map(k, "
+            f"'{node}.requests.' + k + ' (' + string(self.requests[k]) + ') must equal "
+            f"{node}.limits.' + k + ' (' + (k in self.limits ? string(self.limits[k]) : "
+            "'unset') + '): Kubernetes does not overcommit extended resources').join('; ')"
+        ),
+        field_path=".requests",
+    )
+
+
 def _request_for_target(container: str, resource: str, target: str) -> Rule:
     """An HPA utilization target needs a request on every container to measure against."""
     return Rule(
@@ -253,6 +284,8 @@ RULES: Final[tuple[Rule, ...]] = (
     _request_for_target("ollama", "memory", "targetMemoryUtilizationPercentage"),
     _limits_cover_requests("backend"),
     _limits_cover_requests("ollama"),
+    _extended_requests_equal_limits("backend"),
+    _extended_requests_equal_limits("ollama"),
     Rule(
         name="gpu-resource-not-set-twice",
         node="spec",

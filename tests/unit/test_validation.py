@@ -187,6 +187,27 @@ CASES = [
         "spec.ollama.resources.requests.cpu (2)",
     ),
     Case(
+        "gpu-request-without-limit",
+        spec(ollama={"resources": {"requests": {"cpu": "1", "memory": "1Gi", "amd.com/gpu": 1}}}),
+        "spec.ollama.resources.requests",
+        "spec.ollama.resources.requests.amd.com/gpu (1) must equal "
+        "spec.ollama.resources.limits.amd.com/gpu (unset)",
+    ),
+    Case(
+        "hugepages-request-above-limit",
+        spec(
+            backend={
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "1Gi", "hugepages-2Mi": "100Mi"},
+                    "limits": {"memory": "2Gi", "hugepages-2Mi": "50Mi"},
+                }
+            }
+        ),
+        "spec.backend.resources.requests",
+        "spec.backend.resources.requests.hugepages-2Mi (100Mi) must equal "
+        "spec.backend.resources.limits.hugepages-2Mi (50Mi)",
+    ),
+    Case(
         "gpu-resource-set-twice",
         spec(gpu={"count": 1}, ollama={"resources": {"limits": {"nvidia.com/gpu": 1}}}),
         "spec.ollama.resources",
@@ -513,3 +534,19 @@ def test_a_rwx_claim_or_a_single_replica_is_fine() -> None:
     for document in (rwx, single, existing):
         validate_llmservice(document)
         assert crd_cel_errors(document) == []
+
+
+def test_equal_extended_requests_and_limits_are_fine() -> None:
+    document = merged(
+        base(),
+        spec(
+            ollama={
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "1Gi", "amd.com/gpu": 1},
+                    "limits": {"memory": "2Gi", "amd.com/gpu": "1"},
+                }
+            }
+        ),
+    )
+    validate_llmservice(document)
+    assert crd_cel_errors(document) == []
