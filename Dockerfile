@@ -1,0 +1,21 @@
+# The operator image: `llmservice-operator run` as a non-root user.
+# Build from the repository root: docker build -t llmservice-operator:0.1.0 .
+FROM python:3.11.14-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+# Dependencies are pinned in pyproject.toml; only the runtime ones are installed here.
+COPY pyproject.toml README.md ./
+COPY operator/ ./operator/
+RUN pip install --no-compile . \
+    && useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin operator
+
+USER 65532:65532
+# Liveness (/healthz) and Prometheus metrics (/metrics).
+EXPOSE 8080 9090
+ENTRYPOINT ["llmservice-operator"]
+CMD ["run"]
