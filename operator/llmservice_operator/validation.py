@@ -166,7 +166,9 @@ def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
     if errors:
         raise InvalidLLMServiceError(errors)
     # status is the operator's to write; a user file may carry a stale one from `kubectl get`.
-    document = {k: v for k, v in obj.items() if k != "status"}
+    # Nulls and defaults are handled as the API server does: a null in a non-nullable field
+    # is dropped and defaulted (``replicas: null`` means 2), a nullable one stays null.
+    document = crd.apply_defaults(_schema(), {k: v for k, v in obj.items() if k != "status"})
     try:
         # strict: the API server takes no "2" for an integer nor "true" for a boolean.
         service = LLMService.model_validate(document, strict=True)

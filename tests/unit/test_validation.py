@@ -550,3 +550,19 @@ def test_equal_extended_requests_and_limits_are_fine() -> None:
     )
     validate_llmservice(document)
     assert crd_cel_errors(document) == []
+
+
+def test_nulls_are_handled_as_the_api_server_does() -> None:
+    """A null in a non-nullable field is dropped and defaulted; in a nullable one it stays."""
+    document = merged(
+        base(),
+        spec(replicas=None, service={"nodePort": None}, model={"storage": {"size": None}}),
+    )
+    service = validate_llmservice(document)
+    assert service.spec.replicas == 2
+    assert service.spec.service.node_port is None
+    assert service.spec.model.storage.size is None
+    stored = crd.apply_defaults(SCHEMA, document)["spec"]
+    assert stored["replicas"] == 2
+    assert "nodePort" not in stored["service"]
+    assert stored["model"]["storage"]["size"] is None
