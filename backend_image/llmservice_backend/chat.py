@@ -124,7 +124,7 @@ class ChatService:
         acquired = loop.time()
         try:
             response = await self.upstream.open(
-                "/api/chat", payload, deadline=deadline, limit=total, what="chat"
+                "/api/chat", payload, deadline=deadline, limit=total, what="no reply from Ollama"
             )
             await self.upstream.check(response, deadline=deadline, what="chat")
             return await self.upstream.read_all(
@@ -155,7 +155,7 @@ class ChatService:
                 payload,
                 deadline=first_deadline,
                 limit=s.first_token_timeout_seconds,
-                what="chat",
+                what="no first token from Ollama",
             )
             await self.upstream.check(response, deadline=total_deadline, what="chat")
             reader = ChunkReader(

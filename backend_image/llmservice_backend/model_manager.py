@@ -180,7 +180,7 @@ class ModelManager:
             body,
             deadline=loop.time() + self.settings.connect_timeout_seconds + 30,
             limit=self.settings.connect_timeout_seconds + 30,
-            what="pull",
+            what="pull: no answer from Ollama",
         )
         try:
             if response.status_code != 200:

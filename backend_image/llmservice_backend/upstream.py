@@ -52,14 +52,15 @@ class Upstream:
     ) -> httpx.Response:
         """Send a POST and wait for the status line until deadline (loop time).
 
-        limit is the number of seconds the deadline stands for, for the error message.
+        On time-out the error reads "<what> after <limit> s"; limit is the number of seconds
+        the deadline stands for.
         """
         request = self.client.build_request("POST", path, content=body)
         try:
             async with asyncio.timeout_at(deadline):
                 return await self.client.send(request, stream=True)
         except TimeoutError:
-            raise timed_out(f"{what}: Ollama did not answer", limit) from None
+            raise timed_out(what, limit) from None
         except httpx.HTTPError as exc:
             raise unreachable(self.url, exc) from None
 

@@ -1,0 +1,68 @@
+"""Fixtures for the backend tests: a fake Ollama and backends in front of it, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from llmservice_backend.app import Backend, create_app
+from llmservice_backend.settings import Settings
+from llmservice_backend.testing.fake_ollama import FakeOllama
+from llmservice_backend.testing.servers import ThreadedServer
+
+
+@dataclass
+class RunningBackend:
+    url: str
+    backend: Backend
+    server: ThreadedServer
+
+    def metric(self, text: str) -> float:
+        """The value of one sample line of /metrics, by its exact name and labels."""
+        for line in httpx.get(self.url + "/metrics").text.splitlines():
+            if line.startswith(text + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
+StartBackend = Callable[..., RunningBackend]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOllama]:
+    with FakeOllama() as f:
+        yield f
+
+
+@pytest.fixture
+def start_backend(fake: FakeOllama) -> Iterator[StartBackend]:
+    """Start a backend in front of `fake` with settings overridden by keyword."""
+    servers: list[ThreadedServer] = []
+
+    def start(
+        *, manage_model: bool = True, static_dir: Path | None = None, **overrides: Any
+    ) -> RunningBackend:
+        settings = Settings(**{"ollama_url": fake.url, **overrides})
+        app = create_app(settings, static_dir=static_dir, manage_model=manage_model)
+        server = ThreadedServer(app).start()
+        servers.append(server)
+        return RunningBackend(server.url, app.state.backend, server)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def backend(start_backend: StartBackend) -> RunningBackend:
+    return start_backend()
+
+
+@pytest.fixture
+async def client(backend: RunningBackend) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=backend.url, timeout=30) as c:
+        yield c
