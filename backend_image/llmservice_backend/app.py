@@ -87,7 +87,7 @@ def create_app(
     manage_model: bool = True,
 ) -> FastAPI:
     """Build the app. manage_model=False skips the start-up pull and warm (for tests)."""
-    disable_created_metrics()  # the *_created series only add noise to every scrape
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series are noise
     backend = Backend(settings, transport)
     static = static_dir if static_dir is not None else STATIC_DIR
 

@@ -7,9 +7,8 @@ import json
 import httpx
 import ollama
 import pytest
-from llmservice_backend.testing.fake_ollama import FakeOllama
-
 from conftest import RunningBackend, StartBackend
+from llmservice_backend.testing.fake_ollama import FakeOllama
 
 MESSAGES = [{"role": "user", "content": "hello fake"}]
 STATS = (
