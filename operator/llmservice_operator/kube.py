@@ -314,3 +314,15 @@ class Kube:
 def _is_not_found(exc: BaseException) -> bool:
     cause = exc.__cause__
     return isinstance(cause, k8s.ApiException) and cause.status == 404
+
+
+def api_client_from_environment() -> k8s.ApiClient:
+    """A client for the cluster the operator runs in, or the current kubeconfig context."""
+    from kubernetes import config
+
+    configuration = k8s.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return k8s.ApiClient(configuration)

@@ -227,7 +227,8 @@ class Observed:
     namespace: str = ""
 
     @staticmethod
-    def of(obj: Obj) -> Observed:
+    def of(obj: Obj, with_body: bool = True) -> Observed:
+        """From a live object; ``with_body=False`` for a summary that lacks the spec."""
         meta = obj.get("metadata") or {}
         ref = controller_of(obj)
         return Observed(
@@ -238,7 +239,7 @@ class Observed:
             controller_uid=(ref or {}).get("uid"),
             controller=ref,
             labels=dict(meta.get("labels") or {}),
-            body=obj,
+            body=obj if with_body else None,
             namespace=str(meta.get("namespace", "")),
         )
 

@@ -1,0 +1,540 @@
+"""The reconcile loop: one debounced worker per LLMService, fed by kopf's watches.
+
+Why not kopf's create/update/resume handlers: they keep their diff base in an annotation on
+every LLMService, one extra write per change, and an idle operator must write nothing. The
+reconcile here is level-triggered instead: any event about an LLMService or one of its
+children marks it dirty; its worker waits a moment (so a burst of events costs one pass),
+then compares the desired children with what the watches report (kopf indexes, which kopf
+fills completely before any handler runs, so a restarted operator sees every existing
+child at once) and writes only what differs. Create, update and resume are the same pass.
+
+After writing children the worker does not write a status at once: it looks again a
+moment later, when the API server has reported the children back, so the status is
+computed from what exists rather than from what was asked for (and a controller that is
+quick to start pods costs no intermediate status write).
+
+Retries: conflicts, throttling and server errors (:class:`kopf.TemporaryError` from
+:mod:`kube`) retry with exponential backoff; an invalid spec or a name conflict is written
+to the status once, with one Warning event, and waits for the next change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from llmservice_operator import labels, status
+from llmservice_operator.builders import build_children
+from llmservice_operator.kube import CHILD_KINDS, HPA, Kube
+from llmservice_operator.metrics import METRICS, Metrics
+from llmservice_operator.models import DEGRADED, READY, LLMService, LLMServiceStatus
+from llmservice_operator.reconcile import (
+    Apply,
+    Delete,
+    Observed,
+    drift,
+    hash_of,
+    plan,
+    with_hash,
+)
+from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+
+log = logging.getLogger(__name__)
+Obj = Mapping[str, Any]
+Key = tuple[str, str]  # namespace, name
+ChildKey = tuple[str, str, str]  # kind, namespace, name
+
+# Names of the kopf indexes (the index functions in handlers.py carry these names).
+SERVICE_INDEX = "llmservice_index"
+CHILD_INDEXES = {
+    "Deployment": "deployment_index",
+    "Service": "service_index",
+    "HorizontalPodAutoscaler": "hpa_index",
+    "PersistentVolumeClaim": "claim_index",
+}
+POD_INDEX = "pod_index"
+MAX_BACKOFF = 30.0
+
+
+# --------------------------------------------------------------------------------------
+# what the indexes keep: small summaries, so a thousand services fit in little memory
+
+
+def service_summary(body: Obj) -> dict[str, Any]:
+    meta = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {
+            k: meta[k]
+            for k in (
+                "name",
+                "namespace",
+                "uid",
+                "generation",
+                "resourceVersion",
+                "deletionTimestamp",
+            )
+            if meta.get(k) is not None
+        },
+        "spec": body.get("spec") or {},
+        "status": body.get("status") or {},
+    }
+
+
+def child_summary(body: Obj) -> dict[str, Any]:
+    """Identity, ownership and hash of a child, plus what status reads of it."""
+    meta = body.get("metadata") or {}
+    obj_labels = meta.get("labels") or {}
+    ref = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
+    summary: dict[str, Any] = {
+        "kind": body.get("kind"),
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "labels": {
+                k: obj_labels[k]
+                for k in (labels.MANAGED_BY_LABEL, labels.SERVICE_LABEL)
+                if k in obj_labels
+            },
+            "annotations": {},
+            "ownerReferences": [dict(ref)] if ref else [],
+        },
+    }
+    digest = hash_of(body)
+    if digest is not None:
+        summary["metadata"]["annotations"] = {"llmservice.dev/desired-hash": digest}
+    kind = body.get("kind")
+    if kind == "Deployment":
+        projected = status.project_deployment(body)
+        summary["spec"], summary["status"] = projected["spec"], projected["status"]
+        summary["metadata"]["generation"] = meta.get("generation")
+    elif kind == "HorizontalPodAutoscaler":
+        projected = status.project_hpa(body)
+        summary["spec"], summary["status"] = projected["spec"], projected["status"]
+    return summary
+
+
+def owner_of(kind: str, body: Obj) -> str | None:
+    """The LLMService a child (or an object in a child's way) belongs to, by label or name."""
+    meta = body.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(labels.SERVICE_LABEL)
+    if owner:
+        return str(owner)
+    name = str(meta.get("name") or "")
+    if kind == "PersistentVolumeClaim":
+        return name.removesuffix("-models") if name.endswith("-models") else None
+    return name or None
+
+
+def _rv(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def newer(a: Obj | None, b: Obj | None) -> Obj | None:
+    """Of two versions of one object, the one with the later resourceVersion (``a`` when
+    they cannot be ordered: resourceVersions are opaque, the emulator's and etcd's are
+    integers)."""
+    if a is None or b is None:
+        return a if b is None else b
+    ra = _rv((a.get("metadata") or {}).get("resourceVersion"))
+    rb = _rv((b.get("metadata") or {}).get("resourceVersion"))
+    if ra is not None and rb is not None and rb > ra:
+        return b
+    return a
+
+
+def same_status(a: Obj | None, b: Obj | None) -> bool:
+    """Equal once read through the status model (CRD defaults cannot make them differ)."""
+    try:
+        left = LLMServiceStatus.model_validate(a or {}).to_api()
+        right = LLMServiceStatus.model_validate(b or {}).to_api()
+    except ValidationError:
+        return False
+    return left == right
+
+
+@dataclass
+class _Spec:
+    """A validated spec and its desired children, cached per generation."""
+
+    uid: str
+    generation: int
+    service: LLMService | None
+    error: str | None
+    desired: list[dict[str, Any]]
+
+
+class Controller:
+    def __init__(self, kube: Kube, debounce: float = 0.3, metrics: Metrics = METRICS) -> None:
+        self.kube = kube
+        self.debounce = debounce
+        self.metrics = metrics
+        self.indexes: Mapping[str, Any] = {}
+        self._dirty: set[Key] = set()
+        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        self._specs: dict[Key, _Spec] = {}
+        self._applied: dict[ChildKey, dict[str, Any]] = {}  # summaries from apply answers
+        self._deleted: dict[ChildKey, str | None] = {}  # uid we deleted
+        self._drifted: dict[ChildKey, Obj] = {}  # live bodies found drifted
+        self._ignored_drift: dict[ChildKey, tuple[str | None, str]] = {}
+        self._written: dict[Key, dict[str, Any]] = {}  # LLMService summary after our patch
+        self.stopping = False
+
+    # ----------------------------------------------------------------------------------
+    # inputs from kopf
+
+    def bind(self, kwargs: Mapping[str, Any]) -> None:
+        """Keep kopf's index objects (passed to every handler; the same each time)."""
+        if not self.indexes:
+            names = (SERVICE_INDEX, POD_INDEX, *CHILD_INDEXES.values())
+            self.indexes = {n: kwargs[n] for n in names if n in kwargs}
+
+    def on_service_event(self, event_type: str | None, body: Obj) -> None:
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if event_type == "DELETED":
+            self.forget(key)
+            return
+        written = self._written.get(key)
+        if written is not None and (written.get("metadata") or {}).get(
+            "resourceVersion"
+        ) == meta.get("resourceVersion"):
+            return  # the echo of our own status write
+        self.enqueue(key)
+
+    def on_child_event(self, kind: str, event_type: str | None, body: Obj) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        owner = owner_of(kind, body)
+        if owner is None:
+            return
+        key = (namespace, owner)
+        ckey = (kind, namespace, name)
+        if event_type == "DELETED":
+            self._applied.pop(ckey, None)
+            self._drifted.pop(ckey, None)
+            self._deleted.pop(ckey, None)
+        elif self._is_drifted(key, kind, body):
+            self._drifted[ckey] = body
+        else:
+            self._drifted.pop(ckey, None)
+        if self._service(key) is not None:
+            self.enqueue(key)
+
+    def on_pod_event(self, body: Obj) -> None:
+        meta = body.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(labels.SERVICE_LABEL)
+        if owner:
+            key = (str(meta.get("namespace")), str(owner))
+            if self._service(key) is not None:
+                self.enqueue(key)
+
+    def _is_drifted(self, key: Key, kind: str, body: Obj) -> bool:
+        svc = self._service(key)
+        if svc is None:
+            return False
+        spec = self._spec(key, svc)
+        manifest = next((m for m in spec.desired if m["kind"] == kind), None)
+        if manifest is None or hash_of(body) != hash_of(manifest):
+            return False  # not ours to compare, or a spec change the reconcile applies
+        ref = next(
+            (
+                r
+                for r in (body.get("metadata") or {}).get("ownerReferences") or ()
+                if r.get("controller")
+            ),
+            None,
+        )
+        if ref is None or ref.get("uid") != spec.uid:
+            return False
+        where = drift(manifest, body)
+        ignored = self._ignored_drift.get(
+            (kind, key[0], str((body.get("metadata") or {}).get("name")))
+        )
+        return where is not None and ignored != (hash_of(manifest), where)
+
+    # ----------------------------------------------------------------------------------
+    # the work queue
+
+    def enqueue(self, key: Key, delay: float | None = None) -> None:
+        self._dirty.add(key)
+        if key not in self._tasks and not self.stopping:
+            self._tasks[key] = asyncio.create_task(self._work(key, delay), name=f"reconcile {key}")
+
+    def forget(self, key: Key) -> None:
+        self._dirty.discard(key)
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self._specs.pop(key, None)
+        self._written.pop(key, None)
+        self.metrics.set_phase(key, None)
+
+    async def close(self) -> None:
+        self.stopping = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def idle(self) -> None:
+        """Wait until no reconcile is pending (for tests and benchmarks)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def _work(self, key: Key, delay: float | None) -> None:
+        attempt = 0
+        try:
+            await asyncio.sleep(self.debounce if delay is None else delay)
+            while key in self._dirty and not self.stopping:
+                self._dirty.discard(key)
+                pause = self.debounce
+                try:
+                    with self.metrics.timed():
+                        again = await self.reconcile(key)
+                    attempt = 0
+                    if again:
+                        self._dirty.add(key)
+                except kopf.TemporaryError as exc:
+                    attempt += 1
+                    self._dirty.add(key)
+                    pause = min(MAX_BACKOFF, max(exc.delay or 1.0, 0.5 * 2**attempt))
+                    self.metrics.reconciles.labels("error").inc()
+                    log.warning("%s/%s: %s; retrying in %.1fs", key[0], key[1], exc, pause)
+                except kopf.PermanentError as exc:
+                    self.metrics.reconciles.labels("error").inc()
+                    log.error("%s/%s: %s", key[0], key[1], exc)
+                except Exception:
+                    attempt += 1
+                    self._dirty.add(key)
+                    pause = min(MAX_BACKOFF, 0.5 * 2**attempt)
+                    self.metrics.reconciles.labels("error").inc()
+                    log.exception("%s/%s: reconcile failed; retrying in %.1fs", *key, pause)
+                if key in self._dirty:
+                    await asyncio.sleep(pause)
+        finally:
+            if self._tasks.get(key) is asyncio.current_task():
+                del self._tasks[key]
+
+    # ----------------------------------------------------------------------------------
+    # reading the indexes
+
+    def _one(self, index_name: str, key: Key) -> Obj | None:
+        index = self.indexes.get(index_name)
+        if index is None or key not in index:
+            return None
+        for value in index[key]:
+            return dict(value)
+        return None
+
+    def _service(self, key: Key) -> Obj | None:
+        return self._one(SERVICE_INDEX, key)
+
+    def _child(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """The newest known summary of a child: from the watch or from our own write."""
+        ckey = (kind, namespace, name)
+        seen = self._one(CHILD_INDEXES[kind], (namespace, name))
+        if seen is not None and self._deleted.get(ckey) == (seen.get("metadata") or {}).get("uid"):
+            seen = None  # we deleted it; the watch has not said so yet
+        return newer(seen, self._applied.get(ckey))
+
+    def _pods(self, key: Key) -> list[Obj]:
+        index = self.indexes.get(POD_INDEX)
+        if index is None or key not in index:
+            return []
+        return [dict(p) for p in index[key]]
+
+    def _spec(self, key: Key, svc: Obj) -> _Spec:
+        meta = svc.get("metadata") or {}
+        uid, generation = str(meta.get("uid")), int(meta.get("generation") or 0)
+        cached = self._specs.get(key)
+        if cached is not None and (cached.uid, cached.generation) == (uid, generation):
+            return cached
+        body = {k: svc[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in svc}
+        try:
+            service = validate_llmservice(body)
+        except InvalidLLMServiceError as exc:
+            message = "; ".join(str(e) for e in exc.errors[:5])
+            spec = _Spec(uid, generation, None, message or "the spec is invalid", [])
+        else:
+            desired = [with_hash(m) for m in build_children(service)]
+            spec = _Spec(uid, generation, service, None, desired)
+        self._specs[key] = spec
+        return spec
+
+    # ----------------------------------------------------------------------------------
+    # one pass
+
+    async def reconcile(self, key: Key) -> bool:
+        """Bring one LLMService's children and status up to date; True asks for another
+        look a moment later (children were written)."""
+        svc = self._service(key)
+        if svc is None:
+            self.forget(key)
+            return False
+        meta = svc.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            return False  # garbage collection removes the children
+        namespace, name = key
+        spec = self._spec(key, svc)
+        if spec.service is None:
+            await self._write_status(key, svc, spec, name_conflict=None)
+            self.metrics.reconciles.labels("invalid").inc()
+            return False
+
+        observed: dict[str, Observed | None] = {}
+        for manifest in spec.desired:
+            kind = str(manifest["kind"])
+            summary = self._child(kind, namespace, manifest["metadata"]["name"])
+            drifted = self._drifted.get((kind, namespace, manifest["metadata"]["name"]))
+            if drifted is not None and (summary is None or newer(drifted, summary) is not drifted):
+                drifted = None  # restored (or replaced) since
+            if summary is None:
+                observed[kind] = None
+            elif drifted is not None:
+                observed[kind] = Observed.of(drifted)  # the full body: plan finds the drift
+            else:
+                observed[kind] = Observed.of({**summary, "kind": kind}, with_body=False)
+        unwanted: list[Observed] = []
+        if not spec.service.spec.autoscaling.enabled:
+            hpa = self._child(HPA.kind, namespace, labels.hpa_name(name))
+            if hpa is not None:
+                unwanted.append(Observed.of({**hpa, "kind": HPA.kind}, with_body=False))
+
+        result = plan(spec.desired, observed, name, spec.uid, unwanted)
+        if result.conflicts:
+            await self._write_status(key, svc, spec, name_conflict="; ".join(result.conflicts))
+            self.metrics.reconciles.labels("conflict").inc()
+            return False
+        if result.actions:
+            await self._act(key, svc, result.actions)
+            self.metrics.reconciles.labels("ok").inc()
+            return True
+        await self._write_status(key, svc, spec, name_conflict=None)
+        self.metrics.reconciles.labels("ok").inc()
+        return False
+
+    async def _act(self, key: Key, svc: Obj, actions: Iterable[Apply | Delete]) -> None:
+        namespace, _ = key
+        done: dict[str, list[str]] = {}
+        had_status = bool((svc.get("status") or {}).get("conditions"))
+        for action in actions:
+            if isinstance(action, Apply):
+                child_name = action.manifest["metadata"]["name"]
+                ckey = (action.kind, namespace, child_name)
+                live = await self.kube.apply(action.manifest)
+                self._applied[ckey] = child_summary(live)
+                self._drifted.pop(ckey, None)
+                self._deleted.pop(ckey, None)
+                left = drift(action.manifest, live)
+                if left is not None:
+                    # The server rewrites this field of what we send: comparing it again
+                    # would re-apply for ever. Remember it, say so once.
+                    self._ignored_drift[ckey] = (hash_of(action.manifest), left)
+                    log.warning("%s %s/%s: the API server changes %s", *ckey, left)
+                why = action.why
+                if why == "created" and had_status:
+                    why = "recreated"
+                detail = f" ({action.detail} had been changed)" if action.detail else ""
+                done.setdefault(why, []).append(f"{action.kind} {child_name}{detail}")
+            else:
+                ck = CHILD_KINDS[action.kind]
+                await self.kube.delete(ck, namespace, action.name, action.uid)
+                self._deleted[(action.kind, namespace, action.name)] = action.uid
+                self._applied.pop((action.kind, namespace, action.name), None)
+                done.setdefault("deleted", []).append(f"{action.kind} {action.name}")
+        reasons = {
+            "created": "Created",
+            "recreated": "Recreated",
+            "updated": "Updated",
+            "restored": "Restored",
+            "adopted": "Adopted",
+            "deleted": "Deleted",
+        }
+        for why, what in done.items():
+            await self.kube.post_event(
+                svc, type_="Normal", reason=reasons[why], message=f"{why} {', '.join(what)}"
+            )
+
+    async def _write_status(
+        self, key: Key, svc: Obj, spec: _Spec, name_conflict: str | None
+    ) -> None:
+        namespace, name = key
+        current = self._current_status(key, svc)
+        hpa = self._child(HPA.kind, namespace, labels.hpa_name(name))
+        if spec.service is not None and not spec.service.spec.autoscaling.enabled:
+            hpa = None
+        observed = status.Observed(
+            name=name,
+            namespace=namespace,
+            generation=spec.generation,
+            spec=spec.service.spec if spec.service is not None else None,
+            deployment=self._child("Deployment", namespace, labels.deployment_name(name)),
+            hpa=hpa,
+            pods=self._pods(key),
+            previous_conditions=list(current.get("conditions") or ()),
+            now=status.format_time(datetime.now(UTC)),
+            invalid_spec=spec.error,
+            name_conflict=name_conflict,
+        )
+        new = status.compute_status(observed)
+        self.metrics.set_phase(key, new.get("phase"))
+        if same_status(current, new):
+            return
+        patch: dict[str, Any] = dict(new)
+        for stale in set(current) - set(new):
+            patch[stale] = None
+        live = await self.kube.patch_status(namespace, name, patch)
+        self._written[key] = service_summary(live) if live else {}
+        for type_, reason, message in transitions(current, new):
+            await self.kube.post_event(svc, type_=type_, reason=reason, message=message)
+
+    def _current_status(self, key: Key, svc: Obj) -> dict[str, Any]:
+        written = self._written.get(key)
+        source = newer(svc, written) if written else svc
+        return dict((source or {}).get("status") or {})
+
+
+def transitions(old: Obj, new: Obj) -> list[tuple[str, str, str]]:
+    """The events a user should see for a status change: (type, reason, message)."""
+    out: list[tuple[str, str, str]] = []
+    old_ready = status.condition(old, READY) or {}
+    new_ready = status.condition(new, READY) or {}
+    old_deg = status.condition(old, DEGRADED) or {}
+    new_deg = status.condition(new, DEGRADED) or {}
+    blocked = (status.INVALID_SPEC, status.NAME_CONFLICT)
+    reason = new_ready.get("reason")
+    if reason in blocked:
+        if (old_ready.get("reason"), old_ready.get("message")) != (
+            reason,
+            new_ready.get("message"),
+        ):
+            out.append(("Warning", str(reason), str(new_ready.get("message", ""))))
+        return out
+    if new_deg.get("status") == "True" and (
+        old_deg.get("status") != "True" or old_deg.get("reason") != new_deg.get("reason")
+    ):
+        out.append(("Warning", "Degraded", f"{new_deg.get('reason')}: {new_deg.get('message')}"))
+    elif old_deg.get("status") == "True" and new_deg.get("status") != "True":
+        out.append(("Normal", "Recovered", f"no longer {old_deg.get('reason')}"))
+    before, after = old.get("desiredReplicas"), new.get("desiredReplicas")
+    if isinstance(before, int) and isinstance(after, int) and before != after and old_ready:
+        who = "autoscaler" if (new.get("autoscaling") or {}).get("state") != "Disabled" else "spec"
+        out.append(("Normal", "Scaled", f"desired pods {before} -> {after} ({who})"))
+    return out

@@ -1,0 +1,56 @@
+"""``llmservice-operator run``: settings, logging, metrics, then kopf with our handlers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import kopf
+
+from llmservice_operator import settings as settings_mod
+from llmservice_operator.metrics import METRICS
+
+
+def configure_logging(config: settings_mod.Settings) -> None:
+    fmt = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(log_format=fmt, log_refkey="object" if config.log_format == "json" else None)
+    logging.getLogger().setLevel(config.log_level)
+    # The API client logs every request at DEBUG; keep that for when it is asked for.
+    for noisy in ("urllib3", "kubernetes", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(config.log_level, logging.INFO))
+
+
+def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
+    """kopf's settings from ours: watch timeouts, and no log lines posted as events (the
+    operator posts the events a user needs itself)."""
+    ks = kopf.OperatorSettings()
+    ks.watching.server_timeout = config.watch_server_timeout
+    ks.watching.client_timeout = config.watch_client_timeout
+    ks.watching.connect_timeout = config.watch_connect_timeout
+    ks.posting.loggers = False
+    ks.peering.standalone = config.peering_name is None
+    if config.peering_name is not None:
+        ks.peering.name = config.peering_name
+    return ks
+
+
+def main() -> int:
+    try:
+        config = settings_mod.load()
+    except settings_mod.SettingsError as exc:
+        print(f"llmservice-operator: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config)
+    from llmservice_operator import handlers  # noqa: F401 - registers the handlers with kopf
+
+    if config.metrics_port:
+        METRICS.serve(config.metrics_port, addr=config.health_host)
+    kopf.run(
+        settings=kopf_settings(config),
+        standalone=config.peering_name is None,
+        peering_name=config.peering_name,
+        clusterwide=config.clusterwide,
+        namespaces=list(config.namespaces),
+        liveness_endpoint=f"http://{config.health_host}:{config.health_port}/healthz",
+    )
+    return 0
