@@ -82,8 +82,9 @@ def test_other_managers_fields_survive_and_conflicts_need_force(
     assert apply(apiserver, namespace, deployment("own"), "op").status_code in (200, 201)
     # Another actor (say, an HPA) sets replicas with an ordinary patch.
     apps = client.AppsV1Api(k8s_api_client)
-    apps.patch_namespaced_deployment("own", namespace, {"spec": {"replicas": 4}},
-                                     field_manager="hpa")  # fmt: skip
+    apps.patch_namespaced_deployment(
+        "own", namespace, {"spec": {"replicas": 4}}, field_manager="hpa"
+    )
     # The operator re-applies without replicas: the HPA's value survives.
     changed = deployment("own")
     changed["metadata"]["labels"]["extra"] = "yes"
@@ -99,8 +100,11 @@ def test_other_managers_fields_survive_and_conflicts_need_force(
     # ...unless forced, which takes ownership.
     forced = apply(apiserver, namespace, conflicting, "op", force=True).json()
     assert forced["spec"]["replicas"] == 2
-    owners = {e["manager"] for e in forced["metadata"]["managedFields"]
-              if "f:replicas" in e["fieldsV1"].get("f:spec", {})}  # fmt: skip
+    owners = {
+        e["manager"]
+        for e in forced["metadata"]["managedFields"]
+        if "f:replicas" in e["fieldsV1"].get("f:spec", {})
+    }
     assert owners == {"op"}
 
 
@@ -132,12 +136,23 @@ def test_strategic_merge_patch_merges_by_keys(
     apiserver: ServerThread, k8s_api_client: Any, namespace: str
 ) -> None:
     client.AppsV1Api(k8s_api_client).create_namespaced_deployment(namespace, deployment("smp"))
-    patch = {"spec": {"template": {"spec": {"containers": [{
-        "name": "backend",
-        "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "changed"}],
-        "ports": [{"containerPort": 9090, "name": "metrics"}],
-        "volumeMounts": [{"mountPath": "/models", "name": "models"}],
-    }], "volumes": [{"name": "models", "emptyDir": {}}]}}}}  # fmt: skip
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "backend",
+                            "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "changed"}],
+                            "ports": [{"containerPort": 9090, "name": "metrics"}],
+                            "volumeMounts": [{"mountPath": "/models", "name": "models"}],
+                        }
+                    ],
+                    "volumes": [{"name": "models", "emptyDir": {}}],
+                }
+            }
+        }
+    }
     response = smp(apiserver, namespace, "smp", patch)
     assert response.status_code == 200, response.text
     container = response.json()["spec"]["template"]["spec"]["containers"][0]
@@ -145,8 +160,15 @@ def test_strategic_merge_patch_merges_by_keys(
     assert container["env"] == [{"name": "A", "value": "changed"}, {"name": "B", "value": "2"}]
     assert [p["containerPort"] for p in container["ports"]] == [8080, 9090]
     assert container["volumeMounts"] == [{"mountPath": "/models", "name": "models"}]
-    delete = {"spec": {"template": {"spec": {"containers": [
-        {"name": "backend", "env": [{"name": "B", "$patch": "delete"}]}]}}}}  # fmt: skip
+    delete = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "backend", "env": [{"name": "B", "$patch": "delete"}]}]
+                }
+            }
+        }
+    }
     after = smp(apiserver, namespace, "smp", delete).json()
     assert after["spec"]["template"]["spec"]["containers"][0]["env"] == [
         {"name": "A", "value": "changed"}
@@ -163,8 +185,12 @@ def test_strategic_merge_patch_is_refused_for_custom_resources(
         if exc.status != 409:  # already registered by another test module
             raise
     base = f"{apiserver.url}/apis/testing.llmservice.dev/v1/namespaces/{namespace}/widgets"
-    body = {"apiVersion": "testing.llmservice.dev/v1", "kind": "Widget",
-            "metadata": {"name": "w"}, "spec": {"size": 1}}  # fmt: skip
+    body = {
+        "apiVersion": "testing.llmservice.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 1},
+    }
     assert httpx.post(base, json=body, timeout=10).status_code == 201
     response = httpx.patch(
         f"{base}/w", json={"spec": {"size": 2}}, headers={"Content-Type": SMP}, timeout=10
@@ -179,7 +205,9 @@ def test_apply_requires_a_field_manager(
     query = "" if manager is None else "?fieldManager="
     response = httpx.patch(
         f"{apiserver.url}/apis/apps/v1/namespaces/{namespace}/deployments/x{query}",
-        content=yaml.safe_dump(deployment("x")), headers={"Content-Type": APPLY}, timeout=10,
-    )  # fmt: skip
+        content=yaml.safe_dump(deployment("x")),
+        headers={"Content-Type": APPLY},
+        timeout=10,
+    )
     assert response.status_code == 400
     assert "fieldManager" in response.json()["message"]

@@ -20,13 +20,18 @@ def raw(
     content_type: str = "application/json",
 ) -> httpx.Response:
     """A request the generated client cannot express (chosen content type, raw list)."""
-    return httpx.request(method, server.url + path, json=body,
-                         headers={"Content-Type": content_type}, timeout=10)  # fmt: skip
+    return httpx.request(
+        method, server.url + path, json=body, headers={"Content-Type": content_type}, timeout=10
+    )
 
 
 def _cm(name: str, data: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, **meta}, "data": data or {"a": "1"}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, **meta},
+        "data": data or {"a": "1"},
+    }
 
 
 def test_create_sets_server_metadata(k8s_api_client: Any, namespace: str) -> None:
@@ -149,10 +154,13 @@ def test_json_patch_failed_test_op_is_422(k8s_api_client: Any, namespace: str) -
     core = client.CoreV1Api(k8s_api_client)
     core.create_namespaced_config_map(namespace, _cm("jp"))
     ok = core.patch_namespaced_config_map(
-        "jp", namespace,
-        [{"op": "test", "path": "/data/a", "value": "1"},
-         {"op": "replace", "path": "/data/a", "value": "2"}],
-    )  # fmt: skip
+        "jp",
+        namespace,
+        [
+            {"op": "test", "path": "/data/a", "value": "1"},
+            {"op": "replace", "path": "/data/a", "value": "2"},
+        ],
+    )
     assert ok.data == {"a": "2"}
     with pytest.raises(ApiException) as err:
         core.patch_namespaced_config_map(
@@ -248,10 +256,13 @@ def test_builtin_defaults(k8s_api_client: Any, namespace: str) -> None:
     created = apps.create_namespaced_deployment(namespace, body)
     assert created.spec.replicas == 1
     assert created.spec.strategy.type == "RollingUpdate"
-    svc = client.CoreV1Api(k8s_api_client).create_namespaced_service(namespace, {
-        "metadata": {"name": "svc"},
-        "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]},
-    })  # fmt: skip
+    svc = client.CoreV1Api(k8s_api_client).create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]},
+        },
+    )
     assert svc.spec.type == "ClusterIP"
     assert svc.spec.cluster_ip
     assert svc.spec.ports[0].target_port == 80

@@ -31,8 +31,12 @@ def widgets(apiserver: ServerThread, k8s_api_client: Any) -> client.CustomObject
 
 
 def _widget(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
-            "metadata": {"name": name}, "spec": {"size": 2, **spec}}  # fmt: skip
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"size": 2, **spec},
+    }
 
 
 def _create(api: client.CustomObjectsApi, ns: str, body: dict[str, Any]) -> dict[str, Any]:

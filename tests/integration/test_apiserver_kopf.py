@@ -45,10 +45,21 @@ def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path
     env = {**os.environ, "KUBECONFIG": str(fresh_apiserver._kubeconfig)}
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", "default",
-             "--verbose", str(DATA / "kopf_widgets.py")],
-            env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "kopf",
+                "run",
+                "--standalone",
+                "--namespace",
+                "default",
+                "--verbose",
+                str(DATA / "kopf_widgets.py"),
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
         try:
             yield log
         finally:
@@ -66,8 +77,12 @@ def test_kopf_operator_runs_without_errors(
     api_client = api_client_for(fresh_apiserver)
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
-            "metadata": {"name": "w"}, "spec": {"size": 2}}  # fmt: skip
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 2},
+    }
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
 
     child = eventually(lambda: core.read_namespaced_config_map("w-child", "default"), "child")
@@ -114,7 +129,8 @@ def test_kopf_operator_runs_without_errors(
     assert "Handler 'resized" in log
     assert "Handler 'deleted' succeeded" in log
     problems = [
-        line for line in log.splitlines()
+        line
+        for line in log.splitlines()
         if "[ERROR" in line or "Traceback" in line or "[WARNING" in line
-    ]  # fmt: skip
+    ]
     assert problems == [], "\n".join(problems)

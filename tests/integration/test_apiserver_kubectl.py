@@ -24,8 +24,15 @@ DATA = Path(__file__).parent / "apiserver_data"
 
 class Kubectl:
     def __init__(self, kubeconfig: Path, namespace: str, cache: Path) -> None:
-        self.base = [str(KUBECTL), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache),
-                     "-n", namespace]  # fmt: skip
+        self.base = [
+            str(KUBECTL),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--cache-dir",
+            str(cache),
+            "-n",
+            namespace,
+        ]
 
     def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         done = subprocess.run(
@@ -72,8 +79,7 @@ def test_apply_and_get_shows_printer_columns(kubectl: Kubectl) -> None:
 
 
 def test_apply_rejects_invalid_objects_naming_the_field(kubectl: Kubectl) -> None:
-    out = kubectl("apply", "-f", "-", stdin=WIDGET.format(name="bad", color="purple"),
-                  check=False)  # fmt: skip
+    out = kubectl("apply", "-f", "-", stdin=WIDGET.format(name="bad", color="purple"), check=False)
     assert "spec.color" in out
     assert "Unsupported value" in out
 
@@ -84,8 +90,14 @@ def test_scale_and_wait_for_condition(kubectl: Kubectl) -> None:
     assert kubectl("get", "widget/w2", "-o", "jsonpath={.spec.replicas}") == "3"
     waiter = kubectl.popen("wait", "--for=condition=Ready", "widget/w2", "--timeout=20s")
     time.sleep(0.3)
-    kubectl("patch", "widget/w2", "--subresource=status", "--type=merge",
-            "-p", '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}')  # fmt: skip
+    kubectl(
+        "patch",
+        "widget/w2",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}',
+    )
     output, _ = waiter.communicate(timeout=30)
     assert waiter.returncode == 0, output
     assert "condition met" in output
@@ -116,12 +128,21 @@ def test_explain_uses_the_crd_schema(kubectl: Kubectl) -> None:
 
 
 def test_server_side_apply_of_builtin_kinds(kubectl: Kubectl, namespace: str) -> None:
-    manifest = yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}},
-    })  # fmt: skip
+    manifest = yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx:1"}]},
+                },
+            },
+        }
+    )
     assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", stdin=manifest)
     table = kubectl("get", "deployments").splitlines()
     assert table[0].split()[:2] == ["NAME", "READY"]
@@ -130,10 +151,15 @@ def test_server_side_apply_of_builtin_kinds(kubectl: Kubectl, namespace: str) ->
     assert "deleted" in kubectl("delete", "-f", "-", "--wait", stdin=manifest)
 
 
-def test_client_side_apply_of_builtin_kinds(kubectl: Kubectl, k8s_api_client: Any,
-                                            namespace: str) -> None:  # fmt: skip
-    manifest = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
-                "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}}  # fmt: skip
+def test_client_side_apply_of_builtin_kinds(
+    kubectl: Kubectl, k8s_api_client: Any, namespace: str
+) -> None:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "svc"},
+        "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]},
+    }
     assert "created" in kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
     manifest["spec"]["ports"] = [{"port": 81}]  # type: ignore[index]
     assert "configured" in kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -141,8 +167,9 @@ def test_client_side_apply_of_builtin_kinds(kubectl: Kubectl, k8s_api_client: An
     assert [p.port for p in svc.spec.ports] == [81]
 
 
-def test_namespace_deletion_with_kubectl(kubectl: Kubectl, apiserver: ServerThread,
-                                         k8s_api_client: Any) -> None:  # fmt: skip
+def test_namespace_deletion_with_kubectl(
+    kubectl: Kubectl, apiserver: ServerThread, k8s_api_client: Any
+) -> None:
     core = client.CoreV1Api(k8s_api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="doomed")))
     core.create_namespaced_config_map(

@@ -129,9 +129,12 @@ def test_watch_from_expired_version_is_410(fresh_apiserver: ServerThread) -> Non
     fresh_apiserver.expire_resource_versions()
     with pytest.raises(ApiException) as err:
         core.list_namespaced_config_map(
-            "default", watch=True, resource_version=old, timeout_seconds=1,
+            "default",
+            watch=True,
+            resource_version=old,
+            timeout_seconds=1,
             _preload_content=False,
-        )  # fmt: skip
+        )
     assert err.value.status == 410
     current = core.list_namespaced_config_map("default").metadata.resource_version
     events = list(

@@ -80,9 +80,8 @@ def _one_pass(server: ApiServer) -> bool:
                     return True
             if rt.kind == "Namespace" and rt.group == "":
                 contents = [
-                    (s, o) for s, o in everything
-                    if o["metadata"].get("namespace") == meta["name"]
-                ]  # fmt: skip
+                    (s, o) for s, o in everything if o["metadata"].get("namespace") == meta["name"]
+                ]
                 for s, o in contents:
                     if not o["metadata"].get("deletionTimestamp"):
                         server.delete_object(_rt_of(server, s, o), o, "Background")

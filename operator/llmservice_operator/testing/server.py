@@ -518,9 +518,10 @@ class ApiServer(KubernetesEmulator):
         initial: list[bytes] = []
         if rv_text in ("", "0"):
             initial = [
-                frame("ADDED", o) for o in self.store.items(rt.storage_key, target.namespace)
+                frame("ADDED", o)
+                for o in self.store.items(rt.storage_key, target.namespace)
                 if scoped(o)
-            ]  # fmt: skip
+            ]
         else:
             try:
                 since = self.store.since(rt.storage_key, int(rv_text))

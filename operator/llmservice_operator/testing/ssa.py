@@ -27,9 +27,17 @@ from llmservice_operator.testing.patching import merge_key_for
 
 Path = tuple[str, ...]
 _IGNORED_META = {
-    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-    "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
-}  # fmt: skip
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+}
 
 
 def _item_segment(item: dict[str, Any], key: str) -> str:

@@ -47,9 +47,10 @@ class Store:
     def items(self, storage: StorageKey, namespace: str | None) -> list[dict[str, Any]]:
         objs = self.objects[storage]
         return [
-            obj for (ns, _), obj in sorted(objs.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+            obj
+            for (ns, _), obj in sorted(objs.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
             if namespace is None or ns == namespace
-        ]  # fmt: skip
+        ]
 
     def all_objects(self) -> list[tuple[StorageKey, dict[str, Any]]]:
         return [(storage, obj) for storage, objs in self.objects.items() for obj in objs.values()]

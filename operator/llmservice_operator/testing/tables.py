@@ -30,15 +30,19 @@ _AGE = {
 }
 
 _BUILTIN_COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "Deployment": [("Ready", "{.status.readyReplicas}/{.spec.replicas}"),
-                   ("Up-to-date", ".status.updatedReplicas"),
-                   ("Available", ".status.availableReplicas")],
+    "Deployment": [
+        ("Ready", "{.status.readyReplicas}/{.spec.replicas}"),
+        ("Up-to-date", ".status.updatedReplicas"),
+        ("Available", ".status.availableReplicas"),
+    ],
     "Pod": [("Status", ".status.phase")],
     "Service": [("Type", ".spec.type"), ("Cluster-IP", ".spec.clusterIP")],
-    "HorizontalPodAutoscaler": [("MinPods", ".spec.minReplicas"),
-                                ("MaxPods", ".spec.maxReplicas"),
-                                ("Replicas", ".status.currentReplicas")],
-}  # fmt: skip
+    "HorizontalPodAutoscaler": [
+        ("MinPods", ".spec.minReplicas"),
+        ("MaxPods", ".spec.maxReplicas"),
+        ("Replicas", ".status.currentReplicas"),
+    ],
+}
 
 _FILTER = re.compile(r"^\[\?\(@\.([A-Za-z0-9_]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]")
 _INDEX = re.compile(r"^\[(\d+)\]")
