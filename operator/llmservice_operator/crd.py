@@ -265,7 +265,9 @@ def _openapi_schema() -> dict[str, Any]:
                 "description": f"Kind of the REST resource this object represents: {KIND}.",
             },
             # The API server allows nothing on metadata but restrictions of name and
-            # generateName (not even a description): ObjectMeta's own schema applies.
+            # generateName (not even a description): ObjectMeta's own schema applies. Both
+            # are declared so that CEL sees this schema, and name's maxLength bounds the
+            # cost estimate of the root rule.
             "metadata": {
                 "type": "object",
                 "properties": {
@@ -276,7 +278,11 @@ def _openapi_schema() -> dict[str, Any]:
                             "Name of the LLMService; also the name of its Deployment, "
                             "Service and HorizontalPodAutoscaler."
                         ),
-                    }
+                    },
+                    "generateName": {
+                        "type": "string",
+                        "description": "Prefix of a name the API server generates.",
+                    },
                 },
             },
             "spec": spec,

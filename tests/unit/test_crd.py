@@ -143,8 +143,26 @@ def test_metadata_only_restricts_the_name(schema: dict[str, Any]) -> None:
     """The API server refuses any other keyword on metadata (not even a description)."""
     metadata = schema["properties"]["metadata"]
     assert set(metadata) == {"type", "properties"}
-    assert set(metadata["properties"]) == {"name"}
+    assert set(metadata["properties"]) == {"name", "generateName"}
     assert "default" not in metadata["properties"]["name"]
+    assert metadata["properties"]["name"]["maxLength"] == 63
+
+
+def test_rules_never_stringify_a_quantity(schema: dict[str, Any]) -> None:
+    """The API server cannot bound the size of string() of an int-or-string value, so a rule
+    doing so gets an unbounded cost estimate and the CRD is refused; quantity() on the value
+    itself is bounded (by the request size)."""
+    nodes = dict(walk(schema))
+    quantity_fields = {
+        path.rsplit(".", 1)[-1].replace("[*]", "")
+        for path, node in nodes.items()
+        if node.get("x-kubernetes-int-or-string")
+    }
+    assert quantity_fields == {"size", "requests", "limits"}
+    for rule in rules.RULES:
+        for text in filter(None, (rule.rule, rule.message_expression)):
+            for field in quantity_fields:
+                assert not re.search(rf"string\(self\.{field}\b", text), (rule.name, text)
 
 
 FORBIDDEN_KEYWORDS = {"$ref", "$defs", "definitions", "anyOf", "oneOf", "allOf", "not", "title"}
