@@ -12,8 +12,11 @@ optional fields (no default) are guarded with ``has()``. A null field counts as 
 API server does.
 
 Kubernetes limits: rules must compile in the API server's CEL environment (1.29 and later:
-the quantity library is available) and stay within its cost budget, so every string, list and
-map a rule reads or iterates has a maxLength/maxItems/maxProperties in the models.
+the quantity library is available) and stay within its static cost budget (10 million units
+per expression), or the API server refuses the CRD. So every list a rule iterates and every
+string it compares or concatenates has a maxItems/maxLength in the models; int-or-string
+quantities, which the API server always sizes at the full request size, are never passed to
+``string()`` (its result size is unbounded) and never parsed inside a loop.
 """
 
 from __future__ import annotations
