@@ -19,7 +19,9 @@ What follows the API server's behaviour:
 
 Known differences: transition rules (those naming ``oldSelf``) are evaluated only when an
 old object is passed, correlated through object properties and map keys (not through list
-items, where they are skipped); no cost estimation is done (the API server's limits are
+items, where they are skipped); ``optionalOldSelf`` is not honoured (such a rule is skipped
+on create like any other transition rule, where the API server would run it with
+``oldSelf`` empty); no cost estimation is done (the API server's limits are
 respected by the CRD generator through maxLength/maxItems/maxProperties); the optional-type
 syntax (``?.``) is not supported by cel-python's parser.
 """
