@@ -187,6 +187,8 @@ class ModelManager:
                 raw = await self.upstream.read_all(response, deadline=far, limit=0, what="pull")
                 raise PullFailed(_reason(raw) or f"Ollama answered HTTP {response.status_code}")
             last_log = 0.0
+            last_status = ""
+            last_decile = -1
             succeeded = False
             idle = self.settings.stream_idle_timeout_seconds
             lines = response.aiter_lines()
@@ -219,9 +221,16 @@ class ModelManager:
                 self._set("pulling", f"pulling {self.model}: {progress.status}", progress)
                 if progress.ratio is not None:
                     self.metrics.model_pull_ratio.set(progress.ratio)
+                # One log line per new step, per tenth downloaded, and at least every 5 s.
                 now = time.monotonic()
-                if now - last_log >= _LOG_EVERY_SECONDS or progress.status == "success":
-                    last_log = now
+                ratio = progress.ratio
+                decile = -1 if ratio is None else int(ratio * 10)
+                if (
+                    progress.status != last_status
+                    or decile != last_decile
+                    or now - last_log >= _LOG_EVERY_SECONDS
+                ):
+                    last_log, last_status, last_decile = now, progress.status, decile
                     log.info("pull %s: %s%s", self.model, progress.status, _percent(progress))
                 if progress.status == "success":
                     succeeded = True
