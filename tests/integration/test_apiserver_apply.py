@@ -211,3 +211,23 @@ def test_apply_requires_a_field_manager(
     )
     assert response.status_code == 400
     assert "fieldManager" in response.json()["message"]
+
+
+def test_dry_run_apply_validates_without_writing(apiserver: ServerThread, namespace: str) -> None:
+    created = apply(apiserver, namespace, deployment("dry"), "op").json()
+    changed = deployment("dry", replicas=5)
+    name = "dry"
+    response = httpx.patch(
+        f"{apiserver.url}/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+        "?fieldManager=op&dryRun=All",
+        content=yaml.safe_dump(changed),
+        headers={"Content-Type": APPLY},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.json()["spec"]["replicas"] == 5
+    live = httpx.get(
+        f"{apiserver.url}/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+    ).json()
+    assert live["spec"]["replicas"] == 1
+    assert live["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]

@@ -105,9 +105,11 @@ class ApiServer(KubernetesEmulator):
     store: Store = attrs.field(factory=Store)
     faults: Faults = attrs.field(factory=Faults)
     registry: Registry = attrs.field(init=False)
+    request_log_limit: int = 20000
     _gc_depth: int = attrs.field(default=0, init=False)
     # The request's fieldValidation, read by _admit (requests are served one write at a time).
     _field_validation: str = attrs.field(default="", init=False)
+    _dry_run: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -128,6 +130,9 @@ class ApiServer(KubernetesEmulator):
         the cluster-scoped Namespace collection; such requests are parsed here with the
         HTTP fields only (resource URLs are parsed by ``parse_resource_path`` anyway).
         """
+        if len(self._requests) > self.request_log_limit:
+            # kmock keeps every request for assertions; a long `serve` must not grow forever.
+            del self._requests[: len(self._requests) // 2]
         try:
             parsing.parse_path(raw_request.path)
         except ValueError:
@@ -167,7 +172,10 @@ class ApiServer(KubernetesEmulator):
             except ValueError:
                 return await apps.RawHandler._handle(self, request)
             rt = self.registry.get(group, version, plural)
-            return await self._serve_resource(request, Target(rt, ns, name, sub))
+            try:
+                return await self._serve_resource(request, Target(rt, ns, name, sub))
+            finally:
+                self._field_validation, self._dry_run = "", False
         except ApiError as exc:
             return self._error(exc)
 
@@ -351,6 +359,7 @@ class ApiServer(KubernetesEmulator):
         method = str(request.method.value).upper()
         params = request.params
         self._field_validation = params.get("fieldValidation", "")
+        self._dry_run = params.get("dryRun", "") == "All"
         if target.sub is not None and target.sub not in target.rt.subresources:
             raise ApiError(
                 404,
@@ -632,6 +641,8 @@ class ApiServer(KubernetesEmulator):
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             if new == old:
                 return old
+        if self._dry_run:
+            return new  # validated and defaulted, as a real dryRun=All write answers
         meta = new["metadata"]
         if (
             meta.get("deletionTimestamp")
@@ -935,6 +946,8 @@ class ApiServer(KubernetesEmulator):
         )
         if old is None:
             raise not_found(rt.plural, obj["metadata"]["name"], rt.group)
+        if self._dry_run:
+            return self._as_version(rt, old)
         new = copy.deepcopy(old)
         meta = new["metadata"]
         finalizers = list(meta.get("finalizers") or [])
