@@ -57,6 +57,20 @@ _PATTERN_MEANING: Final[Mapping[str, str]] = {
     ),
 }
 
+# pydantic's type errors, in YAML words.
+_TYPE_WORDS: Final[Mapping[str, str]] = {
+    "dict_type": "an object (a mapping)",
+    "model_type": "an object (a mapping)",
+    "model_attributes_type": "an object (a mapping)",
+    "list_type": "a list",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
 _PLAIN_KEY: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -102,6 +116,9 @@ def _message(error: ErrorDetails) -> str:
             "less_than": "less than",
         }[kind]
         return f"must be {words} {bound}, not {_shown(value)}"
+    expected = _TYPE_WORDS.get(kind)
+    if expected is not None:
+        return f"must be {expected}, not {_shown(value)}"
     if kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
         return f"{error['msg'][0].lower()}{error['msg'][1:]}"
     return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {_shown(value)})"

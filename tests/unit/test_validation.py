@@ -227,14 +227,14 @@ CASES = [
         "replicas-as-text",
         spec(replicas="2"),
         "spec.replicas",
-        "valid integer",
+        'must be an integer, not "2"',
         by="schema",
     ),
     Case(
         "enabled-as-text",
         spec(autoscaling={"enabled": "yes"}),
         "spec.autoscaling.enabled",
-        "valid boolean",
+        'must be true or false, not "yes"',
         by="schema",
     ),
     Case(
@@ -540,3 +540,27 @@ def test_nulls_are_handled_as_the_api_server_does() -> None:
     assert stored["replicas"] == 2
     assert "nodePort" not in stored["service"]
     assert stored["model"]["storage"]["size"] is None
+
+
+@pytest.mark.parametrize(
+    ("patch", "line"),
+    [
+        (spec(pod={"tolerations": ["x"]}), "spec.pod.tolerations[0]: must be an object"),
+        (spec(pod={"affinity": "x"}), 'spec.pod.affinity: must be an object (a mapping), not "x"'),
+        (spec(model={"storage": {"size": True}}), "spec.model.storage.size: must be a string"),
+        (spec(backend={"env": {"A": "1"}}), "spec.backend.env: must be a list"),
+        (
+            spec(backend={"resources": {"requests": {"nvidia.com/gpu": "x"}}}),
+            "spec.backend.resources.requests[nvidia.com/gpu]: must be a Kubernetes quantity",
+        ),
+        (
+            spec(pod={"nodeSelector": {"a.b/c": 1}}),
+            "spec.pod.nodeSelector[a.b/c]: must be a string",
+        ),
+        ({"spec": "x"}, 'spec: must be an object (a mapping), not "x"'),
+    ],
+)
+def test_type_errors_read_as_yaml(patch: dict[str, Any], line: str) -> None:
+    with pytest.raises(InvalidLLMServiceError) as caught:
+        validate_llmservice(merged(base(), patch))
+    assert any(text.startswith(line) for text in str(caught.value).splitlines()), caught.value
