@@ -178,3 +178,19 @@ def test_namespace_deletion_with_kubectl(
     assert "deleted" in kubectl("delete", "namespace", "doomed", "--wait")
     assert "NotFound" in kubectl("get", "namespace", "doomed", check=False)
     assert core.list_namespaced_config_map("doomed").items == []
+
+
+REAL_CRD = Path(__file__).parents[2] / "crds" / "llmservices.llmservice.dev.yaml"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "tinyllama.yaml"
+
+
+def test_the_projects_crd_with_kubectl(kubectl: Kubectl) -> None:
+    if not REAL_CRD.exists() or not EXAMPLE.exists():
+        pytest.skip("the LLMService CRD or its example is not generated yet")
+    kubectl("apply", "-f", str(REAL_CRD))
+    assert "created" in kubectl("apply", "-f", str(EXAMPLE))
+    header = kubectl("get", "llms").splitlines()[0].split()
+    assert header[:7] == ["NAME", "MODEL", "READY", "DESIRED", "MIN", "MAX", "PHASE"]
+    row = kubectl("get", "llms", "tinyllama").splitlines()[1].split()
+    assert row[:2] == ["tinyllama", "tinyllama"]
+    assert "minReplicas" in kubectl("explain", "llmservice.spec.autoscaling")
