@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
 KUBECTL = shutil.which("kubectl")
 T = TypeVar("T")
+RUN = "from llmservice_operator.runner import main; raise SystemExit(main())"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -113,7 +114,8 @@ class Operator:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llmservice_operator", "run"],
+            # What `llmservice-operator run` calls, without the CLI's argument parsing.
+            [sys.executable, "-c", RUN],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
