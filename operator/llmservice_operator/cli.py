@@ -38,10 +38,33 @@ def _build_parser() -> argparse.ArgumentParser:
             "Needs no cluster."
         ),
     )
-    render.add_argument("-f", "--filename", required=True, help="LLMService YAML file, or - for stdin")
+    render.add_argument(
+        "-f", "--filename", required=True, help="LLMService YAML file, or - for stdin"
+    )
     render.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
     render.add_argument(
         "-n", "--namespace", default=None, help="namespace for objects that do not set one"
+    )
+
+    from llmservice_operator import loadtest, report  # light: their heavy imports are lazy
+
+    loadtest.add_arguments(
+        sub.add_parser(
+            "loadtest",
+            help="simulated users chatting with a service, then latency and throughput figures",
+            description=(
+                "Concurrent simulated users chat through the backend's OpenAI-compatible or "
+                "Ollama API while /healthz is checked; prints requests, failures by cause, "
+                "latency percentiles, time to first token and tokens per second."
+            ),
+        )
+    )
+    report.add_arguments(
+        sub.add_parser(
+            "report",
+            help="pods, containers, restarts, autoscaling and conditions of an LLMService",
+            description="Read an LLMService and its children from the cluster and report them.",
+        )
     )
     return parser
 
@@ -61,6 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from llmservice_operator import render
 
         return render.main(args.filename, args.output, args.namespace)
+    if args.command == "loadtest":
+        from llmservice_operator import loadtest
+
+        return loadtest.main(args)
+    if args.command == "report":
+        from llmservice_operator import report
+
+        return report.main(args)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
 
 
