@@ -43,7 +43,12 @@ class SettingsError(ValueError):
 _GO_DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 # name[:tag], optionally with a registry host and namespace (registry.example/ns/name:tag).
-_MODEL_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*(:[A-Za-z0-9][A-Za-z0-9._\-]*)?$")
+# The same grammar as the operator's models.MODEL_NAME_PATTERN (a contract test keeps them
+# in step): [host[:port]/][namespace/]model[:tag].
+_MODEL_REF = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[A-Za-z0-9][A-Za-z0-9._-]*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
+)
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 

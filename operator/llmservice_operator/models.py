@@ -44,7 +44,7 @@ MODEL_NAME_PATTERN = (
     r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
 )
 # Ollama's keep_alive: a Go duration ("5m", "1h30m", "-1s"), a number of seconds, or -1.
-KEEP_ALIVE_PATTERN = r"^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)?)+$"
+KEEP_ALIVE_PATTERN = r"^-?(([0-9]+(\.[0-9]+)?)|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$"
 # An extended resource name such as nvidia.com/gpu or amd.com/gpu.
 RESOURCE_NAME_PATTERN = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"

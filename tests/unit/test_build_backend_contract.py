@@ -15,7 +15,7 @@ import pytest
 import yaml
 from llmservice_operator.builders import build_deployment
 from llmservice_operator.models import LLMService
-from llmservice_operator.validation import validate_llmservice
+from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
 
 settings_module = pytest.importorskip("llmservice_backend.settings")
 
@@ -72,22 +72,8 @@ def test_backend_reads_the_environment_of_every_example(path: Path) -> None:
         "llama3.2:1b",
         "hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M",
         "registry.example/team/model:v1",
-        pytest.param(
-            "registry.example:5000/team/model:v1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="models.MODEL_NAME_PATTERN allows a registry port; the backend's "
-                "model reference check rejects it",
-            ),
-        ),
-        pytest.param(
-            "model:_tag",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="models.MODEL_NAME_PATTERN allows a tag starting with '_'; the "
-                "backend's check rejects it",
-            ),
-        ),
+        "registry.example:5000/team/model:v1",
+        "model:_tag",
     ],
 )
 def test_backend_accepts_model_names_the_api_accepts(model: str) -> None:
@@ -105,20 +91,24 @@ def test_backend_accepts_model_names_the_api_accepts(model: str) -> None:
         "5m",
         "1h30m",
         "-1s",
-        pytest.param(
-            "1m30",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="models.KEEP_ALIVE_PATTERN allows a unitless number after a unit, "
-                "which is no Go duration (Ollama rejects it too); the backend rejects it",
-            ),
-        ),
     ],
 )
 def test_backend_accepts_keep_alives_the_api_accepts(keep_alive: str) -> None:
     service = make({"model": {"keepAlive": keep_alive}})
     settings = settings_module.Settings.from_env(backend_environment(service))
     assert settings.model_keep_alive == keep_alive
+
+
+@pytest.mark.parametrize("keep_alive", ["1m30", "5 m", "m", "--1", "1.m"])
+def test_api_rejects_keep_alives_that_are_no_go_duration(keep_alive: str) -> None:
+    document = {
+        "apiVersion": "llmservice.dev/v1alpha1",
+        "kind": "LLMService",
+        "metadata": {"name": "c"},
+        "spec": {"model": {"keepAlive": keep_alive}},
+    }
+    with pytest.raises(InvalidLLMServiceError, match=r"spec\.model\.keepAlive"):
+        validate_llmservice(document)
 
 
 @pytest.mark.parametrize("grace", [1, 2, 30, 120, 3600])
