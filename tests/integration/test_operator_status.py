@@ -1,0 +1,170 @@
+"""Status the operator reports from what kube-controller-manager and the kubelets say:
+Degraded reasons, recovery, HPA scaling; and a spec only the operator can reject."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llmservice_operator.testing.pytest_plugin import api_client_for
+from llmservice_operator.testing.runner import ServerThread
+from operator_helpers import (
+    Cluster,
+    Operator,
+    install_crd,
+    operator_writes,
+    request_count,
+    running_operator,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(k8s_api_client: Any, namespace: str) -> Cluster:
+    install_crd(k8s_api_client)
+    return Cluster(k8s_api_client, namespace)
+
+
+@pytest.fixture
+def operator(kubeconfig_path: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Operator]:
+    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "operator.log") as op:
+        yield op
+
+
+def started(cluster: Cluster, name: str = "chat") -> None:
+    cluster.create(name)
+    wait_for(lambda: all(cluster.children(name).values()), "the three children")
+
+
+WAITING = "2026-01-01T00:00:00Z"
+CASES: dict[str, dict[str, Any]] = {
+    "CrashLoopBackOff": {
+        "backend_state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}}
+    },
+    "ImagePullBackOff": {
+        "backend_state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}
+    },
+    "ErrImagePull": {"backend_state": {"waiting": {"reason": "ErrImagePull"}}},
+    "OOMKilled": {
+        "backend_state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "backend_last_state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+    },
+    "ModelPullFailed": {
+        "backend_state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "backend_last_state": {
+            "terminated": {
+                "reason": "Error",
+                "exitCode": 1,
+                "message": "model pull failed: pull model manifest: file does not exist",
+            }
+        },
+    },
+    "Unschedulable": {
+        "scheduled": {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 3 Insufficient memory.",
+        }
+    },
+}
+EXPECTED = {"ErrImagePull": "ImagePullBackOff"}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_degraded_reason_and_recovery(cluster: Cluster, operator: Operator, case: str) -> None:
+    started(cluster)
+    cluster.make_pod("chat", "chat-good")
+    cluster.make_pod("chat", "chat-bad", ready=False, **CASES[case])
+    cluster.set_hpa_status("chat", 2, 2)
+    cluster.mark_deployment("chat", ready=1, replicas=2)
+    reason = EXPECTED.get(case, case)
+    degraded = cluster.wait_condition("chat", "Degraded", "True", reason)
+    assert "chat-bad" in degraded["message"]
+    status = cluster.status("chat")
+    assert status["phase"] == "Degraded"
+    assert status["ready"] == "1/2"
+    ready = cluster.condition("chat", "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    wait_for(lambda: cluster.events("Degraded"), "a Degraded event")
+    (event,) = cluster.events("Degraded")
+    assert event["type"] == "Warning"
+    assert reason in event["message"]
+
+    # The kubelet replaces the pod with a healthy one.
+    cluster.core.delete_namespaced_pod("chat-bad", cluster.ns)
+    cluster.make_pod("chat", "chat-fixed")
+    cluster.mark_deployment("chat", ready=2)
+    cluster.wait_condition("chat", "Degraded", "False")
+    cluster.wait_condition("chat", "Ready", "True")
+    wait_for(lambda: cluster.events("Recovered"), "a Recovered event")
+
+
+def test_hpa_scaling_shows_in_status(cluster: Cluster, operator: Operator) -> None:
+    started(cluster)
+    cluster.run_ready("chat", pods=2)
+    cluster.wait_condition("chat", "Ready", "True")
+
+    cluster.set_hpa_status("chat", current=2, desired=4, cpu=140)
+    wait_for(
+        lambda: cluster.status("chat").get("autoscaling", {}).get("state") == "ScalingUp",
+        "ScalingUp",
+    )
+    status = cluster.status("chat")
+    assert status["desiredReplicas"] == 4
+    assert status["ready"] == "2/4"
+    assert status["autoscaling"]["currentCPUUtilizationPercentage"] == 140
+    wait_for(lambda: cluster.events("Scaled"), "a Scaled event")
+    assert "2 -> 4" in cluster.events("Scaled")[0]["message"]
+
+    cluster.set_hpa_status("chat", current=6, desired=6, cpu=120, limited="TooManyReplicas")
+    limited = cluster.wait_condition("chat", "ScalingLimited", "True", "MaxReplicasReached")
+    assert "6" in limited["message"]
+    assert cluster.status("chat")["autoscaling"]["state"] == "AtMaximum"
+
+
+@pytest.fixture
+def lax_server(fresh_apiserver: ServerThread) -> Iterator[tuple[ServerThread, Any]]:
+    """A server whose CRD lacks the CEL rules, so a spec only the operator rejects gets in."""
+    api_client = api_client_for(fresh_apiserver)
+    install_crd(api_client, strip_rules=True)
+    yield fresh_apiserver, api_client
+    api_client.close()
+
+
+def test_invalid_spec_is_reported_once_and_not_retried(
+    lax_server: tuple[ServerThread, Any], tmp_path: Path
+) -> None:
+    server, api_client = lax_server
+    cluster = Cluster(api_client, "default")
+    assert server._kubeconfig is not None
+    with running_operator(server._kubeconfig, ["default"], tmp_path / "operator.log"):
+        cluster.create("bad", {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
+        cluster.create("good")
+        ready = cluster.wait_condition("bad", "Ready", "False", "InvalidSpec")
+        assert "spec.autoscaling" in ready["message"]
+        assert "minReplicas" in ready["message"]
+        assert cluster.status("bad")["phase"] == "Failed"
+        wait_for(lambda: cluster.events("InvalidSpec"), "the InvalidSpec event")
+        # The other LLMService reconciles regardless.
+        wait_for(lambda: all(cluster.children("good").values()), "the good one's children")
+        assert not any(cluster.children("bad").values())
+        cluster.wait_condition("good", "Ready", "False", "RolloutInProgress")
+
+        # No retry loop: nothing more is written about it while nothing changes.
+        mark = request_count(server)
+        time.sleep(1.5)
+        assert operator_writes(server, since=mark) == []
+        (event,) = cluster.events("InvalidSpec")
+        assert event["type"] == "Warning"
+        assert event["involvedObject"]["name"] == "bad"
+
+        # Fixed: it is reconciled like any other.
+        cluster.patch_spec("bad", {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}})
+        wait_for(lambda: all(cluster.children("bad").values()), "the fixed one's children")
+        cluster.wait_condition("bad", "Ready", "False", "RolloutInProgress")
