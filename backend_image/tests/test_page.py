@@ -379,3 +379,22 @@ def test_layout_fits_a_phone(backend: str, fake: FakeOllama, page: Any, tmp_path
     shot = target / "chat-page-phone.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 0
+
+
+def test_new_chat_while_streaming_starts_clean(backend: str, fake: FakeOllama, page: Any) -> None:
+    fake.token_rate = 4
+    fake.reply_tokens = 200
+    page.goto(backend)
+    _send(page, "a long story please")
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.msg.assistant.streaming .text');"
+        " return m && m.textContent.length > 0; }"
+    )
+    page.get_by_role("button", name="New chat").click()
+    _wait_idle(page)
+    # The interrupted turn must not leak into the new conversation.
+    assert _bubbles(page) == []
+    assert _history(page) == []
+    page.reload()
+    page.get_by_text("Ask anything").wait_for()
+    assert _bubbles(page) == []

@@ -33,6 +33,8 @@
     history: loadHistory(),
     model: null,
     controller: null,
+    // Bumped by "New chat": a turn that ends after it must not write into the new history.
+    epoch: 0,
   };
 
   // ---- storage -------------------------------------------------------------------------
@@ -324,14 +326,17 @@
     scrollToBottom();
 
     const controller = new AbortController();
+    const epoch = state.epoch;
     state.controller = controller;
     setBusy(true);
     try {
       const { text: reply, doneReason } = await streamReply(bubble, controller);
+      if (epoch !== state.epoch) return;
       state.history.push({ role: "assistant", content: reply });
       saveHistory();
       if (doneReason === "length") addNote(bubble, "The reply was cut at the length limit.");
     } catch (err) {
+      if (epoch !== state.epoch) return;
       const partial = bubble.querySelector(".text").textContent;
       if (controller.signal.aborted) {
         // Stopped on purpose: what arrived is kept, so the conversation can go on from it.
@@ -355,9 +360,11 @@
       }
     } finally {
       bubble.classList.remove("streaming");
-      state.controller = null;
-      setBusy(false);
-      ui.prompt.focus();
+      if (state.controller === controller) {
+        state.controller = null;
+        setBusy(false);
+        ui.prompt.focus();
+      }
     }
   }
 
@@ -394,6 +401,7 @@
   });
 
   ui.newChat.addEventListener("click", () => {
+    state.epoch += 1;
     if (state.controller) state.controller.abort();
     state.history = [];
     saveHistory();
