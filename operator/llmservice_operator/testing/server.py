@@ -367,9 +367,9 @@ class ApiServer(KubernetesEmulator):
                 f"the server could not find the requested resource "
                 f"({target.rt.plural}/{target.sub})",
             )
+        if method == "GET" and params.get("watch") in ("1", "true") and target.sub is None:
+            return await self._watch(request, target)
         if target.name is None:
-            if method == "GET" and params.get("watch") in ("1", "true"):
-                return await self._watch(request, target)
             if method == "GET":
                 return self._list(request, target)
             if method == "POST":
