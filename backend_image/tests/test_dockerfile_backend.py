@@ -161,6 +161,31 @@ def test_runtime_dependencies_are_pinned_and_agree_with_constraints() -> None:
         )
 
 
+def _runtime_closure(names: list[str]) -> set[str]:
+    """Every distribution the direct dependencies pull in, as installed here (no extras)."""
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        for raw in importlib.metadata.requires(name) or []:
+            requirement = Requirement(raw)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_constraints_cover_the_whole_runtime_tree() -> None:
+    project = tomllib.loads((BACKEND / "pyproject.toml").read_text())["project"]
+    direct = [_pin(requirement)[0] for requirement in project["dependencies"]]
+    missing = _runtime_closure(direct) - set(_constraints())
+    assert missing == set(), f"add these to constraints.txt with their versions: {missing}"
+
+
 def test_constraints_match_the_versions_the_tests_ran_with() -> None:
     """The image must carry the dependency versions this suite exercised."""
     mismatched = {
