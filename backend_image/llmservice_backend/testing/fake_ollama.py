@@ -295,10 +295,11 @@ class FakeOllama:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client connection: requests one after the other (no pipelining)."""
         self._connections.add(writer)
+        carry = b""  # a byte of the next request, read while watching for a disconnect
         try:
             while True:
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    head = carry + await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
                     return
                 method, path, headers = _parse_head(head)
@@ -309,9 +310,8 @@ class FakeOllama:
                 else:
                     body = b""
                 self.requests.append((method, path))
-                if not await self._answer(reader, method, path, body, _Responder(writer)):
-                    return
-                if headers.get("connection", "").lower() == "close":
+                keep, carry = await self._answer(reader, method, path, body, _Responder(writer))
+                if not keep or headers.get("connection", "").lower() == "close":
                     return
         finally:
             self._connections.discard(writer)
@@ -320,32 +320,37 @@ class FakeOllama:
 
     async def _answer(
         self, reader: asyncio.StreamReader, method: str, path: str, body: bytes, out: _Responder
-    ) -> bool:
-        """Run the handler while watching the socket; False when the connection must end.
+    ) -> tuple[bool, bytes]:
+        """Run the handler while watching the socket.
 
-        An HTTP/1.1 client sends nothing while it waits for its answer, so end-of-file on the
-        socket means it went away: the handler is cancelled, as Ollama cancels generation.
+        Returns whether the connection goes on, and any byte of the next request that the
+        watch read. An HTTP/1.1 client sends nothing while it waits for its answer, so
+        end-of-file on the socket means it went away: the handler is cancelled, as Ollama
+        cancels generation.
         """
         handler = asyncio.ensure_future(self._dispatch(method, path, body, out))
         watcher = asyncio.ensure_future(reader.read(1))
-        done, _ = await asyncio.wait((handler, watcher), return_when=asyncio.FIRST_COMPLETED)
-        if handler not in done:
-            if watcher.result() == b"":
-                handler.cancel()
+        await asyncio.wait((handler, watcher), return_when=asyncio.FIRST_COMPLETED)
+        carry = b""
+        if watcher.done():
+            carry = watcher.result()
+            if carry == b"":
+                if not handler.done():
+                    handler.cancel()
                 await asyncio.gather(handler, return_exceptions=True)
-                return False
-            # Pipelined bytes: not supported; finish this answer, then close.
+                return False, b""
+            # The client already sent the next request: finish this answer first.
             await asyncio.wait((handler,))
-            return False
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        else:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         try:
             handler.result()
         except (_Reset, ConnectionError):
-            return False
+            return False, b""
         except Exception:  # a bug in the fake: drop the connection rather than hang
-            return False
-        return True
+            return False, b""
+        return True, carry
 
     async def _dispatch(self, method: str, path: str, body: bytes, out: _Responder) -> None:
         path = path.split("?", 1)[0]

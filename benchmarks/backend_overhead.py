@@ -1,0 +1,333 @@
+"""What the backend adds on top of Ollama: one run, through the backend and direct, side by side.
+
+The same fake Ollama (llmservice_backend.testing.fake_ollama, in its own process) answers both
+ways; the backend runs as it does in a pod (`python -m llmservice_backend`, its own process).
+Measured:
+
+- added p50 latency of a non-streaming chat (fake answers at once);
+- added p50 time to the first token of a streaming chat;
+- throughput of 64 concurrent streams from a fake emitting tokens at a fixed rate,
+  through the backend as a share of direct;
+- /healthz p99 while those 64 streams run through the backend.
+
+Direct and backend requests are interleaved one by one, so drift in machine load hits both.
+Run: `.venv/bin/python benchmarks/backend_overhead.py` (about 40 s; exit status 1 on a FAIL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+PYTHON = sys.executable
+MESSAGES = [{"role": "user", "content": "How far is the moon?"}]
+
+
+@dataclass
+class Result:
+    name: str
+    direct: str
+    backend: str
+    figure: str  # the compared figure: added ms or a ratio
+    target: str
+    passed: bool | None  # None: measured, no target
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def fake_ollama(*extra: str) -> Iterator[str]:
+    """A fake Ollama process; yields its URL."""
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "llmservice_backend.testing.fake_ollama", "--uvloop", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("FAKE_OLLAMA_URL="):
+            raise RuntimeError(f"the fake Ollama did not start: {line!r}")
+        yield line.split("=", 1)[1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def backend(ollama_url: str, **env: str) -> Iterator[str]:
+    """The backend as a pod runs it, in front of ollama_url; yields its URL once ready."""
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "OLLAMA_URL": ollama_url,
+        "BACKEND_HOST": "127.0.0.1",
+        "BACKEND_PORT": str(port),
+        "MAX_CONCURRENT_REQUESTS": "64",
+        "MAX_QUEUED_REQUESTS": "64",
+        "LOG_LEVEL": "warning",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "llmservice_backend"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the backend did not become ready")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _chat(client: httpx.AsyncClient, url: str) -> float:
+    body = {"model": "tinyllama", "messages": MESSAGES, "stream": False}
+    start = time.perf_counter()
+    response = await client.post(url + "/api/chat", json=body)
+    elapsed = time.perf_counter() - start
+    response.raise_for_status()
+    return elapsed
+
+
+async def _first_token(client: httpx.AsyncClient, url: str) -> float:
+    body = {"model": "tinyllama", "messages": MESSAGES, "stream": True}
+    start = time.perf_counter()
+    async with client.stream("POST", url + "/api/chat", json=body) as response:
+        response.raise_for_status()
+        elapsed = None
+        async for line in response.aiter_lines():
+            if elapsed is None and line:
+                elapsed = time.perf_counter() - start
+        assert elapsed is not None
+    return elapsed
+
+
+async def interleaved(
+    kind: str, direct: str, via: str, count: int
+) -> tuple[list[float], list[float]]:
+    """count timings each way, alternating direct and through the backend."""
+    measure = _chat if kind == "chat" else _first_token
+    times_direct: list[float] = []
+    times_backend: list[float] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(20):  # warm both paths: connections, caches
+            await measure(client, direct)
+            await measure(client, via)
+        for i in range(count):
+            pair = [(direct, times_direct), (via, times_backend)]
+            if i % 2:
+                pair.reverse()
+            for url, sink in pair:
+                sink.append(await measure(client, url))
+    return times_direct, times_backend
+
+
+async def _stream_tokens(client: httpx.AsyncClient, url: str) -> int:
+    body = {"model": "tinyllama", "messages": MESSAGES, "stream": True}
+    lines = 0
+    async with client.stream("POST", url + "/api/chat", json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line:
+                lines += 1
+    return lines - 1  # every line is a token but the last, the statistics
+
+
+def probe_health(url: str, seconds: float) -> list[float]:
+    """/healthz latencies over `seconds`, one request per 10 ms, from a blocking client.
+
+    Runs in its own process (see --probe) so that the load generator's busy event loop does
+    not count as backend latency.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    latencies: list[float] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        start = time.perf_counter()
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - start)
+        if response.status != 200:
+            raise RuntimeError(f"/healthz answered {response.status}")
+        time.sleep(0.01)
+    return latencies[1:]  # the first one opened the connection
+
+
+async def throughput(url: str, streams: int, probe: str | None) -> tuple[float, list[float]]:
+    """Tokens per second over `streams` concurrent streams; /healthz latencies meanwhile."""
+    limits = httpx.Limits(max_connections=streams + 8, max_keepalive_connections=streams + 8)
+    prober: asyncio.subprocess.Process | None = None
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        start = time.perf_counter()
+        tasks = [asyncio.create_task(_stream_tokens(client, url)) for _ in range(streams)]
+        if probe:
+            await asyncio.sleep(0.5)  # probe while all streams are running
+            prober = await asyncio.create_subprocess_exec(
+                PYTHON,
+                __file__,
+                "--probe",
+                probe,
+                "--probe-seconds",
+                "3",
+                stdout=asyncio.subprocess.PIPE,
+            )
+        counts = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    health: list[float] = []
+    if prober is not None:
+        out, _ = await prober.communicate()
+        health = json.loads(out)
+    return sum(counts) / elapsed, health
+
+
+# --- the real model (filled in by the real-model benchmark) -----------------------------------
+
+
+def real_model_benchmark() -> list[Result]:
+    """Tokens per second with SmolLM2 through the backend vs direct (target: >= 97 %).
+
+    Hook for the real-model part: return its Result rows (or [] when the model is not
+    installed); they are printed with the others and count toward PASS/FAIL.
+    """
+    return []
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def fake_model_benchmark(requests: int, streams: int, rate: float, tokens: int) -> list[Result]:
+    results: list[Result] = []
+    with fake_ollama("--reply-tokens", "8") as fast, backend(fast) as via:
+        chat_d, chat_b = asyncio.run(interleaved("chat", fast, via, requests))
+        added = statistics.median(chat_b) - statistics.median(chat_d)
+        results.append(
+            Result(
+                "non-streaming chat, p50 latency",
+                _ms(statistics.median(chat_d)),
+                _ms(statistics.median(chat_b)),
+                f"+{added * 1000:.2f} ms",
+                "added < 2 ms",
+                added < 0.002,
+            )
+        )
+        ttft_d, ttft_b = asyncio.run(interleaved("ttft", fast, via, requests))
+        added = statistics.median(ttft_b) - statistics.median(ttft_d)
+        results.append(
+            Result(
+                "streaming chat, p50 time to first token",
+                _ms(statistics.median(ttft_d)),
+                _ms(statistics.median(ttft_b)),
+                f"+{added * 1000:.2f} ms",
+                "added < 2 ms",
+                added < 0.002,
+            )
+        )
+    paced = ("--reply-tokens", str(tokens), "--token-rate", str(rate))
+    with fake_ollama(*paced) as slow, backend(slow) as via:
+        direct_tps, _ = asyncio.run(throughput(slow, streams, None))
+        backend_tps, health = asyncio.run(throughput(via, streams, via))
+    ratio = backend_tps / direct_tps
+    results.append(
+        Result(
+            f"{streams} concurrent streams, tokens/s",
+            f"{direct_tps:.0f}",
+            f"{backend_tps:.0f}",
+            f"{ratio * 100:.1f} %",
+            ">= 95 % of direct",
+            ratio >= 0.95,
+        )
+    )
+    p99 = _pct(health, 0.99)
+    results.append(
+        Result(
+            f"/healthz p99 during {streams} streams ({len(health)} probes)",
+            "-",
+            _ms(p99),
+            _ms(p99),
+            "< 10 ms",
+            p99 < 0.010,
+        )
+    )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="timed requests each way")
+    parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--token-rate", type=float, default=20.0, help="per stream, tokens/s")
+    parser.add_argument("--tokens", type=int, default=120, help="tokens per streamed reply")
+    parser.add_argument("--skip-real-model", action="store_true")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: the /healthz prober
+    parser.add_argument("--probe-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe:
+        print(json.dumps(probe_health(args.probe, args.probe_seconds)))
+        return 0
+
+    started = time.monotonic()
+    results = fake_model_benchmark(args.requests, args.streams, args.token_rate, args.tokens)
+    if not args.skip_real_model:
+        results += real_model_benchmark()
+    width = max(len(r.name) for r in results)
+    print(f"backend overhead, {os.cpu_count()} cores, {time.monotonic() - started:.0f} s")
+    print(f"{'measure':<{width}}  {'direct':>10}  {'backend':>10}  {'compared':>10}  target")
+    for r in results:
+        verdict = "" if r.passed is None else ("PASS" if r.passed else "FAIL")
+        print(
+            f"{r.name:<{width}}  {r.direct:>10}  {r.backend:>10}  {r.figure:>10}  "
+            f"{r.target} {verdict}"
+        )
+    return 0 if all(r.passed is not False for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
