@@ -1,6 +1,7 @@
 """Pytest fixtures for the local API server.
 
-Enable in a conftest.py with ``pytest_plugins = ["llmservice_operator.testing.pytest_plugin"]``.
+Import the fixtures into a conftest.py (``from ...pytest_plugin import apiserver, ...``), or
+list this module in ``pytest_plugins`` of the top-level conftest.
 
 - ``apiserver``: one server for the whole session (tests use their own namespaces);
 - ``kubeconfig_path``: the kubeconfig file written for it;
