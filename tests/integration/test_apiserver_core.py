@@ -3,9 +3,13 @@ writes, conflicts, patches, deletion and discovery."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
+import kubernetes
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -267,3 +271,37 @@ def test_builtin_defaults(k8s_api_client: Any, namespace: str) -> None:
     assert svc.spec.cluster_ip
     assert svc.spec.ports[0].target_port == 80
     assert svc.spec.ports[0].protocol == "TCP"
+
+
+def test_serve_command_writes_a_kubeconfig_the_client_uses(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmservice_operator.testing",
+            "serve",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once the kubeconfig is written
+        assert "serving on http://127.0.0.1:" in line
+        api_client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+        names = [n.metadata.name for n in client.CoreV1Api(api_client).list_namespace().items]
+        assert "default" in names
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+
+
+def test_server_binds_to_loopback_only() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        ServerThread(host="0.0.0.0")
