@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv test lint typecheck unit run crd golden bench e2e-kind clean
 
 help:
-	@echo "make run        run the operator against the current kube context"
+	@echo "make run        run the operator against the current kube context (or a local playground)"
 	@echo "make test       lint, type-check and run the whole test suite"
 	@echo "make crd        regenerate crds/ from the pydantic models"
 	@echo "make golden     regenerate the golden render outputs under tests/golden"
@@ -39,8 +39,10 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# The operator against the current kube context; without a reachable cluster, a local
+# playground (local API server, the seeds' example, played controllers; nothing real).
 run: $(STAMP)
-	$(BIN)/llmservice-operator run
+	$(PY) -m llmservice_operator.playground
 
 crd: $(STAMP)
 	$(BIN)/llmservice-operator crd > crds/llmservices.llmservice.dev.yaml

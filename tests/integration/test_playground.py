@@ -1,0 +1,67 @@
+"""``make run`` without a cluster: the local playground runs the real operator, says that
+nothing real is deployed, shows the example becoming Ready, and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="the playground shows its state with kubectl"
+)
+
+
+def test_playground_without_a_cluster_reaches_ready_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
+        "HOME": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmservice_operator.playground", "--interval", "0.5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    ready = False
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            words = line.split()
+            if words[:2] == ["default", "tinyllama"] and "Ready" in words and "2/2" in words:
+                ready = True
+                break
+            if time.monotonic() > deadline:
+                break
+        assert ready, "".join(seen)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = "".join(seen) + rest
+    assert process.returncode == 0, output
+    assert "No Kubernetes cluster is reachable" in output
+    assert "NOTHING REAL IS DEPLOYED" in output
+    assert "Stopped the operator and the local API server." in output
+    # The children appeared with the example: Deployment, Service (NodePort), HPA 2..6.
+    assert "deployment.apps/tinyllama" in output
+    assert "NodePort" in output
+    assert "horizontalpodautoscaler.autoscaling/tinyllama" in output
+    # The operator child process is gone too.
+    started = next(line for line in output.splitlines() if line.startswith("operator started"))
+    pid = int(started.rsplit(" ", 1)[-1].rstrip(")"))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
