@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -47,8 +49,16 @@ def main() -> int:
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         timeout_keep_alive=30,
     )
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully; this handler (the one
+    # it restores) turns that into a normal exit, so a graceful stop ends with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     uvicorn.Server(config).run()
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
