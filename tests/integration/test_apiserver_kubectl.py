@@ -194,3 +194,30 @@ def test_the_projects_crd_with_kubectl(kubectl: Kubectl) -> None:
     row = kubectl("get", "llms", "tinyllama").splitlines()[1].split()
     assert row[:2] == ["tinyllama", "tinyllama"]
     assert "minReplicas" in kubectl("explain", "llmservice.spec.autoscaling")
+
+
+def test_describe_shows_events_of_the_object(
+    kubectl: Kubectl, k8s_api_client: Any, namespace: str
+) -> None:
+    kubectl("apply", "-f", "-", stdin=WIDGET.format(name="w5", color="green"))
+    uid = kubectl("get", "widget/w5", "-o", "jsonpath={.metadata.uid}")
+    event: Any = {
+        "metadata": {"name": "w5.1"},
+        "involvedObject": {
+            "apiVersion": "testing.llmservice.dev/v1",
+            "kind": "Widget",
+            "name": "w5",
+            "namespace": namespace,
+            "uid": uid,
+        },
+        "reason": "Polished",
+        "message": "the widget shines",
+        "type": "Normal",
+        "source": {"component": "tests"},
+        "count": 1,
+    }
+    client.CoreV1Api(k8s_api_client).create_namespaced_event(namespace, event)
+    described = kubectl("describe", "widget", "w5")
+    assert "Color:" in described
+    assert "Polished" in described
+    assert "the widget shines" in described

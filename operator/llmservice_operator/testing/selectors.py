@@ -102,15 +102,44 @@ def selector_from_label_selector(selector: Mapping[str, Any] | None) -> list[Req
 
 
 # Field selectors: real servers support metadata.name and metadata.namespace for every kind
-# plus a few kind-specific fields; we support the common ones and reject the rest with 400.
+# plus a few kind-specific fields (pods, events); we accept those for every kind and reject
+# the rest with 400.
+def _getter(path: str) -> Callable[[Mapping[str, Any]], str]:
+    def get(obj: Mapping[str, Any]) -> str:
+        node: Any = obj
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        return "" if node is None else str(node)
+
+    return get
+
+
+_SUPPORTED_FIELDS = (
+    "metadata.name",
+    "metadata.namespace",
+    "status.phase",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "spec.schedulerName",
+    "status.podIP",
+    "type",
+    "reason",
+    "source",
+    "reportingComponent",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+)
 _FIELD_GETTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "metadata.name": lambda obj: str(obj.get("metadata", {}).get("name", "")),
-    "metadata.namespace": lambda obj: str(obj.get("metadata", {}).get("namespace", "")),
-    "status.phase": lambda obj: str(obj.get("status", {}).get("phase", "")),
-    "spec.nodeName": lambda obj: str(obj.get("spec", {}).get("nodeName", "")),
-    "involvedObject.name": lambda obj: str(obj.get("involvedObject", {}).get("name", "")),
-    "involvedObject.uid": lambda obj: str(obj.get("involvedObject", {}).get("uid", "")),
-    "involvedObject.kind": lambda obj: str(obj.get("involvedObject", {}).get("kind", "")),
+    field: _getter(field) for field in _SUPPORTED_FIELDS
 }
 
 

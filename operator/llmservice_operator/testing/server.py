@@ -133,6 +133,18 @@ class ApiServer(KubernetesEmulator):
         if len(self._requests) > self.request_log_limit:
             # kmock keeps every request for assertions; a long `serve` must not grow forever.
             del self._requests[: len(self._requests) // 2]
+        content_type = raw_request.headers.get("Content-Type", "")
+        if "protobuf" in content_type or "cbor" in content_type:
+            await raw_request.read()
+            return self._error(
+                ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format ({content_type}) - "
+                    "accepted media types include: application/json, application/yaml "
+                    "(the local API server does not speak protobuf; use kubectl apply -f)",
+                )
+            )
         try:
             parsing.parse_path(raw_request.path)
         except ValueError:

@@ -142,7 +142,10 @@ def cells(rt: ResourceType, obj: dict[str, Any]) -> list[Any]:
         ]
     extra: list[Any] = []
     for _, path in _BUILTIN_COLUMNS.get(rt.kind, []):
-        extra.append(_template(obj, path) if "{" in path else json_path(obj, path))
+        value = _template(obj, path) if "{" in path else json_path(obj, path)
+        if value is None and path.startswith(".status.") and path.endswith("Replicas"):
+            value = 0  # kubectl shows counts the controller has not written yet as 0
+        extra.append(value)
     return [meta.get("name"), *extra, human_age(meta.get("creationTimestamp"))]
 
 
