@@ -745,7 +745,8 @@ def make_report(api: Any, name: str, namespace: str, *, with_probe: bool, sample
 
 
 def main(args: argparse.Namespace) -> int:
-    """Print the report; exit 1 when the LLMService or one of its children is missing."""
+    """Print the report; exit 1 when the LLMService or one of its children is missing, or
+    when a probed health check failed."""
     prog = "llmservice-operator report"
     if not 1 <= args.probe_samples <= MAX_PROBE_SAMPLES:
         sys.stderr.write(
@@ -769,10 +770,15 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(report))
+    code = EXIT_OK
     if report.missing:
         sys.stderr.write(
             f"{prog}: missing: {', '.join(report.missing)}"
             " (is the operator running and watching this namespace?)\n"
         )
-        return EXIT_PROBLEM
-    return EXIT_OK
+        code = EXIT_PROBLEM
+    if report.probe is not None and report.probe.failures:
+        p = report.probe
+        sys.stderr.write(f"{prog}: {len(p.failures)} of {p.samples} health checks failed\n")
+        code = EXIT_PROBLEM
+    return code

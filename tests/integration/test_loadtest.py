@@ -95,7 +95,7 @@ async def test_figures_agree_with_what_the_fake_emitted(
     assert s.stopped_by == "requests"
     assert (s.chats_sent, s.chats_ok, s.chats_failed, s.chats_unfinished) == (12, 12, 0, 0)
     assert s.failures == {}
-    served = [c for c in fake.chats]
+    served = list(fake.chats)
     assert len(served) == 12
     assert all(c.outcome == "completed" for c in served)
     assert sum(c.stream for c in served) == 6  # --stream-mix: every other request
