@@ -385,6 +385,13 @@ class ApiServer(KubernetesEmulator):
             if method == "GET":
                 return self._list(request, target)
             if method == "POST":
+                if target.rt.namespaced and target.namespace is None:
+                    raise ApiError(
+                        405,
+                        "MethodNotAllowed",
+                        f"create {target.rt.plural} through "
+                        "its namespace: /namespaces/<namespace>/" + target.rt.plural,
+                    )
                 body = self._body(request)
                 created = self.create_object(
                     target.rt, target.namespace, body, self._manager(request)
@@ -415,8 +422,6 @@ class ApiServer(KubernetesEmulator):
         if tables.wants_table(accept):
             include = request.params.get("includeObject", "Metadata")
             return _json_response(tables.table(rt, [obj], str(self.store.rv), include), status)
-        if isinstance(obj, dict) and obj.get("kind") == "Scale":
-            return _json_response(obj, status)
         return _json_response(obj, status)
 
     @staticmethod
