@@ -824,6 +824,8 @@ class Runner:
         except httpx.TransportError as exc:
             cause = MID_STREAM if responded else CONNECTION
             return failed(cause, _short(f"{type(exc).__name__}: {exc}") or type(exc).__name__)
+        except httpx.RequestError as exc:  # undecodable body, redirect loop, ...
+            return failed(BAD_RESPONSE, _short(f"{type(exc).__name__}: {exc}"))
         latency = self.clock() - started
         if state.error is not None:
             return failed(MID_STREAM, _short(state.error))
@@ -852,6 +854,9 @@ class Runner:
         except httpx.TransportError as exc:
             detail = _short(f"{type(exc).__name__}: {exc}")
             return HealthResult(started, self.clock() - started, CONNECTION, detail)
+        except httpx.RequestError as exc:
+            detail = _short(f"{type(exc).__name__}: {exc}")
+            return HealthResult(started, self.clock() - started, BAD_RESPONSE, detail)
         latency = self.clock() - started
         if resp.status_code != 200:
             detail = _http_detail(resp.status_code, resp.content)
