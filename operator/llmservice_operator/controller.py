@@ -10,8 +10,10 @@ child at once) and writes only what differs. Create, update and resume are the s
 
 After writing children the worker does not write a status at once: it looks again a
 moment later, when the API server has reported the children back, so the status is
-computed from what exists rather than from what was asked for (and a controller that is
-quick to start pods costs no intermediate status write).
+computed from what exists rather than from what was asked for. Status writes of one
+LLMService are at least ``status_interval`` apart, so the pods, the Deployment status and
+the HPA status changing together cost one write (and a controller that is quick to start
+pods costs no intermediate one).
 
 Retries: conflicts, throttling and server errors (:class:`kopf.TemporaryError` from
 :mod:`kube`) retry with exponential backoff; an invalid spec or a name conflict is written
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -179,9 +182,19 @@ class _Spec:
 
 
 class Controller:
-    def __init__(self, kube: Kube, debounce: float = 0.3, metrics: Metrics = METRICS) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        debounce: float = 0.3,
+        status_interval: float = 1.0,
+        metrics: Metrics = METRICS,
+    ) -> None:
         self.kube = kube
         self.debounce = debounce
+        # Least time between two status writes of one LLMService: changes that arrive
+        # together (pods, Deployment status, HPA status) cost one write, not three.
+        self.status_interval = status_interval
+        self._last_write: dict[Key, float] = {}
         self.metrics = metrics
         self.indexes: Mapping[str, Any] = {}
         self._dirty: set[Key] = set()
@@ -282,6 +295,7 @@ class Controller:
             task.cancel()
         self._specs.pop(key, None)
         self._written.pop(key, None)
+        self._last_write.pop(key, None)
         self.metrics.set_phase(key, None)
 
     async def close(self) -> None:
@@ -309,8 +323,9 @@ class Controller:
                     with self.metrics.timed():
                         again = await self.reconcile(key)
                     attempt = 0
-                    if again:
+                    if again is not None:
                         self._dirty.add(key)
+                        pause = again
                 except kopf.TemporaryError as exc:
                     attempt += 1
                     self._dirty.add(key)
@@ -381,22 +396,22 @@ class Controller:
     # ----------------------------------------------------------------------------------
     # one pass
 
-    async def reconcile(self, key: Key) -> bool:
-        """Bring one LLMService's children and status up to date; True asks for another
-        look a moment later (children were written)."""
+    async def reconcile(self, key: Key) -> float | None:
+        """Bring one LLMService's children and status up to date. Returns in how many
+        seconds to look again (children were written, or a status write is held back),
+        or None."""
         svc = self._service(key)
         if svc is None:
             self.forget(key)
-            return False
+            return None
         meta = svc.get("metadata") or {}
         if meta.get("deletionTimestamp"):
-            return False  # garbage collection removes the children
+            return None  # garbage collection removes the children
         namespace, name = key
         spec = self._spec(key, svc)
         if spec.service is None:
-            await self._write_status(key, svc, spec, name_conflict=None)
             self.metrics.reconciles.labels("invalid").inc()
-            return False
+            return await self._write_status(key, svc, spec, name_conflict=None)
 
         observed: dict[str, Observed | None] = {}
         for manifest in spec.desired:
@@ -419,16 +434,14 @@ class Controller:
 
         result = plan(spec.desired, observed, name, spec.uid, unwanted)
         if result.conflicts:
-            await self._write_status(key, svc, spec, name_conflict="; ".join(result.conflicts))
             self.metrics.reconciles.labels("conflict").inc()
-            return False
+            return await self._write_status(key, svc, spec, "; ".join(result.conflicts))
         if result.actions:
             await self._act(key, svc, result.actions)
             self.metrics.reconciles.labels("ok").inc()
-            return True
-        await self._write_status(key, svc, spec, name_conflict=None)
+            return max(self.debounce, self.status_interval)
         self.metrics.reconciles.labels("ok").inc()
-        return False
+        return await self._write_status(key, svc, spec, name_conflict=None)
 
     async def _act(self, key: Key, svc: Obj, actions: Iterable[Apply | Delete]) -> None:
         namespace, _ = key
@@ -474,7 +487,9 @@ class Controller:
 
     async def _write_status(
         self, key: Key, svc: Obj, spec: _Spec, name_conflict: str | None
-    ) -> None:
+    ) -> float | None:
+        """Write the status if it changed; the seconds to wait instead when the last write
+        was too recent."""
         namespace, name = key
         current = self._current_status(key, svc)
         hpa = self._child(HPA.kind, namespace, labels.hpa_name(name))
@@ -496,14 +511,19 @@ class Controller:
         new = status.compute_status(observed)
         self.metrics.set_phase(key, new.get("phase"))
         if same_status(current, new):
-            return
+            return None
+        wait = self._last_write.get(key, -1e9) + self.status_interval - time.monotonic()
+        if wait > 0:
+            return wait
         patch: dict[str, Any] = dict(new)
         for stale in set(current) - set(new):
             patch[stale] = None
         live = await self.kube.patch_status(namespace, name, patch)
+        self._last_write[key] = time.monotonic()
         self._written[key] = service_summary(live) if live else {}
         for type_, reason, message in transitions(current, new):
             await self.kube.post_event(svc, type_=type_, reason=reason, message=message)
+        return None
 
     def _current_status(self, key: Key, svc: Obj) -> dict[str, Any]:
         written = self._written.get(key)

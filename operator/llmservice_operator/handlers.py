@@ -38,7 +38,9 @@ def controller(kwargs: dict[str, Any]) -> Controller:
 async def start(**_: Any) -> None:
     config = settings_mod.load()
     kube = Kube(api_client_from_environment(), workers=config.api_workers)
-    _state["controller"] = Controller(kube, debounce=config.status_debounce)
+    _state["controller"] = Controller(
+        kube, debounce=config.status_debounce, status_interval=config.status_interval
+    )
 
 
 @kopf.on.cleanup()

@@ -18,6 +18,9 @@ def configure_logging(config: settings_mod.Settings) -> None:
     # The API client logs every request at DEBUG; keep that for when it is asked for.
     for noisy in ("urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(config.log_level, logging.INFO))
+    if config.log_level > logging.DEBUG:
+        # kopf says "Handler ... succeeded" for every watch event: debug detail.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:

@@ -42,6 +42,7 @@ class Settings:
     peering_name: str | None = None  # None: standalone, no peering objects needed
     api_workers: int = 8
     status_debounce: float = 0.3
+    status_interval: float = 1.0  # least time between two status writes of one LLMService
 
     @property
     def clusterwide(self) -> bool:
@@ -169,5 +170,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         api_workers=_parse(env, "API_WORKERS", defaults.api_workers, _workers),
         status_debounce=_parse(
             env, "STATUS_DEBOUNCE", defaults.status_debounce, _non_negative_seconds
+        ),
+        status_interval=_parse(
+            env, "STATUS_INTERVAL", defaults.status_interval, _non_negative_seconds
         ),
     )

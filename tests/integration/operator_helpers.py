@@ -110,6 +110,7 @@ class Operator:
             "LLMSERVICE_HEALTH_PORT": str(self.health_port),
             "LLMSERVICE_METRICS_PORT": str(self.metrics_port),
             "LLMSERVICE_STATUS_DEBOUNCE": "0.1",
+            "LLMSERVICE_STATUS_INTERVAL": "0.3",
             "LLMSERVICE_LOG_LEVEL": "INFO",
         }
         log = self.log_path.open("ab")

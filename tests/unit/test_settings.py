@@ -30,6 +30,7 @@ def test_everything_can_be_set() -> None:
             "LLMSERVICE_PEERING": "llmservice",
             "LLMSERVICE_API_WORKERS": "4",
             "LLMSERVICE_STATUS_DEBOUNCE": "0",
+            "LLMSERVICE_STATUS_INTERVAL": "2.5",
         }
     )
     assert settings.namespaces == ("team-a", "team-b")
@@ -42,6 +43,7 @@ def test_everything_can_be_set() -> None:
     assert settings.peering_name == "llmservice"
     assert settings.api_workers == 4
     assert settings.status_debounce == 0
+    assert settings.status_interval == 2.5
 
 
 def test_star_and_blank_mean_all_namespaces() -> None:
