@@ -63,6 +63,7 @@ def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path
         try:
             yield log
         finally:
+            print(log.read_text())  # shown by pytest when the test fails
             proc.terminate()
             try:
                 proc.wait(15)
@@ -106,6 +107,17 @@ def test_kopf_operator_runs_without_errors(
     )
     eventually(status_is("Resized"), "the update handler's status patch")
     assert core.read_namespaced_config_map("w-child", "default").data == {"size": "5"}
+
+    # The watch streams break and the history is lost: kopf must resume by re-listing.
+    fresh_apiserver.expire_resource_versions()
+    fresh_apiserver.cut_watches()
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "w", {"spec": {"size": 7}}
+    )
+    eventually(
+        lambda: core.read_namespaced_config_map("w-child", "default").data == {"size": "7"},
+        "the update handler after the watch was cut and its history expired",
+    )
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
     eventually(lambda: core.read_namespaced_config_map("w-farewell", "default"), "delete handler")

@@ -127,13 +127,13 @@ def test_watch_from_expired_version_is_410(fresh_apiserver: ServerThread) -> Non
     old = core.list_namespaced_config_map("default").metadata.resource_version
     core.patch_namespaced_config_map("x", "default", {"data": {"k": "2"}})
     fresh_apiserver.expire_resource_versions()
+    # As from a real API server: a 200 stream whose only event is an ERROR with 410 Expired,
+    # which the client raises.
     with pytest.raises(ApiException) as err:
-        core.list_namespaced_config_map(
-            "default",
-            watch=True,
-            resource_version=old,
-            timeout_seconds=1,
-            _preload_content=False,
+        list(
+            watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1
+            )
         )
     assert err.value.status == 410
     current = core.list_namespaced_config_map("default").metadata.resource_version

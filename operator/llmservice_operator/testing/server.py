@@ -554,9 +554,15 @@ class ApiServer(KubernetesEmulator):
             except ValueError as exc:
                 raise bad_request(f"invalid resourceVersion {rv_text!r}") from exc
             if since is None:
-                raise ApiError(
-                    410, "Expired", f"too old resource version: {rv_text} ({self.store.oldest})"
+                # As the API server does: 200, then one ERROR event carrying 410 Expired
+                # (kopf and client-go restart from a fresh list when they read it).
+                expired = ApiError(
+                    410,
+                    "Expired",
+                    f"too old resource version: {rv_text} ({self.store.oldest})",
                 )
+                error_frame = json.dumps({"type": "ERROR", "object": expired.status()})
+                return await self._stream_once(request, error_frame.encode() + b"\n")
             initial = [f for f in (translate(e) for e in since) if f is not None]
         watcher = self.store.subscribe(rt.storage_key)
 
@@ -587,6 +593,17 @@ class ApiServer(KubernetesEmulator):
             pass
         finally:
             self.store.unsubscribe(watcher)
+        return response
+
+    async def _stream_once(
+        self, request: rendering.Request, chunk: bytes
+    ) -> aiohttp.web.StreamResponse:
+        raw = request._raw_request
+        assert raw is not None
+        response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": JSON})
+        await response.prepare(raw)
+        await response.write(chunk)
+        await response.write_eof()
         return response
 
     # ---- the write pipeline ------------------------------------------------------------------
