@@ -613,6 +613,19 @@ class StreamState:
         return self.usage_tokens if self.usage_tokens is not None else len(self.token_times)
 
 
+def _dig(obj: Any, *keys: str | int) -> Any:
+    """obj[k1][k2]... or None when any step is missing or of the wrong type: a server that
+    answers nonsense makes a failed request, never a crashed user."""
+    for key in keys:
+        if isinstance(key, int):
+            if not isinstance(obj, list) or len(obj) <= key:
+                return None
+        elif not isinstance(obj, dict):
+            return None
+        obj = obj[key] if isinstance(key, int) else obj.get(key)
+    return obj
+
+
 def _error_text(error: Any) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)
@@ -637,14 +650,13 @@ def feed_openai_line(state: StreamState, line: str, now: float) -> None:
     if "error" in obj:
         state.error = _error_text(obj["error"])
         return
-    usage = obj.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-        state.usage_tokens = usage["completion_tokens"]
-    for choice in obj.get("choices") or ():
-        content = ((choice or {}).get("delta") or {}).get("content")
-        if content:
-            state.token_times.append(now)
-            state.text += content
+    completion_tokens = _dig(obj, "usage", "completion_tokens")
+    if isinstance(completion_tokens, int):
+        state.usage_tokens = completion_tokens
+    content = _dig(obj, "choices", 0, "delta", "content")
+    if isinstance(content, str) and content:
+        state.token_times.append(now)
+        state.text += content
 
 
 def feed_ollama_line(state: StreamState, line: str, now: float) -> None:
@@ -661,8 +673,8 @@ def feed_ollama_line(state: StreamState, line: str, now: float) -> None:
     if "error" in obj:
         state.error = _error_text(obj["error"])
         return
-    content = (obj.get("message") or {}).get("content")
-    if content:
+    content = _dig(obj, "message", "content")
+    if isinstance(content, str) and content:
         state.token_times.append(now)
         state.text += content
     if obj.get("done"):
@@ -679,15 +691,14 @@ def parse_unary(api: Api, body: bytes) -> tuple[str, int]:
     if "error" in obj:
         raise ValueError(_error_text(obj["error"]))
     if api == "openai":
-        choices = obj.get("choices")
-        if not isinstance(choices, list) or not choices:
+        if not isinstance(_dig(obj, "choices", 0), dict):
             raise ValueError("the answer has no choices")
-        text = str((choices[0].get("message") or {}).get("content") or "")
-        tokens = (obj.get("usage") or {}).get("completion_tokens")
+        text = str(_dig(obj, "choices", 0, "message", "content") or "")
+        tokens = _dig(obj, "usage", "completion_tokens")
     else:
         if not obj.get("done"):
             raise ValueError("the answer is not done")
-        text = str((obj.get("message") or {}).get("content") or "")
+        text = str(_dig(obj, "message", "content") or "")
         tokens = obj.get("eval_count")
     return text, tokens if isinstance(tokens, int) else 0
 

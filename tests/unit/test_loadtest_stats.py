@@ -364,3 +364,33 @@ def test_stream_modes() -> None:
     assert loadtest.config_from_args(_args(), {}).stream == "on"
     assert loadtest.config_from_args(_args("--no-stream"), {}).stream == "off"
     assert loadtest.config_from_args(_args("--stream-mix"), {}).stream == "mix"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'data: {"choices": ["not an object"]}',
+        'data: {"choices": [{"delta": "text"}], "usage": 7}',
+        "data: [1, 2]",
+        'data: {"choices": []}',
+    ],
+)
+def test_nonsense_events_carry_no_token_and_do_not_crash(line: str) -> None:
+    state = StreamState()
+    loadtest.feed_openai_line(state, line, 0.0)
+    assert state.token_times == []
+    assert state.usage_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("api", "body"),
+    [
+        ("openai", b'{"choices": ["x"]}'),
+        ("openai", b"[1]"),
+        ("ollama", b'{"message": "x"}'),
+        ("ollama", b"not json"),
+    ],
+)
+def test_nonsense_answers_are_value_errors(api: loadtest.Api, body: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011  # the caller only needs "malformed"
+        loadtest.parse_unary(api, body)
