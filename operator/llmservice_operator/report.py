@@ -553,11 +553,14 @@ def connect(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
 
     namespace = "default"
     try:
+        if kubeconfig and not os.path.exists(kubeconfig):
+            raise ReportError(f"--kubeconfig: {kubeconfig} does not exist")
         path = kubeconfig or os.environ.get("KUBECONFIG") or None
         default_path = os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)
         if path or os.path.exists(default_path):
+            # persist_config=False: a read-only command never rewrites the user's kubeconfig.
             api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=path, context=context
+                config_file=path, context=context, persist_config=False
             )
             contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
                 config_file=path

@@ -10,6 +10,7 @@ report prints is then compared with what the test wrote.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -414,3 +415,19 @@ def test_a_failing_probe_is_reported_and_fails_the_command(
     assert "0/2 ok" in text
     assert "failed: HTTP 404 (x2)" in text
     assert "health check" in err
+
+
+def test_configuration_problems_are_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = report(capsys, tmp_path / "absent", "chat")
+    assert (code, out) == (1, "")
+    assert f"--kubeconfig: {tmp_path / 'absent'} does not exist" in err
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = kubeconfig.write(tmp_path / "nowhere", f"http://127.0.0.1:{port}")
+    code, out, err = report(capsys, config, "chat")
+    assert (code, out) == (1, "")
+    assert "cannot reach the Kubernetes API server" in err
+    assert "Traceback" not in err
