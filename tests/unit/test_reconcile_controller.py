@@ -1,0 +1,292 @@
+"""The controller's pure helpers and one full reconcile pass against a recording fake API:
+what is written for a new LLMService, and that a second pass writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import pytest
+from llmservice_operator import labels
+from llmservice_operator.controller import (
+    Controller,
+    child_summary,
+    newer,
+    owner_of,
+    same_status,
+    service_summary,
+    transitions,
+)
+from llmservice_operator.kube import Kube, map_error
+from llmservice_operator.reconcile import HASH_ANNOTATION
+
+
+def test_newer_orders_by_resource_version() -> None:
+    a = {"metadata": {"resourceVersion": "9"}}
+    b = {"metadata": {"resourceVersion": "12"}}
+    assert newer(a, b) is b
+    assert newer(b, a) is b
+    assert newer(a, None) is a
+    assert newer(None, b) is b
+    opaque = {"metadata": {"resourceVersion": "abc"}}
+    assert newer(opaque, b) is opaque  # cannot order: keep the first
+
+
+def test_same_status_ignores_defaults_the_crd_fills_in() -> None:
+    ours = {
+        "phase": "Ready",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "R", "lastTransitionTime": "t"}
+        ],
+    }
+    stored = {
+        "phase": "Ready",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "R",
+                "lastTransitionTime": "t",
+                "message": "",
+            }
+        ],
+    }
+    assert same_status(ours, stored)
+    assert not same_status(ours, {**stored, "phase": "Degraded"})
+
+
+def test_owner_of_children_and_claims() -> None:
+    labelled = {"metadata": {"name": "x", "labels": {labels.SERVICE_LABEL: "chat"}}}
+    assert owner_of("Deployment", labelled) == "chat"
+    assert owner_of("Service", {"metadata": {"name": "chat"}}) == "chat"
+    assert owner_of("PersistentVolumeClaim", {"metadata": {"name": "chat-models"}}) == "chat"
+    assert owner_of("PersistentVolumeClaim", {"metadata": {"name": "data"}}) is None
+
+
+def test_child_summary_keeps_identity_hash_and_status_inputs_only() -> None:
+    body = {
+        "kind": "Deployment",
+        "metadata": {
+            "name": "chat",
+            "namespace": "ns",
+            "uid": "u",
+            "resourceVersion": "5",
+            "generation": 2,
+            "labels": {labels.SERVICE_LABEL: "chat", "team": "x"},
+            "annotations": {HASH_ANNOTATION: "abc", "other": "y"},
+            "ownerReferences": [
+                {"kind": "LLMService", "name": "chat", "uid": "o", "controller": True}
+            ],
+            "managedFields": [{"manager": "m"}],
+        },
+        "spec": {"replicas": 2, "template": {"spec": {"containers": []}}},
+        "status": {"readyReplicas": 2},
+    }
+    summary = child_summary(body)
+    assert summary["metadata"]["labels"] == {labels.SERVICE_LABEL: "chat"}
+    assert summary["metadata"]["annotations"] == {HASH_ANNOTATION: "abc"}
+    assert summary["spec"] == {"replicas": 2}
+    assert summary["status"] == {"readyReplicas": 2}
+    assert "managedFields" not in summary["metadata"]
+
+
+def cond(type_: str, status: str, reason: str, message: str = "") -> dict[str, str]:
+    return {"type": type_, "status": status, "reason": reason, "message": message}
+
+
+def test_transitions_name_what_a_user_must_know() -> None:
+    healthy = {
+        "desiredReplicas": 2,
+        "conditions": [
+            cond("Ready", "True", "AllReplicasReady"),
+            cond("Degraded", "False", "NoProblems"),
+        ],
+    }
+    crashing = {
+        "desiredReplicas": 2,
+        "conditions": [
+            cond("Ready", "False", "CrashLoopBackOff"),
+            cond("Degraded", "True", "CrashLoopBackOff", "pod x"),
+        ],
+    }
+    assert transitions(healthy, crashing) == [("Warning", "Degraded", "CrashLoopBackOff: pod x")]
+    assert transitions(crashing, crashing) == []
+    assert transitions(crashing, healthy) == [("Normal", "Recovered", "no longer CrashLoopBackOff")]
+    scaled = {**healthy, "desiredReplicas": 4, "autoscaling": {"state": "ScalingUp"}}
+    assert transitions(healthy, scaled) == [
+        ("Normal", "Scaled", "desired pods 2 -> 4 (autoscaler)")
+    ]
+    invalid = {"conditions": [cond("Ready", "False", "InvalidSpec", "spec.x: bad")]}
+    assert transitions(healthy, invalid) == [("Warning", "InvalidSpec", "spec.x: bad")]
+    assert transitions(invalid, invalid) == []
+    assert transitions({}, healthy) == []  # the first status is no news
+
+
+def test_error_mapping() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    for status in (409, 429, 500, 503):
+        assert isinstance(
+            map_error(ApiException(status=status, reason="x"), "w"), kopf.TemporaryError
+        )
+    for status in (400, 403, 404, 422):
+        assert isinstance(
+            map_error(ApiException(status=status, reason="x"), "w"), kopf.PermanentError
+        )
+    assert isinstance(map_error(ConnectionResetError(), "w"), kopf.TemporaryError)
+    message = str(map_error(ApiException(status=422, reason="Invalid"), "apply Deployment ns/x"))
+    assert message.startswith("apply Deployment ns/x: HTTP 422")
+
+
+# --------------------------------------------------------------------------------------
+# one pass with a recording fake API
+
+
+class FakeKube(Kube):
+    """Records writes and answers like an API server that stores what it is sent."""
+
+    def __init__(self) -> None:  # no client, no threads
+        self.writes: list[tuple[str, str]] = []
+        self.rv = 100
+
+    def _stored(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        meta = {
+            **manifest["metadata"],
+            "uid": f"uid-{manifest['kind']}",
+            "resourceVersion": str(self.rv),
+        }
+        return {**manifest, "metadata": meta}
+
+    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        self.writes.append(("apply", str(manifest["kind"])))
+        return self._stored(manifest)
+
+    async def patch_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self.writes.append(("status", str(status.get("phase"))))
+        self.rv += 1
+        return {
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.rv)},
+            "status": dict(status),
+        }
+
+    async def post_event(
+        self, involved: Mapping[str, Any], *, type_: str, reason: str, message: str, now: Any = None
+    ) -> None:
+        self.writes.append(("event", reason))
+
+    def close(self) -> None:
+        pass
+
+
+class FakeIndex(dict[Any, list[Any]]):
+    pass
+
+
+def llmservice(spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "llmservice.dev/v1alpha1",
+        "kind": "LLMService",
+        "metadata": {
+            "name": "chat",
+            "namespace": "ns",
+            "uid": "svc-uid",
+            "generation": 1,
+            "resourceVersion": "1",
+        },
+        "spec": spec or {},
+    }
+
+
+@pytest.fixture
+def world() -> tuple[Controller, FakeKube, dict[str, FakeIndex]]:
+    kube = FakeKube()
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    indexes = {
+        name: FakeIndex()
+        for name in (
+            "llmservice_index",
+            "deployment_index",
+            "service_index",
+            "hpa_index",
+            "claim_index",
+            "pod_index",
+        )
+    }
+    ctl.bind(indexes)
+    indexes["llmservice_index"][("ns", "chat")] = [service_summary(llmservice())]
+    return ctl, kube, indexes
+
+
+async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> None:
+    ctl, kube, indexes = world
+    again = await ctl.reconcile(("ns", "chat"))
+    assert kube.writes == [
+        ("apply", "Deployment"),
+        ("apply", "Service"),
+        ("apply", "HorizontalPodAutoscaler"),
+        ("event", "Created"),
+    ]
+    assert again is not None  # look again once the children are reported back
+    kube.writes.clear()
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == [("status", "Pending")]
+    kube.writes.clear()
+    # The status write came back through the watch: nothing more to do, nothing written.
+    stored = {**llmservice(), "status": ctl._written[("ns", "chat")]["status"]}
+    stored["metadata"]["resourceVersion"] = ctl._written[("ns", "chat")]["metadata"][
+        "resourceVersion"
+    ]
+    indexes["llmservice_index"][("ns", "chat")] = [service_summary(stored)]
+    for kind, index in (
+        ("Deployment", "deployment_index"),
+        ("Service", "service_index"),
+        ("HorizontalPodAutoscaler", "hpa_index"),
+    ):
+        summary = ctl._applied[(kind, "ns", "chat")]
+        indexes[index][("ns", "chat")] = [summary]
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == []
+
+
+async def test_an_invalid_spec_writes_status_and_one_event_only(world: Any) -> None:
+    ctl, kube, indexes = world
+    bad = llmservice({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
+    indexes["llmservice_index"][("ns", "chat")] = [service_summary(bad)]
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == [("status", "Failed"), ("event", "InvalidSpec")]
+    kube.writes.clear()
+    stored = {**bad, "status": ctl._written[("ns", "chat")]["status"]}
+    indexes["llmservice_index"][("ns", "chat")] = [service_summary(stored)]
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == []
+
+
+async def test_status_writes_are_spaced(world: Any) -> None:
+    ctl, kube, _ = world
+    ctl.status_interval = 30
+    await ctl.reconcile(("ns", "chat"))  # children
+    await ctl.reconcile(("ns", "chat"))  # first status: Pending
+    assert kube.writes[-1] == ("status", "Pending")
+    kube.writes.clear()
+    # kube-controller-manager reports the pods ready: the status changes...
+    dep = dict(ctl._applied[("Deployment", "ns", "chat")])
+    dep["metadata"] = {**dep["metadata"], "resourceVersion": "999", "generation": 1}
+    dep["status"] = {
+        "observedGeneration": 1,
+        "replicas": 2,
+        "readyReplicas": 2,
+        "updatedReplicas": 2,
+    }
+    ctl._applied[("Deployment", "ns", "chat")] = dep
+    delay = await ctl.reconcile(("ns", "chat"))
+    # ...but the last write was just now: held back, to be looked at again later.
+    assert delay is not None
+    assert 0 < delay <= 30
+    assert kube.writes == []
+    ctl._last_write[("ns", "chat")] -= 60
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == [("status", "Ready")]
