@@ -31,6 +31,10 @@ def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
     ks.watching.client_timeout = config.watch_client_timeout
     ks.watching.connect_timeout = config.watch_connect_timeout
     ks.posting.loggers = False
+    # Watching named namespaces, the operator may hold only a Role there (deploy/namespaced):
+    # kopf's scanning would list namespaces and watch CRDs at cluster scope, retry the 403s
+    # for about a minute and only then fall back to the names it was given.
+    ks.scanning.disabled = not config.clusterwide
     ks.peering.standalone = config.peering_name is None
     if config.peering_name is not None:
         ks.peering.name = config.peering_name
