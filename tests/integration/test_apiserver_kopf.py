@@ -42,7 +42,7 @@ def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path
     crd = yaml.safe_load((DATA / "widgets-crd.yaml").read_text())
     client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
     log = tmp_path / "kopf.log"
-    env = {**os.environ, "KUBECONFIG": str(fresh_apiserver._kubeconfig)}
+    env = {**os.environ, "KUBECONFIG": str(fresh_apiserver.kubeconfig_path)}
     with log.open("w") as sink:
         proc = subprocess.Popen(
             [

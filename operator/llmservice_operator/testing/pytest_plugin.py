@@ -37,8 +37,8 @@ def fresh_apiserver(tmp_path: Path) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="session")
 def kubeconfig_path(apiserver: ServerThread) -> Path:
-    assert apiserver._kubeconfig is not None
-    return apiserver._kubeconfig
+    assert apiserver.kubeconfig_path is not None
+    return apiserver.kubeconfig_path
 
 
 def api_client_for(server: ServerThread) -> Any:

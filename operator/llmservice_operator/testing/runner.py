@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kmock._internal import apps
 
 from llmservice_operator.testing import kubeconfig
+from llmservice_operator.testing.faults import Faults
 from llmservice_operator.testing.server import ApiServer
 
 T = TypeVar("T")
@@ -115,6 +116,11 @@ class ServerThread:
         self.call(lambda api: api.expire_resource_versions())
 
     @property
-    def faults(self) -> Any:
+    def faults(self) -> Faults:
         assert self.api is not None
         return self.api.faults
+
+    @property
+    def kubeconfig_path(self) -> Path | None:
+        """The kubeconfig written at start, if one was asked for."""
+        return self._kubeconfig
