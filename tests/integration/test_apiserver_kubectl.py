@@ -221,3 +221,30 @@ def test_describe_shows_events_of_the_object(
     assert "Color:" in described
     assert "Polished" in described
     assert "the widget shines" in described
+
+
+def test_get_pods_shows_readiness_and_problems(
+    kubectl: Kubectl, k8s_api_client: Any, namespace: str
+) -> None:
+    from llmservice_operator.testing import controllers
+
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "llm"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "llm"}},
+            "template": {
+                "metadata": {"labels": {"app": "llm"}},
+                "spec": {"containers": [{"name": "c", "image": "x:1"}]},
+            },
+        },
+    }
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+    controllers.simulate_deployment(
+        k8s_api_client, namespace, "llm", ready=1, problem="CrashLoopBackOff"
+    )
+    rows = sorted(line.split()[1:4] for line in kubectl("get", "pods").splitlines()[1:])
+    assert rows == [["0/1", "CrashLoopBackOff", "5"], ["1/1", "Running", "0"]]
+    assert kubectl("get", "deploy", "llm").splitlines()[1].split()[1] == "1/2"

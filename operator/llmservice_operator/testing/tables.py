@@ -35,7 +35,7 @@ _BUILTIN_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("Up-to-date", ".status.updatedReplicas"),
         ("Available", ".status.availableReplicas"),
     ],
-    "Pod": [("Status", ".status.phase")],
+    "Pod": [("Ready", "pod:ready"), ("Status", "pod:status"), ("Restarts", "pod:restarts")],
     "Service": [("Type", ".spec.type"), ("Cluster-IP", ".spec.clusterIP")],
     "HorizontalPodAutoscaler": [
         ("MinPods", ".spec.minReplicas"),
@@ -108,6 +108,27 @@ def _template(obj: Any, text: str) -> str:
     return result
 
 
+def _pod_cell(pod: dict[str, Any], which: str) -> Any:
+    """Pod columns as kubectl shows them: READY n/m, STATUS with the waiting reason, RESTARTS."""
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    if which == "ready":
+        total = len((pod.get("spec") or {}).get("containers") or [])
+        return f"{sum(1 for c in statuses if c.get('ready'))}/{total}"
+    if which == "restarts":
+        return sum(int(c.get("restartCount", 0)) for c in statuses)
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    for c in statuses:
+        state = c.get("state") or {}
+        reason = (state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get(
+            "reason"
+        )
+        if reason:
+            return reason
+    return status.get("phase", "Pending")
+
+
 def columns(rt: ResourceType) -> list[dict[str, Any]]:
     if rt.printer_columns:
         defined = [
@@ -142,6 +163,9 @@ def cells(rt: ResourceType, obj: dict[str, Any]) -> list[Any]:
         ]
     extra: list[Any] = []
     for _, path in _BUILTIN_COLUMNS.get(rt.kind, []):
+        if path.startswith("pod:"):
+            extra.append(_pod_cell(obj, path[4:]))
+            continue
         value = _template(obj, path) if "{" in path else json_path(obj, path)
         if value is None and path.startswith(".status.") and path.endswith("Replicas"):
             value = 0  # kubectl shows counts the controller has not written yet as 0
