@@ -248,3 +248,29 @@ def test_get_pods_shows_readiness_and_problems(
     rows = sorted(line.split()[1:4] for line in kubectl("get", "pods").splitlines()[1:])
     assert rows == [["0/1", "CrashLoopBackOff", "5"], ["1/1", "Running", "0"]]
     assert kubectl("get", "deploy", "llm").splitlines()[1].split()[1] == "1/2"
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "llm"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm"},
+            "minReplicas": 2,
+            "maxReplicas": 6,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+    }
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(hpa))
+    controllers.set_hpa_status(
+        k8s_api_client, namespace, "llm", current_replicas=2, cpu_utilization=95
+    )
+    row = kubectl("get", "hpa", "llm").splitlines()[1]
+    assert "Deployment/llm" in row
+    assert "cpu: 95%/70%" in row

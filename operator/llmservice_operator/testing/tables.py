@@ -36,8 +36,14 @@ _BUILTIN_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("Available", ".status.availableReplicas"),
     ],
     "Pod": [("Ready", "pod:ready"), ("Status", "pod:status"), ("Restarts", "pod:restarts")],
-    "Service": [("Type", ".spec.type"), ("Cluster-IP", ".spec.clusterIP")],
+    "Service": [
+        ("Type", ".spec.type"),
+        ("Cluster-IP", ".spec.clusterIP"),
+        ("Port(s)", "svc:ports"),
+    ],
     "HorizontalPodAutoscaler": [
+        ("Reference", "hpa:reference"),
+        ("Targets", "hpa:targets"),
         ("MinPods", ".spec.minReplicas"),
         ("MaxPods", ".spec.maxReplicas"),
         ("Replicas", ".status.currentReplicas"),
@@ -129,6 +135,37 @@ def _pod_cell(pod: dict[str, Any], which: str) -> Any:
     return status.get("phase", "Pending")
 
 
+def _special_cell(obj: dict[str, Any], path: str) -> Any:
+    kind, which = path.split(":")
+    spec = obj.get("spec") or {}
+    if kind == "pod":
+        return _pod_cell(obj, which)
+    if kind == "svc":
+        ports = [
+            f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}"
+            f"/{p.get('protocol', 'TCP')}"
+            for p in spec.get("ports") or []
+        ]
+        return ",".join(ports) or "<none>"
+    if which == "reference":
+        ref = spec.get("scaleTargetRef") or {}
+        return f"{ref.get('kind')}/{ref.get('name')}"
+    current = {
+        m["resource"]["name"]: m["resource"].get("current", {}).get("averageUtilization")
+        for m in (obj.get("status") or {}).get("currentMetrics") or []
+        if m.get("type") == "Resource"
+    }
+    targets = []
+    for metric in spec.get("metrics") or []:
+        if metric.get("type") != "Resource":
+            continue
+        name = metric["resource"]["name"]
+        goal = metric["resource"].get("target", {}).get("averageUtilization")
+        now = current.get(name)
+        targets.append(f"{name}: {'<unknown>' if now is None else f'{now}%'}/{goal}%")
+    return ", ".join(targets) or "<none>"
+
+
 def columns(rt: ResourceType) -> list[dict[str, Any]]:
     if rt.printer_columns:
         defined = [
@@ -163,8 +200,8 @@ def cells(rt: ResourceType, obj: dict[str, Any]) -> list[Any]:
         ]
     extra: list[Any] = []
     for _, path in _BUILTIN_COLUMNS.get(rt.kind, []):
-        if path.startswith("pod:"):
-            extra.append(_pod_cell(obj, path[4:]))
+        if path.startswith(("pod:", "svc:", "hpa:")):
+            extra.append(_special_cell(obj, path))
             continue
         value = _template(obj, path) if "{" in path else json_path(obj, path)
         if value is None and path.startswith(".status.") and path.endswith("Replicas"):
