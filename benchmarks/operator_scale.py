@@ -1,0 +1,571 @@
+"""The operator at scale on the local API server: N LLMServices created at once.
+
+Measures, on this machine:
+
+- the time until every LLMService reports Ready (the benchmark plays kube-controller-manager
+  and the kubelets: for each Deployment it creates the pods, marks them ready and writes
+  the Deployment and HPA status, as the real controllers would);
+- the operator's mutating API requests per LLMService on the way (counted at the server by
+  user agent: the operator's client and kopf's);
+- its mutating requests during an idle period afterwards, and after a restart;
+- its peak RSS (VmHWM of the operator process);
+- side by side, the time a plain client takes for the same number of raw writes (the same
+  kinds of request, same concurrency as the operator's API thread pool), and the ratio.
+
+Run: ``.venv/bin/python benchmarks/operator_scale.py [--count 1000] [--idle 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from llmservice_operator import labels
+from llmservice_operator.builders import build_children
+from llmservice_operator.kube import CHILD_KINDS, USER_AGENT
+from llmservice_operator.models import LLMService
+from llmservice_operator.testing.runner import ServerThread
+
+ROOT = Path(__file__).resolve().parents[1]
+CRD = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
+LLMS = "/apis/llmservice.dev/v1alpha1"
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+RUN = "from llmservice_operator.runner import main; raise SystemExit(main())"
+BENCH_AGENT = "operator-scale-benchmark/1"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Api:
+    """A plain HTTP client for the benchmark's own requests (not the operator's)."""
+
+    def __init__(self, url: str, agent: str = BENCH_AGENT) -> None:
+        self.http = httpx.Client(
+            base_url=url,
+            headers={"User-Agent": agent},
+            timeout=120,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    def ok(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        if not response.is_success:
+            raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
+    def post(self, path: str, body: Any) -> dict[str, Any]:
+        return self.ok(self.http.post(path, json=body), f"POST {path}")
+
+    def patch(self, path: str, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.ok(
+            self.http.patch(path, content=json.dumps(body), headers=headers or MERGE),
+            f"PATCH {path}",
+        )
+
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        return self.ok(self.http.get(path, params=params), f"GET {path}")
+
+
+def writes_by(server: ServerThread, since: int, agents: tuple[str, ...]) -> list[tuple[str, str]]:
+    def collect(api: Any) -> list[tuple[str, str]]:
+        out = []
+        for i, request in enumerate(list(api)):
+            if i < since or not hasattr(request, "method"):
+                continue
+            method = str(request.method).upper().rsplit(".", 1)[-1]
+            agent = str((request.headers or {}).get("User-Agent", ""))
+            if method in MUTATING and agent.startswith(agents):
+                out.append((method, str(request.url.path)))
+        return out
+
+    return list(server.call(collect))
+
+
+def request_count(server: ServerThread) -> int:
+    return int(server.call(lambda api: sum(1 for r in api if hasattr(r, "method"))))
+
+
+def operator_writes(server: ServerThread, since: int) -> list[tuple[str, str]]:
+    return writes_by(server, since, (USER_AGENT.split("/")[0], "kopf"))
+
+
+def classify(write: tuple[str, str]) -> str:
+    method, path = write
+    if path.endswith("/status"):
+        return "status patch"
+    if "/events" in path:
+        return "event"
+    if method == "PATCH":
+        return "apply " + path.split("/")[-2]
+    return f"{method} {path.split('/')[-2] if method != 'POST' else path.split('/')[-1]}"
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.health_port = 0
+        self.metrics_port = 0
+
+    def start(self) -> None:
+        import socket
+
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        self.health_port, self.metrics_port = ports
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "LLMSERVICE_NAMESPACES": self.namespace,
+            "LLMSERVICE_HEALTH_HOST": "127.0.0.1",
+            "LLMSERVICE_HEALTH_PORT": str(self.health_port),
+            "LLMSERVICE_METRICS_PORT": str(self.metrics_port),
+            "LLMSERVICE_LOG_LEVEL": "WARNING",
+        }
+        out = (self.workdir / "operator.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", RUN], env=env, stdout=out, stderr=out
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the operator exited; see operator.log")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.health_port}/healthz").is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the operator did not become healthy in 60 s")
+
+    def peak_rss_mb(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def reconciles(self) -> float:
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("llmservice_reconciles_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+def watch_objects(api: Api, path: str, stop: threading.Event) -> Iterator[dict[str, Any]]:
+    """Every object of a collection as it is listed, then added or modified (a list, then
+    a watch from its resourceVersion; again from a fresh list when the watch ends)."""
+    selector = f"{labels.MANAGED_BY_LABEL}={labels.MANAGED_BY}"
+    while not stop.is_set():
+        try:
+            listed = api.get(path, labelSelector=selector)
+            yield from listed.get("items") or ()
+            rv = (listed.get("metadata") or {}).get("resourceVersion", "")
+            params = {"watch": "true", "resourceVersion": rv, "labelSelector": selector}
+            with api.http.stream("GET", path, params=params, timeout=None) as response:
+                for line in response.iter_lines():
+                    if stop.is_set():
+                        return
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        yield event["object"]
+        except (httpx.HTTPError, RuntimeError, ValueError):
+            time.sleep(0.5)
+
+
+class ReadyCounter:
+    """How many LLMServices of a namespace have Ready=True, kept by a watch."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.api = Api(url)
+        self.ready: dict[str, bool] = {}
+        self.stop = threading.Event()
+        self.path = f"{LLMS}/namespaces/{namespace}/llmservices"
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                listed = self.api.get(self.path)
+                for item in listed.get("items") or ():
+                    self._see(item)
+                rv = (listed.get("metadata") or {}).get("resourceVersion", "")
+                params = {"watch": "true", "resourceVersion": rv}
+                with self.api.http.stream("GET", self.path, params=params, timeout=None) as r:
+                    for line in r.iter_lines():
+                        if self.stop.is_set():
+                            return
+                        if line:
+                            self._see(json.loads(line).get("object") or {})
+            except (httpx.HTTPError, RuntimeError, ValueError):
+                time.sleep(0.5)
+
+    def _see(self, item: dict[str, Any]) -> None:
+        name = (item.get("metadata") or {}).get("name")
+        if name:
+            self.ready[name] = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (item.get("status") or {}).get("conditions") or ()
+            )
+
+    def count(self) -> int:
+        return sum(1 for v in list(self.ready.values()) if v)
+
+    def close(self) -> None:
+        self.stop.set()
+
+
+class FakeControllers:
+    """kube-controller-manager and the kubelets, for the benchmark namespace: every new
+    Deployment gets its pods (created, then marked Ready), its status, and its HPA's."""
+
+    def __init__(self, url: str, namespace: str, pods: int, workers: int) -> None:
+        self.api = Api(url)
+        self.ns = namespace
+        self.pods = pods
+        self.pool = ThreadPoolExecutor(workers)
+        self.seen_deployments: set[str] = set()
+        self.seen_hpas: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.errors: list[str] = []
+
+    def _loop(self) -> None:
+        threading.Thread(target=self._watch_hpas, daemon=True).start()
+        path = f"/apis/apps/v1/namespaces/{self.ns}/deployments"
+        for dep in watch_objects(self.api, path, self.stop):
+            name = dep["metadata"]["name"]
+            if name not in self.seen_deployments:
+                self.seen_deployments.add(name)
+                self.pool.submit(self._run_deployment, name, dep["metadata"].get("generation", 1))
+
+    def _watch_hpas(self) -> None:
+        path = f"/apis/autoscaling/v2/namespaces/{self.ns}/horizontalpodautoscalers"
+        for hpa in watch_objects(self.api, path, self.stop):
+            name = hpa["metadata"]["name"]
+            if name not in self.seen_hpas:
+                self.seen_hpas.add(name)
+                self.pool.submit(self._run_hpa, name)
+
+    def _run_deployment(self, name: str, generation: int) -> None:
+        try:
+            base = f"/api/v1/namespaces/{self.ns}/pods"
+            for i in range(self.pods):
+                pod = f"{name}-{i}"
+                self.api.post(
+                    base,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {"name": pod, "labels": labels.common_labels(name)},
+                        "spec": {"containers": [{"name": "backend", "image": "backend:1"}]},
+                    },
+                )
+                now = "2026-01-01T00:00:00Z"
+                self.api.patch(
+                    f"{base}/{pod}/status",
+                    {
+                        "status": {
+                            "phase": "Running",
+                            "conditions": [
+                                {
+                                    "type": "PodScheduled",
+                                    "status": "True",
+                                    "lastTransitionTime": now,
+                                },
+                                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                            ],
+                            "containerStatuses": [
+                                {
+                                    "name": "backend",
+                                    "image": "backend:1",
+                                    "imageID": "",
+                                    "ready": True,
+                                    "restartCount": 0,
+                                    "state": {"running": {"startedAt": now}},
+                                }
+                            ],
+                        }
+                    },
+                )
+            self.api.patch(
+                f"/apis/apps/v1/namespaces/{self.ns}/deployments/{name}/status",
+                {
+                    "status": {
+                        "observedGeneration": generation,
+                        "replicas": self.pods,
+                        "updatedReplicas": self.pods,
+                        "readyReplicas": self.pods,
+                        "availableReplicas": self.pods,
+                    }
+                },
+            )
+        except (httpx.HTTPError, RuntimeError) as exc:
+            self.errors.append(str(exc))
+
+    def _run_hpa(self, name: str) -> None:
+        try:
+            self.api.patch(
+                f"/apis/autoscaling/v2/namespaces/{self.ns}/horizontalpodautoscalers/{name}/status",
+                {"status": {"currentReplicas": self.pods, "desiredReplicas": self.pods}},
+            )
+        except (httpx.HTTPError, RuntimeError) as exc:
+            self.errors.append(str(exc))
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.pool.shutdown(wait=True)
+
+
+def raw_writes(url: str, namespace: str, count: int, mix: list[str], workers: int) -> float:
+    """A plain client doing ``count`` writes of the operator's kinds: apply the children of
+    fresh LLMServices (server-side apply), patch their status, post events."""
+    api = Api(url, agent="plain-client/1")
+    services = (count // max(1, len(mix))) + 1
+    # The LLMServices the status patches go to, created beforehand (not timed).
+    with ThreadPoolExecutor(workers) as pool:
+        list(
+            pool.map(
+                lambda i: api.post(
+                    f"{LLMS}/namespaces/{namespace}/llmservices",
+                    {
+                        "apiVersion": "llmservice.dev/v1alpha1",
+                        "kind": "LLMService",
+                        "metadata": {"name": f"raw-{i}"},
+                    },
+                ),
+                range(services),
+            )
+        )
+    jobs: list[tuple[str, int]] = []
+    for i in range(services):
+        jobs.extend((kind, i) for kind in mix)
+    jobs = jobs[:count]
+    template = LLMService.model_validate({"metadata": {"name": "x", "namespace": namespace}})
+    apply_headers = {"Content-Type": "application/apply-patch+yaml"}
+
+    def one(job: tuple[str, int]) -> None:
+        kind, i = job
+        name = f"raw-{i}"
+        if kind == "status":
+            api.patch(
+                f"{LLMS}/namespaces/{namespace}/llmservices/{name}/status",
+                {"status": {"phase": "Pending", "ready": "0/2", "observedGeneration": 1}},
+            )
+            return
+        if kind == "event":
+            api.post(
+                f"/api/v1/namespaces/{namespace}/events",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"generateName": f"{name}."},
+                    "involvedObject": {"kind": "LLMService", "name": name, "namespace": namespace},
+                    "reason": "Created",
+                    "message": "created children",
+                    "type": "Normal",
+                },
+            )
+            return
+        service = template.model_copy(
+            update={"metadata": template.metadata.model_copy(update={"name": name})}
+        )
+        manifest = next(m for m in build_children(service) if m["kind"] == kind)
+        api.ok(
+            api.http.patch(
+                CHILD_KINDS[kind].path(namespace, name),
+                params={"fieldManager": "plain-client", "force": "true"},
+                content=json.dumps(manifest),
+                headers=apply_headers,
+            ),
+            f"apply {kind}",
+        )
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, jobs))
+    return time.monotonic() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1000, help="LLMServices to create")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idling to watch")
+    parser.add_argument("--restart-settle", type=float, default=20.0, help="seconds after resume")
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up on Ready after")
+    parser.add_argument("--workers", type=int, default=8, help="operator API threads")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ServerThread(kubeconfig_path=Path(tmp) / "kc") as server,
+    ):
+        workdir = Path(tmp)
+        api = Api(server.url)
+        api.post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            yaml.safe_load(CRD.read_text()),
+        )
+        for ns in ("bench", "raw"):
+            api.post(
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if api.http.get(f"{LLMS}/namespaces/bench/llmservices").is_success:
+                break
+            time.sleep(0.1)
+
+        operator = OperatorProcess(workdir / "kc", "bench", workdir)
+        atexit.register(operator.stop)  # also when the benchmark fails half-way
+        operator.start()
+        log(f"operator up; creating {args.count} LLMServices")
+        controllers = FakeControllers(server.url, "bench", pods=2, workers=8)
+        controllers.start()
+        counter = ReadyCounter(server.url, "bench")
+        mark = request_count(server)
+        start = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda i: api.post(
+                        f"{LLMS}/namespaces/bench/llmservices",
+                        {
+                            "apiVersion": "llmservice.dev/v1alpha1",
+                            "kind": "LLMService",
+                            "metadata": {"name": f"svc-{i:04d}"},
+                        },
+                    ),
+                    range(args.count),
+                )
+            )
+        created = time.monotonic() - start
+        log(f"created in {created:.1f} s; waiting for Ready")
+        ready = 0
+        while ready < args.count and time.monotonic() - start < args.timeout:
+            time.sleep(0.2)
+            if counter.count() // 100 != ready // 100:
+                log(
+                    f"  {counter.count()}/{args.count} Ready after {time.monotonic() - start:.1f} s"
+                )
+            ready = counter.count()
+        to_ready = time.monotonic() - start
+        writes = operator_writes(server, mark)
+        per_kind = Counter(classify(w) for w in writes)
+        rss_first = operator.peak_rss_mb()
+        log(f"all Ready: {ready}/{args.count} in {to_ready:.1f} s; {len(writes)} operator writes")
+
+        mark = request_count(server)
+        time.sleep(args.idle)
+        idle_writes = operator_writes(server, mark)
+        log(f"idle {args.idle:.0f} s: {len(idle_writes)} operator writes")
+
+        operator.stop()
+        mark = request_count(server)
+        operator.start()
+        resume_start = time.monotonic()
+        while operator.reconciles() < args.count and time.monotonic() - resume_start < args.timeout:
+            time.sleep(0.5)
+        resumed = time.monotonic() - resume_start
+        time.sleep(args.restart_settle)
+        restart_writes = operator_writes(server, mark)
+        rss_second = operator.peak_rss_mb()
+        log(f"restart: resumed in {resumed:.1f} s; {len(restart_writes)} operator writes")
+        operator.stop()
+        controllers.close()
+        counter.close()
+
+        # The plain client: the same number and mix of writes, same concurrency.
+        mix = []
+        for kind, n in sorted(per_kind.items()):
+            share = round(n / max(1, args.count))
+            target = {
+                "apply deployments": "Deployment",
+                "apply services": "Service",
+                "apply horizontalpodautoscalers": "HorizontalPodAutoscaler",
+                "status patch": "status",
+                "event": "event",
+            }.get(kind)
+            if target:
+                mix.extend([target] * max(1, share))
+        raw_time = raw_writes(server.url, "raw", len(writes), mix or ["Deployment"], args.workers)
+
+    figures = {
+        "llmservices": args.count,
+        "ready": ready,
+        "seconds_to_all_ready": round(to_ready, 1),
+        "operator_writes": len(writes),
+        "writes_per_llmservice": round(len(writes) / max(1, args.count), 2),
+        "writes_by_kind": dict(per_kind),
+        "idle_seconds": args.idle,
+        "idle_writes": len(idle_writes),
+        "restart_writes": len(restart_writes),
+        "restart_resume_seconds": round(resumed, 1),
+        "peak_rss_mb": round(max(rss_first, rss_second), 1),
+        "peak_rss_mb_first_run": round(rss_first, 1),
+        "peak_rss_mb_after_restart": round(rss_second, 1),
+        "plain_client_seconds_same_writes": round(raw_time, 1),
+        "ratio_operator_to_plain": round(to_ready / raw_time, 2) if raw_time else None,
+        "fake_controller_errors": len(controllers.errors),
+    }
+    print(json.dumps(figures, indent=2))
+    print()
+    print(f"| LLMServices created at once | {args.count} |")
+    print(f"| all Ready after | {to_ready:.1f} s (goal < 60 s) |")
+    per = figures["writes_per_llmservice"]
+    print(f"| operator mutating requests per LLMService | {per} (goal <= 5) |")
+    print(f"| operator writes while idle {args.idle:.0f} s | {len(idle_writes)} (goal 0) |")
+    print(f"| operator writes after a restart | {len(restart_writes)} (goal 0) |")
+    print(f"| operator peak RSS | {figures['peak_rss_mb']} MB (goal < 150 MB) |")
+    print(f"| plain client, same {len(writes)} writes | {raw_time:.1f} s |")
+    print(f"| ratio operator / plain client | {figures['ratio_operator_to_plain']} (goal <= 2) |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
