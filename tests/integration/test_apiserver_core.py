@@ -305,3 +305,33 @@ def test_serve_command_writes_a_kubeconfig_the_client_uses(tmp_path: Path) -> No
 def test_server_binds_to_loopback_only() -> None:
     with pytest.raises(ValueError, match="loopback"):
         ServerThread(host="0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/namespaces/{ns}/configmaps", _cm("Not_Valid"), "metadata.name"),
+        (
+            "/api/v1/namespaces/{ns}/configmaps",
+            _cm("ok", labels={"app": "has space"}),
+            "metadata.labels.app",
+        ),
+        (
+            "/api/v1/namespaces/{ns}/configmaps",
+            _cm("ok", labels={"-bad-key": "x"}),
+            "metadata.labels",
+        ),
+        (
+            "/api/v1/namespaces/{ns}/services",
+            {"metadata": {"name": "1svc"}, "spec": {"ports": [{"port": 80}]}},
+            "metadata.name",
+        ),
+    ],
+)
+def test_object_meta_is_validated(
+    apiserver: ServerThread, namespace: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = raw(apiserver, "POST", path.format(ns=namespace), body)
+    assert response.status_code == 422
+    causes = response.json()["details"]["causes"]
+    assert field in [c["field"] for c in causes]

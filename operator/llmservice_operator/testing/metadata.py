@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import re
 import secrets
 import uuid
 from typing import Any
@@ -77,3 +78,85 @@ def on_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if spec_part(old) != spec_part(new):
         meta["generation"] = int(old_meta.get("generation", 1)) + 1
     return new
+
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+# Kinds whose names must be DNS labels (they become DNS names or label values).
+_DNS_1035_KINDS = frozenset({"Service"})
+_DNS_1123_LABEL_KINDS = frozenset({"Namespace"})
+
+
+def _name_errors(kind: str, name: str) -> list[tuple[str, str]]:
+    if kind in _DNS_1035_KINDS:
+        if len(name) > 63 or not _LABEL_1035.match(name):
+            return [
+                (
+                    "metadata.name",
+                    f'Invalid value: "{name}": a DNS-1035 label must consist '
+                    "of lower case alphanumeric characters or '-', start with an alphabetic "
+                    "character, and end with an alphanumeric character",
+                )
+            ]
+    elif kind in _DNS_1123_LABEL_KINDS:
+        if len(name) > 63 or not _LABEL_1123.match(name):
+            return [
+                (
+                    "metadata.name",
+                    f'Invalid value: "{name}": a lowercase RFC 1123 label '
+                    "must consist of lower case alphanumeric characters or '-', and must start "
+                    "and end with an alphanumeric character",
+                )
+            ]
+    elif len(name) > 253 or not _SUBDOMAIN.match(name):
+        return [
+            (
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain '
+                "must consist of lower case alphanumeric characters, '-' or '.', and must "
+                "start and end with an alphanumeric character",
+            )
+        ]
+    return []
+
+
+def _key_errors(field: str, key: str) -> list[tuple[str, str]]:
+    prefix, _, name = key.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) or (
+        len(name) > 63 or not _QUALIFIED.match(name)
+    ):
+        return [
+            (
+                field,
+                f'Invalid value: "{key}": name part must consist of alphanumeric '
+                "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                "character (at most 63 characters, with an optional DNS subdomain prefix)",
+            )
+        ]
+    return []
+
+
+def validate(kind: str, meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Names, label keys and values, annotation keys: what ObjectMeta validation checks."""
+    errors = _name_errors(kind, str(meta.get("name", "")))
+    for key, value in (meta.get("labels") or {}).items():
+        field = f"metadata.labels.{key}"
+        errors += _key_errors("metadata.labels", key)
+        if not isinstance(value, str):
+            errors.append((field, "Invalid value: label values must be strings"))
+        elif value and (len(value) > 63 or not _QUALIFIED.match(value)):
+            errors.append(
+                (
+                    field,
+                    f'Invalid value: "{value}": a valid label must be an empty '
+                    "string or consist of alphanumeric characters, '-', '_' or '.', and "
+                    "must start and end with an alphanumeric character (at most 63)",
+                )
+            )
+    for key, value in (meta.get("annotations") or {}).items():
+        errors += _key_errors("metadata.annotations", key)
+        if not isinstance(value, str):
+            errors.append((f"metadata.annotations.{key}", "Invalid value: must be a string"))
+    return errors

@@ -635,12 +635,7 @@ class ApiServer(KubernetesEmulator):
                 f"({obj.get('kind')}) do not match the resource {rt.api_version}, {rt.kind}"
             )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
-        errors: list[tuple[str, str]] = []
-        meta = obj.get("metadata") or {}
-        for field in ("labels", "annotations"):
-            for key, value in (meta.get(field) or {}).items():
-                if not isinstance(value, str):
-                    errors.append((f"metadata.{field}.{key}", "Invalid value: must be a string"))
+        errors = metadata.validate(rt.kind, obj.get("metadata") or {})
         if rt.schema is not None:
             dropped: list[str] = []
             obj, more = schemas.admit(rt.schema, obj, old, dropped)
