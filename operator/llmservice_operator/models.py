@@ -147,7 +147,11 @@ class ModelStorage(_Model):
         "ReadWriteOnce",
         description=(
             "Access mode of the claim the operator creates. Every replica mounts the same "
-            "claim, so more than one replica needs ReadWriteMany."
+            "claim, so more than one replica needs ReadWriteMany. Anything but ReadWriteMany "
+            "makes updates Recreate (the old pod stops before the new one starts: a short "
+            "outage), since a second pod could not mount the claim. With claimName, set this "
+            "to the existing claim's mode: its mode is not known otherwise, so updates "
+            "Recreate unless this says ReadWriteMany."
         ),
     )
 

@@ -15,6 +15,7 @@ from llmservice_operator.builders import (
 )
 from llmservice_operator.builders import deployment as deployment_module
 from llmservice_operator.models import DEFAULT_OLLAMA_IMAGE, LLMService
+from llmservice_operator.validation import validate_llmservice
 
 
 def make(
@@ -119,12 +120,64 @@ def test_replicas_from_spec_when_autoscaling_is_off(replicas: int) -> None:
     assert build_deployment(service)["spec"]["replicas"] == replicas
 
 
-def test_rolling_update_never_drops_below_desired() -> None:
-    strategy = build_deployment(make())["spec"]["strategy"]
-    assert strategy == {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-    }
+SURGE = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+ONE_AT_A_TIME = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+RECREATE = {"type": "Recreate"}
+PVC = {"type": "PersistentVolumeClaim", "size": "5Gi"}
+SINGLE = {"autoscaling": {"enabled": False}, "replicas": 1}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({}, SURGE),
+        ({"model": {"storage": {"type": "EmptyDir", "size": None}}}, SURGE),
+        ({"model": {"storage": {**PVC, "accessMode": "ReadWriteMany"}}}, SURGE),
+        # a single-attach claim: the surge pod could never mount it (RWOP) or would hit
+        # Multi-Attach on another node (RWO), so the old pod goes first
+        ({"model": {"storage": PVC}, **SINGLE}, RECREATE),
+        ({"model": {"storage": {**PVC, "accessMode": "ReadWriteOncePod"}}, **SINGLE}, RECREATE),
+        (
+            {"model": {"storage": PVC}, "autoscaling": {"minReplicas": 1, "maxReplicas": 1}},
+            RECREATE,
+        ),
+        # an existing claim's mode is unknown unless the user says it is ReadWriteMany
+        ({"model": {"storage": {"type": "PersistentVolumeClaim", "claimName": "m"}}}, RECREATE),
+        (
+            {
+                "model": {
+                    "storage": {
+                        "type": "PersistentVolumeClaim",
+                        "claimName": "m",
+                        "accessMode": "ReadWriteMany",
+                    }
+                }
+            },
+            SURGE,
+        ),
+        # GPUs: a surge pod would need a spare GPU; with several pods, replace one at a time
+        ({"gpu": {"count": 1}, "autoscaling": {"enabled": False}, "replicas": 2}, ONE_AT_A_TIME),
+        ({"gpu": {"count": 1}}, ONE_AT_A_TIME),
+        ({"gpu": {"count": 1}, **SINGLE}, SURGE),
+        (
+            {"gpu": {"count": 2}, "autoscaling": {"minReplicas": 1, "maxReplicas": 1}},
+            SURGE,
+        ),
+        ({"gpu": {"count": 1}, "model": {"storage": PVC}, **SINGLE}, RECREATE),
+    ],
+)
+def test_update_strategy_fits_the_storage_and_the_gpus(
+    spec: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    service = validate_llmservice(
+        {
+            "apiVersion": "llmservice.dev/v1alpha1",
+            "kind": "LLMService",
+            "metadata": {"name": "chat"},
+            "spec": spec,
+        }
+    )
+    assert build_deployment(service)["spec"]["strategy"] == expected
 
 
 def test_progress_deadline_outlasts_the_model_pull_budget() -> None:

@@ -32,6 +32,14 @@ read-only root filesystem with ``/tmp`` on an emptyDir. One limit remains: a
 PersistentVolumeClaim whose volume type ignores ``fsGroup`` (NFS and most RWX storage)
 must itself be writable by group :data:`RUN_AS_GROUP`; the kubelet cannot fix that.
 
+Updates replace pods without dropping below the desired count (a new pod must be Ready,
+model loaded, before an old one goes) wherever that can work: ``maxSurge 1`` and
+``maxUnavailable 0``. Two cases cannot work that way, see :func:`update_strategy`: a model
+claim only one node or pod may mount (the surge pod would wait for ever for a
+ReadWriteOncePod claim, or hit Multi-Attach for a ReadWriteOnce one on another node), which
+gets ``Recreate``; and GPUs, where the surge pod needs a spare GPU the cluster may not have,
+so several GPU pods are replaced one at a time (``maxSurge 0``, ``maxUnavailable 1``).
+
 User environment variables are merged by name, and the user's wins: ``backend.env`` and
 ``ollama.env`` are the escape hatch for tuning (``OLLAMA_FLASH_ATTENTION``,
 ``OLLAMA_CONTEXT_LENGTH``) and for overriding our own values. A duplicate name would
@@ -40,6 +48,7 @@ otherwise be rejected by server-side apply (env is a map keyed by name).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from llmservice_operator import labels
@@ -331,6 +340,52 @@ def build_pod_template(service: LLMService) -> dict[str, Any]:
     return {"metadata": metadata, "spec": spec}
 
 
+SURGE_STRATEGY: dict[str, Any] = {
+    "type": "RollingUpdate",
+    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+}
+ONE_AT_A_TIME_STRATEGY: dict[str, Any] = {
+    "type": "RollingUpdate",
+    "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+}
+RECREATE_STRATEGY: dict[str, Any] = {"type": "Recreate"}
+
+
+def single_attach_claim(service: LLMService) -> bool:
+    """Whether the model claim may be mounted by one node (or pod) at a time only.
+
+    A claim the operator creates has the declared access mode. An existing claim's mode is
+    not known here: it counts as single-attach unless the user declares ReadWriteMany in
+    ``accessMode``, since guessing wrong the other way jams every rollout.
+    """
+    storage = service.spec.model.storage
+    return storage.type == "PersistentVolumeClaim" and storage.access_mode != "ReadWriteMany"
+
+
+def update_strategy(service: LLMService) -> dict[str, Any]:
+    """How a rollout replaces pods.
+
+    - A single-attach model claim: ``Recreate``. With a surge the new pod could never start
+      while the old one holds the claim (ReadWriteOncePod), or would fail with Multi-Attach
+      when scheduled to another node (ReadWriteOnce). Such a service runs one pod (the CRD
+      enforces that for claims the operator creates), so an update has a short outage.
+    - GPUs with possibly more than one pod: ``maxSurge 0, maxUnavailable 1``. A surge pod
+      needs a spare GPU, which GPU nodes rarely have, and would stay Pending; replacing
+      one pod at a time costs one pod of capacity during the rollout instead. A single GPU
+      pod keeps the surge: without a spare GPU the new pod waits and the old one keeps
+      serving (the Deployment's progress deadline reports the stall), which beats an outage.
+    - Otherwise a new pod is Ready before an old one goes (``maxSurge 1``,
+      ``maxUnavailable 0``).
+    """
+    spec = service.spec
+    if single_attach_claim(service):
+        return copy.deepcopy(RECREATE_STRATEGY)
+    most_pods = spec.autoscaling.max_replicas if spec.autoscaling.enabled else spec.replicas
+    if spec.gpu.count > 0 and most_pods > 1:
+        return copy.deepcopy(ONE_AT_A_TIME_STRATEGY)
+    return copy.deepcopy(SURGE_STRATEGY)
+
+
 def build_deployment(service: LLMService) -> dict[str, Any]:
     """The Deployment. No ``replicas`` while autoscaling is on: the HPA owns that field,
     and an applied value would fight it on every reconcile."""
@@ -341,11 +396,7 @@ def build_deployment(service: LLMService) -> dict[str, Any]:
     spec.update(
         {
             "selector": {"matchLabels": labels.selector_labels(name)},
-            # A new pod must be Ready (model loaded) before an old one goes away.
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
+            "strategy": update_strategy(service),
             "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
             "revisionHistoryLimit": 5,
             "template": build_pod_template(service),
