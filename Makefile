@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e-kind clean
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -17,6 +17,8 @@ help:
 	@echo "make crd        regenerate crds/ from the pydantic models"
 	@echo "make golden     regenerate the golden render outputs under tests/golden"
 	@echo "make bench      run the benchmarks under benchmarks/"
+	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
+	@echo "make api-docs   regenerate docs/api.md from the CRD"
 
 $(STAMP): pyproject.toml backend_image/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +55,16 @@ golden: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
+# End to end: against the local API server (as in `make test`), or on a kind cluster made
+# for the run (needs Docker and kind; builds and loads both images; minutes, not seconds).
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e -rs $(PYTEST_ARGS)
+
 e2e-kind: $(STAMP)
-	$(BIN)/pytest tests/e2e --kind $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e --kind --timeout=3600 -s -rs $(PYTEST_ARGS)
+
+api-docs: $(STAMP)
+	$(PY) -m llmservice_operator.apidoc > docs/api.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,317 @@
+"""Where the end-to-end tests run, chosen by the shared options of tests/conftest.py,
+and the helpers the tests share.
+
+- default (CI): the local API server of ``llmservice_operator.testing``, the operator as a
+  subprocess (``python -m llmservice_operator run``, cluster-wide), and the Deployment and
+  HPA controllers played by this process (``playground.PlayedControllers``). No container
+  runs: the tests that need real pods skip.
+- ``--kubeconfig FILE``: the cluster of that kubeconfig, which must already have the
+  operator installed (``kubectl apply -k deploy/``) and able to pull the images; the tests
+  play nothing. ``LLMSERVICE_E2E_BACKEND_IMAGE`` overrides the backend image of the test's
+  LLMService (for a cluster that cannot pull the default one).
+- ``--kind`` (``make e2e-kind``): a kind cluster made for the session: both images built
+  with Docker and loaded into kind, the operator installed with ``kubectl apply -k
+  tests/e2e/kind`` (deploy/ with the local image tags), the cluster deleted at the end
+  (unless ``LLMSERVICE_E2E_KEEP_CLUSTER=1``). Skips when Docker or kind is missing.
+
+Every test gets the namespace of the session (``E2E.namespace``); the LLMService names in
+the tests are distinct, so tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_PATH = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
+KIND_OVERLAY = ROOT / "tests" / "e2e" / "kind"
+KIND_CLUSTER = "llmservice-e2e"
+OPERATOR_IMAGE = "llmservice-operator:e2e"  # the tags tests/e2e/kind/kustomization.yaml uses
+BACKEND_IMAGE = "llmservice-backend:e2e"
+KUBECTL = shutil.which("kubectl")
+REAL_PODS_REASON = (
+    "needs real pods: run with --kubeconfig FILE (a cluster with the operator installed) "
+    "or --kind; the local API server runs no containers"
+)
+T = TypeVar("T")
+
+
+@dataclass
+class E2E:
+    """One environment for the session: a kubeconfig, a namespace and what it can do."""
+
+    mode: str  # "local", "cluster" or "kind"
+    kubeconfig: Path
+    namespace: str
+    backend_image: str | None = None
+    # How long a step may take: seconds in the local API server, minutes with real pods
+    # (image pulls, model downloads).
+    ready_timeout: float = 30.0
+    step_timeout: float = 20.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def real_pods(self) -> bool:
+        return self.mode != "local"
+
+    def kubectl(
+        self,
+        *args: str,
+        check: bool = True,
+        stdin: str | None = None,
+        timeout: float = 60,
+        namespaced: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl against the environment, in the test namespace when ``namespaced``."""
+        if KUBECTL is None:
+            pytest.skip("kubectl is not installed")
+        ns = ["-n", self.namespace] if namespaced else []
+        result = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(self.kubeconfig), *ns, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def api_client(self) -> Any:
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except Exception as exc:  # an object not there yet, a kubectl hiccup: try again
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what}; last: {last!r}"
+            )
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------
+# the local API server, the operator process and the played controllers
+
+
+class ControllerThread:
+    """``PlayedControllers.tick`` every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, api_client: Any, interval: float = 0.2) -> None:
+        from llmservice_operator.playground import PlayedControllers
+
+        self._played = PlayedControllers(api_client)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="played-controllers", daemon=True)
+        self.last_error: Exception | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._played.tick()
+            except Exception as exc:  # an object deleted mid-tick; the next tick catches up
+                self.last_error = exc
+
+    def __enter__(self) -> ControllerThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@contextlib.contextmanager
+def local_environment(workdir: Path) -> Iterator[E2E]:
+    from llmservice_operator.playground import operator_process
+    from llmservice_operator.testing.runner import ServerThread
+
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed (the e2e tests drive the cluster with it)")
+    kubeconfig = workdir / "kubeconfig"
+    with ServerThread(kubeconfig_path=kubeconfig):
+        env = E2E("local", kubeconfig, f"e2e-{uuid.uuid4().hex[:6]}")
+        env.kubectl("apply", "-f", str(CRD_PATH), namespaced=False)
+        env.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "crd/llmservices.llmservice.dev",
+            namespaced=False,
+        )
+        create_namespace(env)
+        api_client = env.api_client()
+        log_path = workdir / "operator.log"
+        try:
+            with operator_process(kubeconfig, log_path) as process, ControllerThread(api_client):
+                env.notes.append(f"operator log: {log_path}")
+                yield env
+                if process.poll() is not None:
+                    raise AssertionError(
+                        f"the operator exited ({process.returncode}):\n{log_path.read_text()}"
+                    )
+        finally:
+            api_client.close()
+
+
+def create_namespace(env: E2E) -> None:
+    # `kubectl create namespace` sends protobuf, which the local API server refuses (415).
+    doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}}
+    env.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), namespaced=False)
+
+
+# --------------------------------------------------------------------------------------
+# a cluster of the user's, and kind
+
+
+def cluster_environment(kubeconfig: Path) -> E2E:
+    env = E2E(
+        "cluster",
+        kubeconfig,
+        f"e2e-{uuid.uuid4().hex[:6]}",
+        backend_image=os.environ.get("LLMSERVICE_E2E_BACKEND_IMAGE") or None,
+        ready_timeout=900.0,
+        step_timeout=300.0,
+    )
+    reached = env.kubectl("version", check=False, timeout=30, namespaced=False)
+    if reached.returncode != 0:
+        pytest.fail(f"the cluster of {kubeconfig} does not answer:\n{reached.stderr}")
+    crd = env.kubectl(
+        "get", "crd", "llmservices.llmservice.dev", check=False, timeout=30, namespaced=False
+    )
+    if crd.returncode != 0:
+        pytest.fail(
+            f"the LLMService CRD is not installed in the cluster of {kubeconfig}: install the "
+            "operator first (kubectl apply -k deploy/)"
+        )
+    create_namespace(env)
+    return env
+
+
+def _run(*args: str, timeout: float = 1800) -> None:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def kind_missing_reason() -> str | None:
+    for tool in ("docker", "kind", "kubectl"):
+        if shutil.which(tool) is None:
+            return f"--kind needs {tool}, which is not installed"
+    engine = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    if engine.returncode != 0:
+        return "--kind needs a running Docker engine (`docker info` failed)"
+    return None
+
+
+@contextlib.contextmanager
+def kind_environment(workdir: Path) -> Iterator[E2E]:
+    reason = kind_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    kubeconfig = workdir / "kind-kubeconfig"
+    _run("docker", "build", "-t", OPERATOR_IMAGE, str(ROOT))
+    _run("docker", "build", "-t", BACKEND_IMAGE, str(ROOT / "backend_image"))
+    _run("kind", "create", "cluster", "--name", KIND_CLUSTER, "--kubeconfig", str(kubeconfig),
+         "--wait", "180s")  # fmt: skip
+    try:
+        for image in (OPERATOR_IMAGE, BACKEND_IMAGE):
+            _run("kind", "load", "docker-image", image, "--name", KIND_CLUSTER)
+        kubectl = [str(KUBECTL), "--kubeconfig", str(kubeconfig)]
+        _run(*kubectl, "apply", "-k", str(KIND_OVERLAY))
+        _run(*kubectl, "-n", "llmservice-system", "rollout", "status",
+             "deployment/llmservice-operator", "--timeout=300s")  # fmt: skip
+        env = cluster_environment(kubeconfig)
+        env.mode = "kind"
+        env.backend_image = BACKEND_IMAGE
+        yield env
+    finally:
+        if os.environ.get("LLMSERVICE_E2E_KEEP_CLUSTER") != "1":
+            subprocess.run(["kind", "delete", "cluster", "--name", KIND_CLUSTER], check=False)
+
+
+@pytest.fixture(scope="session")
+def e2e(request: pytest.FixtureRequest) -> Iterator[E2E]:
+    workdir = Path(tempfile.mkdtemp(prefix="llmservice-e2e-"))
+    kubeconfig = request.config.getoption("--kubeconfig")
+    if request.config.getoption("--kind"):
+        with kind_environment(workdir) as env:
+            yield env
+    elif kubeconfig:
+        env = cluster_environment(Path(kubeconfig))
+        try:
+            yield env
+        finally:
+            env.kubectl(
+                "delete", "namespace", env.namespace, "--wait=false", check=False, namespaced=False
+            )
+    else:
+        with local_environment(workdir) as env:
+            yield env
+
+
+# --------------------------------------------------------------------------------------
+# the test's LLMService
+
+CHAT_MANIFEST = ROOT / "tests" / "e2e" / "manifests" / "chat.yaml"
+
+
+def chat_manifest(env: E2E, name: str) -> dict[str, Any]:
+    """tests/e2e/manifests/chat.yaml under ``name``, with the environment's backend image."""
+    doc: dict[str, Any] = yaml.safe_load(CHAT_MANIFEST.read_text())
+    doc["metadata"]["name"] = name
+    if env.backend_image:
+        doc["spec"]["backend"]["image"] = env.backend_image
+    return doc
+
+
+def apply_chat(env: E2E, name: str) -> dict[str, Any]:
+    doc = chat_manifest(env, name)
+    env.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    return doc
+
+
+def wait_ready(env: E2E, name: str) -> None:
+    waited = env.kubectl(
+        "wait",
+        "--for=condition=Ready",
+        f"llms/{name}",
+        f"--timeout={int(env.ready_timeout)}s",
+        check=False,
+        timeout=env.ready_timeout + 30,
+    )
+    if waited.returncode != 0:
+        described = env.kubectl("describe", f"llms/{name}", check=False).stdout
+        raise AssertionError(f"llms/{name} did not become Ready:\n{waited.stderr}\n{described}")
+
+
+def jsonpath(env: E2E, resource: str, path: str) -> str:
+    return env.kubectl("get", resource, "-o", f"jsonpath={{{path}}}").stdout.strip()
