@@ -7,13 +7,15 @@ checked against what was actually emitted:
 - token counts are exact (the backend forwards the fake's own counts);
 - a stream's rate is measured between its first and last token, so it should equal the
   fake's rate; the fake catches up on a late token instead of drifting, so each rate is
-  off only by the delivery jitter of two tokens over a span of at least 0.2 s (the
-  prompts below make every reply at least 5 tokens at 20 tokens/s). On a busy 2-core
-  machine that jitter can reach tens of milliseconds, hence 15 % on the median and 40 %
-  on the extremes;
+  off only by the delivery jitter of two tokens over a span of at least 0.45 s (the
+  prompts below make every reply at least 10 tokens at 20 tokens/s). On a busy 2-core
+  machine, with the client, the backend and the fake sharing one interpreter, that jitter
+  can reach tens of milliseconds, hence 15 % on the median and 40 % on the extremes;
 - the client sees each chat around the span the fake served it in, so every latency
-  percentile is at least the fake's, and at most a generous second more (loopback
-  overhead is milliseconds; the margin is for a loaded machine, not a speed target).
+  percentile is at least the fake's (less :data:`STAMP_SKEW`: the fake stamps its end only
+  after writing its last bytes, and the client may finish reading them first), and at most
+  a generous second more (loopback overhead is milliseconds; the margin is for a loaded
+  machine, not a speed target).
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ TOKEN_RATE = 20.0
 FIRST_TOKEN_DELAY = 0.2
 # The fake answers "You said: <prompt>", one token per word: 2 + words(prompt) tokens.
 PROMPTS = (
-    "alpha beta gamma",
-    "one two three four five",
-    "red green blue cyan magenta yellow black",
-    "a b c d",
+    "alpha beta gamma delta epsilon zeta eta theta",
+    "one two three four five six seven eight nine ten",
+    "red green blue cyan magenta yellow black white grey pink brown",
+    "a b c d e f g h i",
 )
 SLACK = 1.0  # seconds of client-side overhead tolerated on top of the fake's own time
+STAMP_SKEW = 0.05  # seconds by which the fake's end stamp may trail the client's
 
 
 @pytest.fixture
@@ -97,7 +100,8 @@ async def test_figures_agree_with_what_the_fake_emitted(
     assert s.failures == {}
     served = list(fake.chats)
     assert len(served) == 12
-    assert all(c.outcome == "completed" for c in served)
+    # The fake marks a chat completed after its last write; the client may be done first.
+    await fake.wait_for(lambda: all(c.outcome == "completed" for c in served), within=10)
     assert sum(c.stream for c in served) == 6  # --stream-mix: every other request
 
     # Tokens: exactly what the fake sent; the total rate is that over the run's time.
@@ -114,11 +118,12 @@ async def test_figures_agree_with_what_the_fake_emitted(
 
     # Latency percentiles: at least the fake's own serving spans, plus little.
     spans = [c.ended - c.started for c in served if c.ended is not None]
+    assert len(spans) == 12
     for p, measured in ((50, s.latency.p50), (95, s.latency.p95), (99, s.latency.p99)):
         expected = loadtest.percentile(spans, p)
         assert measured is not None
         assert expected is not None
-        assert expected <= measured <= expected + SLACK, f"p{p}"
+        assert expected - STAMP_SKEW <= measured <= expected + SLACK, f"p{p}"
 
     # Time to first token: the fake's delay before its first token, streams only.
     assert s.ttft.count == 6
