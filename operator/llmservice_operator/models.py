@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 API_GROUP = "llmservice.dev"
 API_VERSION = "v1alpha1"
@@ -57,12 +58,31 @@ DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 
+QUANTITY_FLOAT_ERROR = "quantity_float"
+
+
+def _float_hint(value: float) -> str:
+    millis = value * 1000
+    example = f"{round(millis)}m" if millis >= 1 and millis == round(millis) else "500m"
+    return (
+        f'must be a string or an integer, not the number {value!r}: quote it ("{value!r}") '
+        f'or use millicores ("{example}")'
+    )
+
+
 def _quantity_to_str(value: Any) -> Any:
-    """YAML turns ``cpu: 1`` into an int; Kubernetes accepts both, so do we."""
+    """YAML turns ``cpu: 1`` into an int; Kubernetes accepts that, so do we.
+
+    Not a float: the field is int-or-string and the API server refuses ``cpu: 0.5``
+    unquoted ("must be of type integer,string"). Integral floats (``2.0``) never get here
+    from ``validate_llmservice``, which reads them as integers as the API server does.
+    """
     if isinstance(value, bool):
         return value  # let validation reject it: True is not a quantity
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        raise PydanticCustomError(QUANTITY_FLOAT_ERROR, _float_hint(value))
     return value
 
 

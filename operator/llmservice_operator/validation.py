@@ -96,6 +96,8 @@ def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
     value = error.get("input")
+    if kind == models.QUANTITY_FLOAT_ERROR:
+        return error["msg"]
     if kind == "extra_forbidden":
         return "unknown field (fields are camelCase, as in the CRD; see kubectl explain llmservice)"
     if kind == "missing":
@@ -168,6 +170,22 @@ def _check_type(obj: Mapping[str, Any]) -> list[FieldError]:
     return errors
 
 
+def integral_floats_as_ints(value: Any) -> Any:
+    """``value`` with every float that holds a whole number (``2.0``) as an int.
+
+    JSON has a single number type and the API server takes ``2.0`` where an integer is
+    due; a YAML file can say ``replicas: 2.0`` and ``kubectl apply`` it. Other floats stay
+    floats, to be rejected where an integer or a quantity string is due.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_floats_as_ints(item) for item in value]
+    return value
+
+
 def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
     """The object as a defaulted LLMService, or :class:`InvalidLLMServiceError` with every error.
 
@@ -185,7 +203,9 @@ def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
     # status is the operator's to write; a user file may carry a stale one from `kubectl get`.
     # Nulls and defaults are handled as the API server does: a null in a non-nullable field
     # is dropped and defaulted (``replicas: null`` means 2), a nullable one stays null.
-    document = crd.apply_defaults(_schema(), {k: v for k, v in obj.items() if k != "status"})
+    document = crd.apply_defaults(
+        _schema(), {k: integral_floats_as_ints(v) for k, v in obj.items() if k != "status"}
+    )
     try:
         # strict: the API server takes no "2" for an integer nor "true" for a boolean.
         service = LLMService.model_validate(document, strict=True)

@@ -114,8 +114,9 @@ def test_status_wire_names() -> None:
     assert dumped["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
 
 
-@pytest.mark.parametrize("value", [1, "1", 0.5, "500m", "2Gi", "1e3"])
-def test_quantities_accept_numbers_and_strings(value: Any) -> None:
+@pytest.mark.parametrize("value", [1, "1", "0.5", "500m", "2Gi", "1e3"])
+def test_quantities_accept_integers_and_strings(value: Any) -> None:
+    """Quantity fields are int-or-string, as in Kubernetes: ``cpu: 1`` is fine."""
     spec = LLMServiceSpec.model_validate(
         {"ollama": {"resources": {"requests": {"cpu": value, "memory": "1Gi"}}}}
     )
@@ -126,6 +127,17 @@ def test_quantities_accept_numbers_and_strings(value: Any) -> None:
 def test_quantities_reject_non_quantities(value: Any) -> None:
     with pytest.raises(ValidationError):
         LLMServiceSpec.model_validate({"ollama": {"resources": {"limits": {"cpu": value}}}})
+
+
+@pytest.mark.parametrize(("value", "hint"), [(0.5, '"500m"'), (1.5, '"1500m"'), (0.0001, "500m")])
+def test_a_float_quantity_is_rejected_with_a_way_out(value: float, hint: str) -> None:
+    """The API server refuses a float in an int-or-string field (``must be of type
+    integer,string``), so ``cpu: 0.5`` unquoted must not pass here either."""
+    with pytest.raises(ValidationError) as caught:
+        LLMServiceSpec.model_validate({"ollama": {"resources": {"limits": {"cpu": value}}}})
+    message = str(caught.value)
+    assert "quote it" in message
+    assert hint in message
 
 
 def test_unknown_fields_are_rejected() -> None:

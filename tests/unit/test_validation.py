@@ -280,6 +280,28 @@ CASES = [
         by="schema",
     ),
     Case(
+        "float-cpu-request",
+        spec(backend={"resources": {"requests": {"cpu": 0.5, "memory": "1Gi"}}}),
+        "spec.backend.resources.requests.cpu",
+        'must be a string or an integer, not the number 0.5: quote it ("0.5") or use '
+        'millicores ("500m")',
+        by="schema",
+    ),
+    Case(
+        "float-memory-limit",
+        spec(ollama={"resources": {"limits": {"memory": 1.5}}}),
+        "spec.ollama.resources.limits.memory",
+        'not the number 1.5: quote it ("1.5")',
+        by="schema",
+    ),
+    Case(
+        "float-storage-size",
+        spec(model={"storage": {"size": 2.5}}),
+        "spec.model.storage.size",
+        "not the number 2.5",
+        by="schema",
+    ),
+    Case(
         "bad-model-name",
         spec(model={"name": "Tiny Llama!"}),
         "spec.model.name",
@@ -464,6 +486,22 @@ def test_integers_are_accepted_as_quantities() -> None:
     document = merged(base(), spec(ollama={"resources": {"requests": {"cpu": 2, "memory": "1Gi"}}}))
     service = validate_llmservice(document)
     assert service.spec.ollama.resources.requests["cpu"] == "2"
+
+
+def test_integral_floats_count_as_integers_as_the_api_server_reads_them() -> None:
+    """JSON has one number type: the API server takes 2.0 where an integer is due."""
+    document = merged(
+        base(),
+        spec(
+            replicas=3.0,
+            autoscaling={"enabled": False},
+            ollama={"resources": {"requests": {"cpu": 2.0, "memory": "1Gi"}}},
+        ),
+    )
+    service = validate_llmservice(document)
+    assert service.spec.replicas == 3
+    assert service.spec.ollama.resources.requests["cpu"] == "2"
+    assert crd_schema_errors(document) == []
 
 
 def test_the_result_is_defaulted() -> None:
