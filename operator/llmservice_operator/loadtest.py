@@ -197,11 +197,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="chat through /v1/chat/completions (openai, default) or /api/chat (ollama)",
     )
     parser.add_argument(
-        "-u", "--users", type=int, default=DEFAULT_USERS, help="concurrent simulated users"
+        "-u",
+        "--users",
+        type=int,
+        default=DEFAULT_USERS,
+        help="concurrent simulated users (default: %(default)s)",
     )
     streaming = parser.add_mutually_exclusive_group()
     streaming.add_argument(
-        "--stream", dest="stream", action="store_const", const="on", help="stream every reply"
+        "--stream",
+        dest="stream",
+        action="store_const",
+        const="on",
+        help="stream every reply (the default)",
     )
     streaming.add_argument(
         "--no-stream", dest="stream", action="store_const", const="off", help="never stream"
@@ -236,23 +244,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT_SECONDS,
-        help="seconds one chat may take before it counts as a timeout",
+        help="seconds one chat may take before it counts as a timeout (default: %(default)s)",
     )
     parser.add_argument(
         "--health-interval",
         type=float,
         default=DEFAULT_HEALTH_INTERVAL_SECONDS,
-        help="seconds between /healthz checks; 0 turns them off",
+        help="seconds between /healthz checks; 0 turns them off (default: %(default)s)",
     )
-    parser.add_argument("--prompts", metavar="FILE", help="prompts, one per line")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model name sent with each chat")
+    parser.add_argument(
+        "--prompts", metavar="FILE", help="prompts, one per line (default: a built-in set)"
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="model name sent with each chat (default: %(default)s)",
+    )
     parser.add_argument(
         "--api-key",
         default=None,
         help=f"sent as 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})",
     )
     parser.add_argument(
-        "--turns", type=int, default=1, help="exchanges per conversation before a new one"
+        "--turns",
+        type=int,
+        default=1,
+        help="exchanges per conversation before a new one (default: %(default)s)",
     )
     parser.add_argument("--max-tokens", type=int, default=None, help="cap on each reply")
     parser.add_argument(
