@@ -54,10 +54,10 @@ def test_fraction_fails_some_requests_only(
     fresh_apiserver: ServerThread, core: client.CoreV1Api
 ) -> None:
     fresh_apiserver.faults.fail(r"^GET .*/configmaps/x$", 500, fraction=0.5)
-    outcomes = [
-        httpx.get(f"{fresh_apiserver.url}/api/v1/namespaces/default/configmaps/x").status_code
-        for _ in range(40)
-    ]
+    with httpx.Client(base_url=fresh_apiserver.url) as http:
+        outcomes = [
+            http.get("/api/v1/namespaces/default/configmaps/x").status_code for _ in range(40)
+        ]
     assert 500 in outcomes
     assert 200 in outcomes
     fresh_apiserver.faults.clear()
