@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from llmservice_operator import useryaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXAMPLE = ROOT / "examples" / "tinyllama.yaml"
@@ -182,7 +182,7 @@ def install(api_client: Any, example: Path) -> None:
     extensions: Any = client.ApiextensionsV1Api(api_client)
     extensions.create_custom_resource_definition(crd_manifest())
     custom = client.CustomObjectsApi(api_client)
-    for document in yaml.safe_load_all(example.read_text()):
+    for document in useryaml.load_all(example.read_text()):
         if not document:
             continue
         namespace = document.get("metadata", {}).get("namespace", "default")

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from llmservice_operator import useryaml
 from llmservice_operator.builders import build_children
 from llmservice_operator.models import KIND, LLMService
 from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
@@ -70,7 +71,7 @@ def _describe(document: dict[str, Any], index: int) -> str:
 def load_documents(text: str) -> list[Any]:
     """The YAML documents of ``text``, empty ones dropped; bad YAML is a RenderError."""
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = useryaml.load_all(text)
     except yaml.YAMLError as error:
         where = ""
         mark = getattr(error, "problem_mark", None)

@@ -250,3 +250,57 @@ def test_kubectl_get_output_renders(tmp_path: Path) -> None:
     documents = list(yaml.safe_load_all(out))
     assert {d["metadata"]["namespace"] for d in documents} == {"prod"}
     assert {d["metadata"]["ownerReferences"][0]["uid"] for d in documents} == {"9a1b"}
+
+
+DATED = """\
+apiVersion: llmservice.dev/v1alpha1
+kind: LLMService
+metadata:
+  name: dated
+  annotations:
+    deployed-on: 2024-01-01
+spec:
+  service:
+    annotations:
+      example.com/since: 2024-01-01T10:00:00Z
+  pod:
+    annotations:
+      deployed-on: 2024-01-01
+    tolerations:
+      - {key: maintenance, operator: Equal, value: 2024-02-29, effect: NoSchedule}
+    affinity:
+      nodeAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution:
+          nodeSelectorTerms:
+            - matchExpressions:
+                - {key: example.com/batch, operator: In, values: [2024-03-01, 2024-03-02]}
+"""
+
+
+@pytest.mark.parametrize("output", ["yaml", "json"])
+def test_unquoted_dates_stay_strings_as_kubectl_keeps_them(output: str) -> None:
+    """kubectl reads an unquoted ``2024-01-01`` as the string it looks like; so does render,
+    in every output format (a date object would crash ``-o json`` and fail as a label)."""
+    code, out, err = run("-", output=output, stdin=DATED)
+    assert (code, err) == (0, "")
+    # quoted in YAML output, so even a loader that reads dates keeps them as strings
+    children = json.loads(out)["items"] if output == "json" else list(yaml.safe_load_all(out))
+    deployment, service = children[0], children[1]
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["annotations"]["deployed-on"] == "2024-01-01"
+    assert service["metadata"]["annotations"]["example.com/since"] == "2024-01-01T10:00:00Z"
+    (toleration,) = pod["spec"]["tolerations"]
+    assert toleration["value"] == "2024-02-29"
+    (term,) = pod["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert term["matchExpressions"][0]["values"] == ["2024-03-01", "2024-03-02"]
+
+
+def test_explicitly_tagged_timestamps_stay_strings_too() -> None:
+    text = DATED.replace(
+        "deployed-on: 2024-01-01\nspec", "deployed-on: !!timestamp 2024-01-01\nspec"
+    )
+    code, out, err = run("-", output="json", stdin=text)
+    assert (code, err) == (0, "")
+    assert json.loads(out)["items"]
