@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from llmservice_operator import settings as settings_mod
-from llmservice_operator.controller import Controller, child_summary, service_summary
+from llmservice_operator.controller import Controller, child_summary, pack, service_summary
 from llmservice_operator.kube import Kube, api_client_from_environment
 from llmservice_operator.labels import SERVICE_LABEL
 from llmservice_operator.models import API_GROUP, API_VERSION, PLURAL
@@ -56,32 +56,32 @@ async def stop(**_: Any) -> None:
 
 @kopf.index(*LLMSERVICES)
 async def llmservice_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
-    return {(namespace, name): service_summary(body)}
+    return {(namespace, name): pack(service_summary(body))}
 
 
 @kopf.index("apps", "v1", "deployments")
 async def deployment_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
-    return {(namespace, name): child_summary(body)}
+    return {(namespace, name): pack(child_summary(body))}
 
 
 @kopf.index("v1", "services")
 async def service_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
-    return {(namespace, name): child_summary(body)}
+    return {(namespace, name): pack(child_summary(body))}
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers")
 async def hpa_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
-    return {(namespace, name): child_summary(body)}
+    return {(namespace, name): pack(child_summary(body))}
 
 
 @kopf.index("v1", "persistentvolumeclaims")
 async def claim_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
-    return {(namespace, name): child_summary(body)}
+    return {(namespace, name): pack(child_summary(body))}
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
 async def pod_index(namespace: str | None, body: kopf.Body, **_: Any) -> object:
-    return {(namespace, body["metadata"]["labels"][SERVICE_LABEL]): project_pod(body)}
+    return {(namespace, body["metadata"]["labels"][SERVICE_LABEL]): pack(project_pod(body))}
 
 
 # events -------------------------------------------------------------------------------

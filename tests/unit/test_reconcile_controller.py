@@ -3,6 +3,7 @@ what is written for a new LLMService, and that a second pass writes nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -236,10 +237,9 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
     assert kube.writes == [("status", "Pending")]
     kube.writes.clear()
     # The status write came back through the watch: nothing more to do, nothing written.
-    stored = {**llmservice(), "status": ctl._written[("ns", "chat")]["status"]}
-    stored["metadata"]["resourceVersion"] = ctl._written[("ns", "chat")]["metadata"][
-        "resourceVersion"
-    ]
+    rv, packed = ctl._written[("ns", "chat")]
+    stored = {**llmservice(), "status": json.loads(packed)}
+    stored["metadata"]["resourceVersion"] = rv
     indexes["llmservice_index"][("ns", "chat")] = [service_summary(stored)]
     for kind, index in (
         ("Deployment", "deployment_index"),
@@ -259,7 +259,7 @@ async def test_an_invalid_spec_writes_status_and_one_event_only(world: Any) -> N
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Failed"), ("event", "InvalidSpec")]
     kube.writes.clear()
-    stored = {**bad, "status": ctl._written[("ns", "chat")]["status"]}
+    stored = {**bad, "status": json.loads(ctl._written[("ns", "chat")][1])}
     indexes["llmservice_index"][("ns", "chat")] = [service_summary(stored)]
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == []
@@ -290,3 +290,30 @@ async def test_status_writes_are_spaced(world: Any) -> None:
     ctl._last_write[("ns", "chat")] -= 60
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Ready")]
+
+
+def test_validation_is_memoized_by_spec(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmservice_operator import controller as controller_mod
+
+    ctl, _, _ = world
+    calls: list[str] = []
+    real = controller_mod.validate_llmservice
+
+    def counting(body: Any) -> Any:
+        calls.append(body["metadata"]["name"])
+        return real(body)
+
+    monkeypatch.setattr(controller_mod, "validate_llmservice", counting)
+    for name in ("a", "b", "c"):
+        body = {**llmservice({"replicas": 3}), "metadata": {"name": name, "namespace": "ns"}}
+        service = ctl._validate(body)
+        assert service.metadata.name == name
+        assert service.spec.replicas == 3
+    assert calls == ["a"]
+    other = {**llmservice({"replicas": 4}), "metadata": {"name": "d", "namespace": "ns"}}
+    assert ctl._validate(other).spec.replicas == 4
+    assert calls == ["a", "d"]
+    # A bad name with a known spec still gets the full validation and its error.
+    bad_name = {**llmservice({"replicas": 3}), "metadata": {"name": "Bad_Name", "namespace": "ns"}}
+    with pytest.raises(controller_mod.InvalidLLMServiceError, match=r"metadata\.name"):
+        ctl._validate(bad_name)
