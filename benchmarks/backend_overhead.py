@@ -148,7 +148,7 @@ async def interleaved(
     measure = _chat if kind == "chat" else _first_token
     times_direct: list[float] = []
     times_backend: list[float] = []
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with asyncio.timeout(60), httpx.AsyncClient(timeout=30) as client:
         for _ in range(20):  # warm both paths: connections, caches
             await measure(client, direct)
             await measure(client, via)
@@ -198,28 +198,39 @@ def probe_health(url: str, seconds: float) -> list[float]:
 
 
 async def throughput(url: str, streams: int, probe: str | None) -> tuple[float, list[float]]:
-    """Tokens per second over `streams` concurrent streams; /healthz latencies meanwhile."""
+    """Tokens per second over `streams` concurrent streams; /healthz latencies meanwhile.
+
+    The prober is a separate process, started (and its imports done) before the streams so
+    that its start-up does not steal CPU from them.
+    """
     limits = httpx.Limits(max_connections=streams + 8, max_keepalive_connections=streams + 8)
     prober: asyncio.subprocess.Process | None = None
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+    if probe:
+        prober = await asyncio.create_subprocess_exec(
+            PYTHON,
+            __file__,
+            "--probe",
+            probe,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert prober.stdout is not None
+        assert prober.stdin is not None
+        assert (await prober.stdout.readline()).strip() == b"ready"
+    async with asyncio.timeout(90), httpx.AsyncClient(timeout=60, limits=limits) as client:
         start = time.perf_counter()
         tasks = [asyncio.create_task(_stream_tokens(client, url)) for _ in range(streams)]
-        if probe:
-            await asyncio.sleep(0.5)  # probe while all streams are running
-            prober = await asyncio.create_subprocess_exec(
-                PYTHON,
-                __file__,
-                "--probe",
-                probe,
-                "--probe-seconds",
-                "3",
-                stdout=asyncio.subprocess.PIPE,
-            )
+        if prober is not None:
+            assert prober.stdin is not None
+            await asyncio.sleep(0.5)  # every stream is running now
+            prober.stdin.write(b"go\n")
+            await prober.stdin.drain()
         counts = await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     health: list[float] = []
     if prober is not None:
-        out, _ = await prober.communicate()
+        async with asyncio.timeout(30):
+            out, _ = await prober.communicate()
         health = json.loads(out)
     return sum(counts) / elapsed, health
 
@@ -227,13 +238,127 @@ async def throughput(url: str, streams: int, probe: str | None) -> tuple[float, 
 # --- the real model (filled in by the real-model benchmark) -----------------------------------
 
 
-def real_model_benchmark() -> list[Result]:
+REAL_MODEL = "smollm2:135m"
+REAL_PROMPTS = [
+    "Explain in a few sentences why the sky is blue.",
+    "Write a short poem about a lighthouse.",
+    "List five uses for a paperclip.",
+    "Describe how a bicycle works.",
+]
+
+
+@contextmanager
+def llama_adapter() -> Iterator[str]:
+    """SmolLM2 on llama.cpp behind Ollama's API, in its own process; yields its URL once up."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "llmservice_backend.testing.llama_adapter", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/api/version", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the llama adapter did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _real_chat(
+    client: httpx.Client, url: str, prompt: str, tokens: int
+) -> tuple[int, float, float]:
+    """One streamed reply: (generated tokens, request seconds, first-to-last-token seconds)."""
+    body = {
+        "model": REAL_MODEL,
+        "messages": [{"role": "user", "content": prompt}],
+        "options": {"num_predict": tokens, "temperature": 0, "seed": 7},
+    }
+    sent = time.perf_counter()
+    first = last = 0.0
+    final: dict[str, int] = {}
+    with client.stream("POST", url + "/api/chat", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            chunk = json.loads(line) if line else {}
+            if "error" in chunk:
+                raise RuntimeError(f"{url}: {chunk['error']}")
+            if chunk.get("done"):
+                final = chunk
+                break
+            if chunk.get("message", {}).get("content"):
+                last = time.perf_counter()
+                first = first or last
+    ended = time.perf_counter()
+    if not final.get("eval_count") or not first:
+        raise RuntimeError(f"{url}: no tokens in the reply")
+    return final["eval_count"], ended - sent, max(last - first, 1e-9)
+
+
+def real_model_benchmark(rounds: int = 2, tokens: int = 64) -> list[Result]:
     """Tokens per second with SmolLM2 through the backend vs direct (target: >= 97 %).
 
-    Hook for the real-model part: return its Result rows (or [] when the model is not
-    installed); they are printed with the others and count toward PASS/FAIL.
+    The same prompts both ways, greedy so both paths generate the same tokens; each prompt
+    runs direct and through the backend back to back, the order swapped every round. Rates
+    are what the client sees; the figure compared is the median of those pairs' ratios, the
+    one least moved by other work on the machine. [] when the model is not installed.
     """
-    return []
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        print("real model: skipped, llama-cpp-python is not installed")
+        return []
+    from llmservice_backend.testing.llama_adapter import ModelNotInstalledError, find_gguf
+
+    try:
+        find_gguf()
+    except ModelNotInstalledError as exc:
+        print(f"real model: skipped, {exc}")
+        return []
+
+    runs: dict[str, list[tuple[int, float, float]]] = {"direct": [], "backend": []}
+    with (
+        llama_adapter() as direct,
+        backend(direct, MODEL_NAME=REAL_MODEL) as via,
+        httpx.Client(timeout=300) as client,
+    ):
+        for url in (direct, via):  # warm both paths and llama.cpp
+            _real_chat(client, url, REAL_PROMPTS[0], 16)
+        for round_no in range(rounds):
+            order = [("direct", direct), ("backend", via)][:: -1 if round_no % 2 else 1]
+            for prompt in REAL_PROMPTS:
+                for name, url in order:
+                    runs[name].append(_real_chat(client, url, prompt, tokens))
+
+    def rate(rows: list[tuple[int, float, float]], column: int) -> float:
+        return sum(r[0] for r in rows) / sum(r[column] for r in rows)
+
+    results = []
+    for label, column in (("first to last token", 2), ("end to end", 1)):
+        paired = statistics.median(
+            (b[0] / b[column]) / (d[0] / d[column])
+            for d, b in zip(runs["direct"], runs["backend"], strict=True)
+        )
+        results.append(
+            Result(
+                f"SmolLM2 tokens/s, {label} ({len(runs['direct'])} pairs)",
+                f"{rate(runs['direct'], column):.1f}",
+                f"{rate(runs['backend'], column):.1f}",
+                f"{paired * 100:.1f} %",
+                ">= 97 % of direct",
+                paired >= 0.97,
+            )
+        )
+    return results
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -243,9 +368,17 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
+_T0 = time.monotonic()
+
+
+def _step(text: str) -> None:
+    print(f"  [{time.monotonic() - _T0:5.1f} s] {text}", file=sys.stderr, flush=True)
+
+
 def fake_model_benchmark(requests: int, streams: int, rate: float, tokens: int) -> list[Result]:
     results: list[Result] = []
     with fake_ollama("--reply-tokens", "8") as fast, backend(fast) as via:
+        _step(f"non-streaming chat, {requests} requests each way")
         chat_d, chat_b = asyncio.run(interleaved("chat", fast, via, requests))
         added = statistics.median(chat_b) - statistics.median(chat_d)
         results.append(
@@ -258,6 +391,7 @@ def fake_model_benchmark(requests: int, streams: int, rate: float, tokens: int) 
                 added < 0.002,
             )
         )
+        _step(f"time to first token, {requests} requests each way")
         ttft_d, ttft_b = asyncio.run(interleaved("ttft", fast, via, requests))
         added = statistics.median(ttft_b) - statistics.median(ttft_d)
         results.append(
@@ -272,7 +406,9 @@ def fake_model_benchmark(requests: int, streams: int, rate: float, tokens: int) 
         )
     paced = ("--reply-tokens", str(tokens), "--token-rate", str(rate))
     with fake_ollama(*paced) as slow, backend(slow) as via:
+        _step(f"{streams} streams direct")
         direct_tps, _ = asyncio.run(throughput(slow, streams, None))
+        _step(f"{streams} streams through the backend, probing /healthz")
         backend_tps, health = asyncio.run(throughput(via, streams, via))
     ratio = backend_tps / direct_tps
     results.append(
@@ -310,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
-        print(json.dumps(probe_health(args.probe, args.probe_seconds)))
+        print("ready", flush=True)
+        sys.stdin.readline()  # "go": the streams are running
+        print(json.dumps(probe_health(args.probe, args.probe_seconds)), flush=True)
         return 0
 
     started = time.monotonic()
