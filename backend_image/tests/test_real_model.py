@@ -257,3 +257,33 @@ def test_a_conversation_keeps_its_context_through_the_backend(backend_url: str) 
     assert first.prompt_eval_count
     assert second.prompt_eval_count
     assert second.prompt_eval_count > first.prompt_eval_count
+
+
+def test_a_client_that_goes_away_stops_the_real_generation(
+    backend_url: str, adapter: llama_adapter.LlamaAdapter
+) -> None:
+    """Closing the stream at the backend stops llama.cpp, not only the relay."""
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Tell me a very long story about the sea."}],
+        "options": {"num_predict": 1500, "temperature": 0.8},
+    }
+    before = len(adapter.generations)
+    with (
+        httpx.Client(base_url=backend_url, timeout=60) as http,
+        http.stream("POST", "/api/chat", json=body) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        for _ in range(3):
+            assert '"done":false' in next(lines).replace(" ", "")
+    # The adapter records the generation when it ends; wait for that, then look.
+    for _ in range(600):
+        generation = adapter.generations[-1] if len(adapter.generations) > before else None
+        if generation is not None and generation.ended is not None:
+            break
+        time.sleep(0.1)
+    assert generation is not None
+    assert generation.ended is not None, "the generation never ended"
+    assert generation.cancelled
+    assert generation.eval_tokens < 1500

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import hashlib
 import importlib.metadata
@@ -110,6 +111,8 @@ class Generation:
     prompt_tokens: int = 0
     eval_tokens: int = 0
     done_reason: str = "stop"
+    #: The consumer went away and the generation was stopped before its natural end.
+    cancelled: bool = False
 
     def stats(self, load_seconds: float) -> dict[str, Any]:
         ended = self.ended or time.perf_counter()
@@ -194,6 +197,8 @@ class LlamaAdapter:
         # Ollama's own default is unbounded; a small model can ramble to the end of the
         # context, so the adapter caps replies unless the request asks for more.
         self.default_num_predict = default_num_predict
+        #: The latest generations, newest last: what tests check after the fact.
+        self.generations: collections.deque[Generation] = collections.deque(maxlen=100)
         started = time.perf_counter()
         self._llm = _make_counting_llama(self.model_path, n_ctx, n_threads, seed)
         self.load_seconds = time.perf_counter() - started
@@ -320,11 +325,15 @@ class LlamaAdapter:
         stop = threading.Event()
 
         def put(item: _Item) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            # The loop may be gone already when a server shuts down mid-generation.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def work() -> None:
             try:
                 if stop.is_set():
+                    gen.cancelled = True
+                    gen.ended = time.perf_counter()
                     return
                 gen.started = time.perf_counter()
                 chunks = self._llm.create_chat_completion(
@@ -333,6 +342,7 @@ class LlamaAdapter:
                 try:
                     for chunk in chunks:
                         if stop.is_set():
+                            gen.cancelled = True
                             break
                         choice = chunk["choices"][0]
                         text = choice["delta"].get("content")
@@ -353,6 +363,7 @@ class LlamaAdapter:
                 put(None)
 
         self._loaded = True
+        self.generations.append(gen)
         future = loop.run_in_executor(self._executor, work)
         try:
             while (item := await queue.get()) is not None:
