@@ -60,8 +60,8 @@ class E2E:
     backend_image: str | None = None
     # How long a step may take: seconds in the local API server, minutes with real pods
     # (image pulls, model downloads).
-    ready_timeout: float = 30.0
-    step_timeout: float = 20.0
+    ready_timeout: float = 60.0
+    step_timeout: float = 45.0
     notes: list[str] = field(default_factory=list)
 
     @property

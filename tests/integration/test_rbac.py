@@ -35,6 +35,7 @@ from typing import Any
 import attrs
 import pytest
 import yaml
+from llmservice_operator.kube import USER_AGENT
 from llmservice_operator.testing import kubeconfig as kubeconfig_mod
 from llmservice_operator.testing import runner as runner_mod
 from llmservice_operator.testing.errors import ApiError
@@ -53,6 +54,8 @@ DISCOVERY_PREFIXES = ("/api", "/apis", "/version", "/openapi", "/healthz", "/liv
 API_PREFIXES = ("api", "apis")
 SPECIAL_VERBS = ("proxy", "watch")
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# Seconds a lifecycle step may take: generous, the machine is shared (no timing is asserted).
+WAIT = 60.0
 
 
 # --------------------------------------------------------------------------------------
@@ -405,10 +408,10 @@ def lifecycle(cluster: Cluster) -> None:
     ns = cluster.ns
     # create; pods become ready (pods are read, status patched, events posted)
     cluster.create("chat")
-    wait_for(lambda: all(cluster.children("chat").values()), "the three children of chat")
-    cluster.wait_condition("chat", "Ready", "False")
+    wait_for(lambda: all(cluster.children("chat").values()), "the three children of chat", WAIT)
+    cluster.wait_condition("chat", "Ready", "False", timeout=WAIT)
     cluster.run_ready("chat", pods=2)
-    cluster.wait_condition("chat", "Ready", "True", "AllReplicasReady")
+    cluster.wait_condition("chat", "Ready", "True", "AllReplicasReady", timeout=WAIT)
 
     # a spec update re-applies the existing children (patch only)
     cluster.patch_spec("chat", {"model": {"name": "qwen2.5:0.5b"}})
@@ -418,22 +421,23 @@ def lifecycle(cluster: Cluster) -> None:
         env = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])
         return "qwen2.5:0.5b" in str(env)
 
-    wait_for(rolled, "the Deployment to carry the new model")
+    wait_for(rolled, "the Deployment to carry the new model", WAIT)
     cluster.mark_deployment("chat", ready=2)
     wait_for(
         lambda: cluster.status("chat").get("observedGeneration") == 2,
         "status of generation 2",
+        WAIT,
     )
 
     # autoscaling off deletes the HPA; on again creates it (apply that creates)
     cluster.patch_spec("chat", {"autoscaling": {"enabled": False}, "replicas": 2})
-    wait_for(lambda: cluster.hpa("chat") is None, "the HPA to be deleted")
+    wait_for(lambda: cluster.hpa("chat") is None, "the HPA to be deleted", WAIT)
     cluster.patch_spec("chat", {"autoscaling": {"enabled": True}})
-    wait_for(lambda: cluster.hpa("chat") is not None, "the HPA to be created again")
+    wait_for(lambda: cluster.hpa("chat") is not None, "the HPA to be created again", WAIT)
 
     # a deleted child is restored
     cluster.apps.delete_namespaced_deployment("chat", ns)
-    wait_for(lambda: cluster.deployment("chat") is not None, "the Deployment to be restored")
+    wait_for(lambda: cluster.deployment("chat") is not None, "the Deployment to be restored", WAIT)
 
     # persistent model storage: the operator applies a PersistentVolumeClaim
     cluster.create(
@@ -447,6 +451,7 @@ def lifecycle(cluster: Cluster) -> None:
     wait_for(
         lambda: cluster.core.list_namespaced_persistent_volume_claim(ns).items,
         "the model PersistentVolumeClaim",
+        WAIT,
     )
 
     # a name conflict: a Service of someone else's already has the name
@@ -460,12 +465,12 @@ def lifecycle(cluster: Cluster) -> None:
         },
     )
     cluster.create("taken")
-    cluster.wait_condition("taken", "Ready", "False", "NameConflict")
+    cluster.wait_condition("taken", "Ready", "False", "NameConflict", timeout=WAIT)
 
     # delete: the children go by garbage collection
     for name in ("chat", "cached", "taken"):
         cluster.delete_llms(name)
-    wait_for(lambda: not any(cluster.children("chat").values()), "chat's children to go")
+    wait_for(lambda: not any(cluster.children("chat").values()), "chat's children to go", WAIT)
 
 
 def run_under_role(
@@ -487,10 +492,27 @@ def run_under_role(
         api_client.close()
     seen = decisions(server)
     assert seen, "no request carried the operator's token: the identity check is broken"
-    agents = {d.user_agent.split("/")[0] for d in seen}
-    # Both of the operator's clients (kopf's and the reconciler's) ran under the identity.
-    assert agents == {"kopf", "llmservice-operator"}, agents
+    clients = {"kopf", USER_AGENT.split("/")[0]}
+    # Both of the operator's clients (kopf's and the reconciler's) ran under the identity...
+    assert {d.user_agent.split("/")[0] for d in seen} == clients
+    # ... and none of their requests went without it (and so past the authorizer).
+    assert untokened_operator_requests(server, clients) == []
     return seen
+
+
+def untokened_operator_requests(server: runner_mod.ServerThread, clients: set[str]) -> list[str]:
+    """Requests in the server's log from the operator's clients without the operator token."""
+
+    def collect(api: Any) -> list[str]:
+        out = []
+        for request in list(api):
+            headers = getattr(request, "headers", None) or {}
+            agent = str(headers.get("User-Agent", "")).split("/")[0]
+            if agent in clients and headers.get("Authorization") != f"Bearer {OPERATOR_TOKEN}":
+                out.append(f"{request.method} {request.url.path} ({agent})")
+        return out
+
+    return list(server.call(collect))
 
 
 def report(items: Iterable[Any]) -> str:
