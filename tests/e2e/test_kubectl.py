@@ -38,6 +38,29 @@ def test_every_example_is_accepted_by_the_api_server(e2e: E2E) -> None:
     assert "No resources found" in e2e.kubectl("get", "llms").stderr
 
 
+def test_the_seeds_example_becomes_ready_with_its_autoscaler(e2e: E2E) -> None:
+    """examples/tinyllama.yaml as a user applies it (the backend image swapped for the
+    environment's own where one is set), then its three children."""
+    doc = yaml.safe_load((ROOT / "examples" / "tinyllama.yaml").read_text())
+    if e2e.backend_image:
+        doc["spec"]["backend"]["image"] = e2e.backend_image
+    e2e.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    wait_ready(e2e, "tinyllama")
+
+    hpa = e2e.kubectl("get", "hpa", "tinyllama", "-o", "json").stdout
+    spec = yaml.safe_load(hpa)["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 6)
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
+               for m in spec["metrics"]}  # fmt: skip
+    assert targets == {"cpu": 70, "memory": 80}
+    assert jsonpath(e2e, "service/tinyllama", ".spec.type") == "NodePort"
+    assert jsonpath(e2e, "llms/tinyllama", ".status.autoscaling.state") in (
+        "Stable",
+        "AtMinimum",
+    )
+    e2e.kubectl("delete", "llms/tinyllama", "--wait=false")
+
+
 def test_an_invalid_llmservice_is_refused_with_the_field_named(e2e: E2E) -> None:
     doc = {
         "apiVersion": "llmservice.dev/v1alpha1",
