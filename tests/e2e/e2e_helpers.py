@@ -6,9 +6,10 @@ and the helpers the tests share.
   HPA controllers played by this process (``playground.PlayedControllers``). No container
   runs: the tests that need real pods skip.
 - ``--kubeconfig FILE``: the cluster of that kubeconfig, which must already have the
-  operator installed (``kubectl apply -k deploy/``) and able to pull the images; the tests
-  play nothing. ``LLMSERVICE_E2E_BACKEND_IMAGE`` overrides the backend image of the test's
-  LLMService (for a cluster that cannot pull the default one).
+  operator installed cluster-wide (``kubectl apply -k deploy/``: the tests make a namespace
+  of their own) and able to pull the images; the tests play nothing.
+  ``LLMSERVICE_E2E_BACKEND_IMAGE`` overrides the backend image of the test's LLMServices
+  (for a cluster that cannot pull the default one).
 - ``--kind`` (``make e2e-kind``): a kind cluster made for the session: both images built
   with Docker and loaded into kind, the operator installed with ``kubectl apply -k
   tests/e2e/kind`` (deploy/ with the local image tags), the cluster deleted at the end

@@ -64,6 +64,7 @@ def serving(e2e: E2E) -> Iterator[Any]:
         yield api_client
     finally:
         api_client.close()
+        e2e.kubectl("delete", f"llms/{NAME}", "--wait=false", check=False)
 
 
 def ready_pods(e2e: E2E) -> set[str]:
