@@ -93,6 +93,12 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]
             merged["nullable"] = True
         return merged
 
+    if "patternProperties" in node:
+        # pydantic says a map with constrained keys this way; a structural schema has only
+        # additionalProperties (the key constraints become CEL rules, see rules.py).
+        (values,) = node["patternProperties"].values()
+        rest = {k: v for k, v in node.items() if k not in ("patternProperties", "propertyNames")}
+        return _convert({**rest, "additionalProperties": values}, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key.startswith("x-kubernetes-"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -56,6 +56,28 @@ DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 # The LLMService name becomes the Service name, which must be a DNS-1035 label.
 DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# A namespace is a DNS-1123 label.
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A key in a Secret's data.
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+# Label and annotation keys (qualified names): an optional DNS-1123 subdomain prefix and
+# "/", then a name of at most 63 characters. These patterns say "[.]" rather than an escaped
+# dot, so that the same text works inside the CEL string literals of rules.py.
+_NAME_63 = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_DNS_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+QUALIFIED_NAME_PATTERN = rf"^({_DNS_PREFIX}/)?{_NAME_63}$"
+# A container resource name: a standard one, or an extended one, which needs a domain.
+CONTAINER_RESOURCE_NAME_PATTERN = (
+    rf"^(cpu|memory|ephemeral-storage|hugepages-[A-Za-z0-9.]+|{_DNS_PREFIX}/{_NAME_63})$"
+)
+QUALIFIED_NAME_MAX_LENGTH = 317  # a 253-character prefix, "/", a 63-character name
+KEY_PREFIX_MAX_LENGTH = 253
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_VALUE_MAX_LENGTH = 63
+# Most entries in each map of labels, annotations or node labels: bounds what the CEL rules
+# on their keys may cost the API server.
+MAX_MAP_ENTRIES = 32
+KEY_PREFIX_ERROR = "key_prefix_too_long"
 
 
 QUANTITY_FLOAT_ERROR = "quantity_float"
@@ -102,6 +124,34 @@ Quantity = Annotated[
     ),
 ]
 
+
+def _prefix_fits(key: str) -> str:
+    """The part before "/" of a qualified name is a DNS subdomain: 253 characters at most."""
+    if key.find("/") > KEY_PREFIX_MAX_LENGTH:
+        raise PydanticCustomError(
+            KEY_PREFIX_ERROR,
+            f"the prefix before / must be at most {KEY_PREFIX_MAX_LENGTH} characters",
+        )
+    return key
+
+
+# The key types: checked here for render and the operator; in the CRD by the key rules of
+# rules.py, since a structural schema cannot constrain map keys.
+QualifiedName = Annotated[
+    str,
+    Field(pattern=QUALIFIED_NAME_PATTERN, max_length=QUALIFIED_NAME_MAX_LENGTH),
+    AfterValidator(_prefix_fits),
+]
+ContainerResourceName = Annotated[
+    str,
+    Field(pattern=CONTAINER_RESOURCE_NAME_PATTERN, max_length=QUALIFIED_NAME_MAX_LENGTH),
+    AfterValidator(_prefix_fits),
+]
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=LABEL_VALUE_MAX_LENGTH)]
+# Names of objects in the cluster (ServiceAccount, PriorityClass, RuntimeClass, Secret,
+# StorageClass): the API server refuses a pod or claim naming anything else.
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN_PATTERN)]
+
 # Objects passed through to Kubernetes untouched (tolerations, affinity, valueFrom, ...):
 # the API server validates them when the Deployment is written.
 KubeObject = Annotated[
@@ -147,7 +197,7 @@ class ModelStorage(_Model):
             "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi."
         ),
     )
-    storage_class_name: str | None = Field(
+    storage_class_name: ObjectName | None = Field(
         None,
         description=(
             "Storage class of the claim the operator creates; unset uses the cluster's "
@@ -258,15 +308,21 @@ class AutoscalingSpec(_Model):
 class ResourceRequirements(_Model):
     """Compute resources of one container, as in a Kubernetes container spec."""
 
-    requests: dict[str, Quantity] = Field(
+    requests: dict[ContainerResourceName, Quantity] = Field(
         default_factory=dict,
-        max_length=32,
-        description="Resources the scheduler reserves (cpu, memory, ...).",
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Resources the scheduler reserves (cpu, memory, ephemeral-storage, or an extended "
+            "resource such as example.com/device)."
+        ),
     )
-    limits: dict[str, Quantity] = Field(
+    limits: dict[ContainerResourceName, Quantity] = Field(
         default_factory=dict,
-        max_length=32,
-        description="Most the container may use (cpu, memory, ...).",
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Most the container may use (cpu, memory, ephemeral-storage, or an extended "
+            "resource such as example.com/device)."
+        ),
     )
 
 
@@ -300,7 +356,13 @@ class SecretKeyRef(_Model):
         pattern=DNS1123_SUBDOMAIN_PATTERN,
         description="Name of the Secret.",
     )
-    key: str = Field("api-key", min_length=1, description="Key in the Secret.")
+    key: str = Field(
+        "api-key",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="Key in the Secret.",
+    )
 
 
 def _default_backend_resources() -> ResourceRequirements:
@@ -416,23 +478,34 @@ class ServiceSpec(_Model):
             "pick one."
         ),
     )
-    annotations: dict[str, str] = Field(
+    annotations: dict[QualifiedName, str] = Field(
         default_factory=dict,
-        description="Annotations on the Service (load balancer settings, for instance).",
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Annotations on the Service (load balancer settings, for instance); at most 32."
+        ),
     )
 
 
 class ImagePullSecret(_Model):
     """A reference to an image pull Secret."""
 
-    name: str = Field(..., min_length=1, description="Name of the Secret.")
+    name: ObjectName = Field(
+        ...,
+        description=(
+            "Name of the Secret. The API server does not check it, but a Secret can have no "
+            "other name than a DNS-1123 subdomain, so anything else is a typo."
+        ),
+    )
 
 
 class PodOptions(_Model):
     """Scheduling and metadata passed through to every pod."""
 
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Node labels the pods must be scheduled on."
+    node_selector: dict[QualifiedName, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description="Node labels the pods must be scheduled on; at most 32.",
     )
     tolerations: list[KubeObject] = Field(
         default_factory=list, description="Pod tolerations, as in a Kubernetes pod spec."
@@ -440,22 +513,29 @@ class PodOptions(_Model):
     affinity: KubeObject | None = Field(
         None, description="Pod affinity rules, as in a Kubernetes pod spec."
     )
-    runtime_class_name: str | None = Field(
+    runtime_class_name: ObjectName | None = Field(
         None, description="RuntimeClass of the pods (nvidia, for instance)."
     )
-    priority_class_name: str | None = Field(None, description="PriorityClass of the pods.")
-    service_account_name: str | None = Field(
+    priority_class_name: ObjectName | None = Field(None, description="PriorityClass of the pods.")
+    service_account_name: ObjectName | None = Field(
         None,
         description="ServiceAccount the pods run as; unset uses the namespace's default.",
     )
     image_pull_secrets: list[ImagePullSecret] = Field(
         default_factory=list, description="Secrets for pulling private images."
     )
-    labels: dict[str, str] = Field(
+    labels: dict[QualifiedName, LabelValue] = Field(
         default_factory=dict,
-        description="Extra pod labels. The operator's own app.kubernetes.io labels win.",
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Extra pod labels; at most 32. The operator's own app.kubernetes.io labels win."
+        ),
     )
-    annotations: dict[str, str] = Field(default_factory=dict, description="Extra pod annotations.")
+    annotations: dict[QualifiedName, str] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra pod annotations; at most 32.",
+    )
     termination_grace_period_seconds: int = Field(
         120,
         ge=1,
@@ -597,11 +677,11 @@ class ObjectMeta(_Model):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
     name: str = Field(..., min_length=1, max_length=63, pattern=DNS1035_LABEL_PATTERN)
-    namespace: str | None = None
+    namespace: str | None = Field(None, max_length=63, pattern=DNS1123_LABEL_PATTERN)
     uid: str | None = None
     generation: int | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[QualifiedName, LabelValue] = Field(default_factory=dict)
+    annotations: dict[QualifiedName, str] = Field(default_factory=dict)
 
 
 class LLMService(_Model):

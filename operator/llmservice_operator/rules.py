@@ -16,7 +16,8 @@ the quantity library is available) and stay within its static cost budget (10 mi
 per expression), or the API server refuses the CRD. So every list a rule iterates and every
 string it compares or concatenates has a maxItems/maxLength in the models; int-or-string
 quantities, which the API server always sizes at the full request size, are never passed to
-``string()`` (its result size is unbounded) and never parsed inside a loop.
+``string()`` (its result size is unbounded) and never parsed inside a loop. The key rules
+iterate the keys of maps with maxProperties and never read their values.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from llmservice_operator.models import DNS1035_LABEL_PATTERN, OLLAMA_PORT
+from llmservice_operator.models import (
+    CONTAINER_RESOURCE_NAME_PATTERN,
+    DNS1035_LABEL_PATTERN,
+    KEY_PREFIX_MAX_LENGTH,
+    OLLAMA_PORT,
+    QUALIFIED_NAME_MAX_LENGTH,
+    QUALIFIED_NAME_PATTERN,
+)
 
 FIELD_VALUE_INVALID: Final = "FieldValueInvalid"
 FIELD_VALUE_FORBIDDEN: Final = "FieldValueForbidden"
@@ -109,6 +117,48 @@ def _request_for_target(container: str, resource: str, target: str) -> Rule:
         ),
         field_path=f".{container}.resources.requests",
         reason=FIELD_VALUE_REQUIRED,
+    )
+
+
+QUALIFIED_NAME_MEANING: Final = (
+    "a qualified name: an optional DNS-1123 subdomain prefix and /, then at most 63 "
+    "letters, digits, dashes, underscores or dots, starting and ending with a letter or digit"
+)
+RESOURCE_NAME_MEANING: Final = (
+    "a resource name: cpu, memory, ephemeral-storage, hugepages-<size>, or an extended "
+    "resource with a domain such as example.com/device"
+)
+PREFIX_TOO_LONG: Final = f"the prefix before / must be at most {KEY_PREFIX_MAX_LENGTH} characters"
+
+
+def _keys(node: str, pattern: str, meaning: str) -> tuple[Rule, Rule]:
+    """The keys of the map at ``node`` match ``pattern`` and have a short enough prefix.
+
+    A structural schema cannot constrain map keys, so CEL does. The map has maxProperties
+    and the rule never touches its values, which keeps the estimated cost small.
+    """
+    shape = f"k.size() <= {QUALIFIED_NAME_MAX_LENGTH} && k.matches('{pattern}')"
+    prefix = f"k.indexOf('/') <= {KEY_PREFIX_MAX_LENGTH}"
+    slug = node.removeprefix("spec.").replace(".", "-")
+    return (
+        Rule(
+            name=f"{slug}-keys",
+            node=node,
+            rule=f"self.all(k, {shape})",
+            message=f"every key of {node} must be {meaning}",
+            message_expression=(
+                f"'{node} key \"' + self.filter(k, !({shape}))[0] + '\" must be {meaning}'"
+            ),
+        ),
+        Rule(
+            name=f"{slug}-key-prefixes",
+            node=node,
+            rule=f"self.all(k, {prefix})",
+            message=f"a key of {node}: {PREFIX_TOO_LONG}",
+            message_expression=(
+                f"'{node} key \"' + self.filter(k, !({prefix}))[0] + '\": {PREFIX_TOO_LONG}'"
+            ),
+        ),
     )
 
 
@@ -281,6 +331,18 @@ RULES: Final[tuple[Rule, ...]] = (
         field_path=".ollama.resources",
         reason=FIELD_VALUE_FORBIDDEN,
     ),
+    *_keys("spec.pod.labels", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    *_keys("spec.pod.annotations", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    *_keys("spec.pod.nodeSelector", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    *_keys("spec.service.annotations", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    *_keys(
+        "spec.backend.resources.requests", CONTAINER_RESOURCE_NAME_PATTERN, RESOURCE_NAME_MEANING
+    ),
+    *_keys("spec.backend.resources.limits", CONTAINER_RESOURCE_NAME_PATTERN, RESOURCE_NAME_MEANING),
+    *_keys(
+        "spec.ollama.resources.requests", CONTAINER_RESOURCE_NAME_PATTERN, RESOURCE_NAME_MEANING
+    ),
+    *_keys("spec.ollama.resources.limits", CONTAINER_RESOURCE_NAME_PATTERN, RESOURCE_NAME_MEANING),
     Rule(
         name="backend-env-names-unique",
         node="spec.backend.env",

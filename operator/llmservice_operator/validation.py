@@ -17,7 +17,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from llmservice_operator import crd, models
+from llmservice_operator import crd, models, rules
 from llmservice_operator.celrules import FieldError, evaluate_validations
 from llmservice_operator.models import LLMService
 
@@ -51,6 +51,17 @@ _PATTERN_MEANING: Final[Mapping[str, str]] = {
         "must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter "
         "and ending with a letter or digit"
     ),
+    models.QUALIFIED_NAME_PATTERN: f"must be {rules.QUALIFIED_NAME_MEANING}",
+    models.CONTAINER_RESOURCE_NAME_PATTERN: f"must be {rules.RESOURCE_NAME_MEANING}",
+    models.LABEL_VALUE_PATTERN: (
+        "must be a label value: at most 63 letters, digits, dashes, underscores or dots, "
+        "starting and ending with a letter or digit, or empty"
+    ),
+    models.DNS1123_LABEL_PATTERN: (
+        "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
+        "with a letter or digit"
+    ),
+    models.SECRET_KEY_PATTERN: "must be a Secret key: letters, digits, '-', '_' and '.'",
     models.ENV_NAME_PATTERN: (
         "must be an environment variable name: letters, digits, '_', '-' and '.', not "
         "starting with a digit"
@@ -134,8 +145,26 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         reason = "FieldValueRequired" if error["type"] == "missing" else "FieldValueInvalid"
         if error["type"] == "extra_forbidden":
             reason = "FieldValueForbidden"
+        if loc and loc[-1] == _KEY_LOC and len(loc) >= 2:
+            # A bad map key: reported at the map, as the CRD's key rules do.
+            errors.append(FieldError(_path(loc[:-2]), _key_message(error), reason))
+            continue
         errors.append(FieldError(_path(loc), _message(error), reason))
     return errors
+
+
+_KEY_LOC: Final = "[key]"
+
+
+def _key_message(error: ErrorDetails) -> str:
+    shown = _shown(error.get("input"))
+    if error["type"] == models.KEY_PREFIX_ERROR:
+        return f"key {shown}: {error['msg']}"
+    if error["type"] == "string_pattern_mismatch":
+        ctx: Mapping[str, Any] = error.get("ctx") or {}
+        meaning = _PATTERN_MEANING.get(str(ctx.get("pattern")), f"must match {ctx.get('pattern')}")
+        return f"key {shown} {meaning}"
+    return f"key {shown}: {_message(error)}"
 
 
 def _is_pydantic_tag(part: int | str) -> bool:

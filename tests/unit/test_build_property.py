@@ -1,9 +1,13 @@
-"""Property: any spec the models accept renders children that Kubernetes accepts.
+"""Properties of specs the models accept, and of specs they must refuse.
 
-Specs are generated over every field of the models, within their bounds and patterns, and
-must survive ``LLMService.model_validate``; the children must then pass the strict upstream
-schemas of the oldest and newest supported Kubernetes, keep their selectors consistent, and
-round-trip through ``render``'s YAML output unchanged.
+Accepted: specs generated over every field of the models, within their bounds and
+patterns, survive ``LLMService.model_validate``, and the children they render pass the
+strict upstream OpenAPI schemas of the oldest and newest supported Kubernetes, keep their
+selectors consistent, and round-trip through ``render``'s YAML output unchanged. Those
+schemas check structure and types only; what the API server checks beyond them (label
+syntax, object names, resource names) is the models' job, which the second property and
+tests/unit/test_validation.py cover: a float quantity, a bad map key or a bad object name
+injected into a generated spec is refused, naming the field.
 
 The pass-through objects (tolerations, affinity, env ``valueFrom``) are typed as free-form
 objects in the models, because the API server validates them when the Deployment is
@@ -13,24 +17,32 @@ object the models accept but Kubernetes does not is not a builder bug.
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 import kubernetes_validate
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from llmservice_operator import labels, render
 from llmservice_operator.builders import build_children
 from llmservice_operator.models import (
+    CONTAINER_RESOURCE_NAME_PATTERN,
     DNS1035_LABEL_PATTERN,
     DNS1123_SUBDOMAIN_PATTERN,
     ENV_NAME_PATTERN,
     KEEP_ALIVE_PATTERN,
+    LABEL_VALUE_PATTERN,
     MODEL_NAME_PATTERN,
+    QUALIFIED_NAME_PATTERN,
     QUANTITY_PATTERN,
     RESOURCE_NAME_PATTERN,
+    SECRET_KEY_PATTERN,
     LLMService,
 )
+from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
 
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
 
@@ -55,7 +67,10 @@ def sections(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
 
 
 words = st.text(min_size=1, max_size=20)
-short_dicts = st.dictionaries(words, st.text(max_size=20), max_size=3)
+label_keys = matching(QUALIFIED_NAME_PATTERN, 80).filter(lambda k: k.find("/") <= 253)
+label_values = st.just("") | matching(LABEL_VALUE_PATTERN, 63)
+labels_maps = st.dictionaries(label_keys, label_values, max_size=3)
+annotation_maps = st.dictionaries(label_keys, st.text(max_size=20), max_size=3)
 quantities = st.integers(min_value=0, max_value=10**6) | matching(QUANTITY_PATTERN, 64)
 resource_maps = st.dictionaries(
     st.sampled_from(["cpu", "memory", "ephemeral-storage", "example.com/widget"]),
@@ -131,7 +146,7 @@ specs = sections(
         storage=some_keys(
             type=st.sampled_from(["EmptyDir", "PersistentVolumeClaim"]),
             size=optional(quantities),
-            storageClassName=optional(words),
+            storageClassName=optional(object_names),
             claimName=optional(object_names),
             accessMode=st.sampled_from(["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]),
         ),
@@ -153,7 +168,9 @@ specs = sections(
         env=env_lists,
         maxConcurrentRequests=st.integers(1, 1024),
         maxQueuedRequests=st.integers(0, 10000),
-        apiKeySecretRef=optional(some_keys(key=words).map(lambda d: {"name": "api", **d})),
+        apiKeySecretRef=optional(
+            some_keys(key=matching(SECRET_KEY_PATTERN, 253)).map(lambda d: {"name": "api", **d})
+        ),
     ),
     ollama=some_keys(
         image=words,
@@ -166,24 +183,24 @@ specs = sections(
         type=st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]),
         port=st.integers(1, 65535),
         nodePort=optional(st.integers(30000, 32767)),
-        annotations=short_dicts,
+        annotations=annotation_maps,
     ),
     pod=some_keys(
-        nodeSelector=short_dicts,
+        nodeSelector=labels_maps,
         tolerations=st.lists(tolerations, max_size=3),
         affinity=optional(affinities),
-        runtimeClassName=optional(words),
-        priorityClassName=optional(words),
-        serviceAccountName=optional(words),
-        imagePullSecrets=st.lists(st.builds(lambda n: {"name": n}, words), max_size=2),
-        labels=short_dicts,
-        annotations=short_dicts,
+        runtimeClassName=optional(object_names),
+        priorityClassName=optional(object_names),
+        serviceAccountName=optional(object_names),
+        imagePullSecrets=st.lists(st.builds(lambda n: {"name": n}, object_names), max_size=2),
+        labels=labels_maps,
+        annotations=annotation_maps,
         terminationGracePeriodSeconds=st.integers(1, 3600),
     ),
     gpu=some_keys(count=st.integers(0, 16), resourceName=matching(RESOURCE_NAME_PATTERN, 253)),
 )
 
-services = st.builds(
+documents = st.builds(
     lambda name, namespace, uid, spec: {
         "apiVersion": "llmservice.dev/v1alpha1",
         "kind": "LLMService",
@@ -194,7 +211,8 @@ services = st.builds(
     st.sampled_from(["default", "team-a"]),
     optional(st.uuids().map(str)),
     specs,
-).map(LLMService.model_validate)
+)
+services = documents.map(LLMService.model_validate)
 
 
 @settings(
@@ -229,3 +247,74 @@ def test_any_accepted_spec_renders_valid_children(service: LLMService) -> None:
 
     # render's YAML output carries every child unchanged, whatever the strings hold.
     assert list(yaml.safe_load_all(render.format_children(children, "yaml"))) == children
+
+
+def _misses(pattern: str) -> Any:
+    return lambda text: re.fullmatch(pattern.strip("^$"), text) is None
+
+
+# What the API server refuses and the upstream OpenAPI schemas cannot see: each entry is
+# (where in spec, the bad value, the field an error must name).
+non_integral_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
+    lambda f: not f.is_integer()
+)
+bad_label_keys = st.text(max_size=30).filter(_misses(QUALIFIED_NAME_PATTERN))
+bad_resource_names = st.text(max_size=30).filter(_misses(CONTAINER_RESOURCE_NAME_PATTERN))
+bad_object_names = st.text(max_size=30).filter(_misses(DNS1123_SUBDOMAIN_PATTERN))
+bad_label_values = st.text(max_size=70).filter(
+    lambda v: len(v) > 63 or re.fullmatch(LABEL_VALUE_PATTERN.strip("^$"), v) is None
+)
+injections = st.one_of(
+    st.builds(
+        lambda f: (
+            ("backend", "resources", "requests", "cpu"),
+            f,
+            "spec.backend.resources.requests.cpu",
+        ),
+        non_integral_floats,
+    ),
+    st.builds(
+        lambda f: (("model", "storage", "size"), f, "spec.model.storage.size"), non_integral_floats
+    ),
+    st.builds(lambda k: (("pod", "labels", k), "v", "spec.pod.labels"), bad_label_keys),
+    st.builds(lambda k: (("pod", "annotations", k), "v", "spec.pod.annotations"), bad_label_keys),
+    st.builds(lambda k: (("pod", "nodeSelector", k), "v", "spec.pod.nodeSelector"), bad_label_keys),
+    st.builds(
+        lambda k: (("service", "annotations", k), "v", "spec.service.annotations"), bad_label_keys
+    ),
+    st.builds(lambda v: (("pod", "labels", "app"), v, "spec.pod.labels.app"), bad_label_values),
+    st.builds(
+        lambda k: (("ollama", "resources", "limits", k), "1", "spec.ollama.resources.limits"),
+        bad_resource_names,
+    ),
+    *[
+        st.builds(lambda n, f=field: (("pod", f), n, f"spec.pod.{f}"), bad_object_names)
+        for field in ("serviceAccountName", "priorityClassName", "runtimeClassName")
+    ],
+)
+
+
+def injected(document: dict[str, Any], where: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(document)
+    node = out["spec"]
+    for part in where[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[where[-1]] = value
+    return out
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(document=documents, injection=injections)
+def test_what_the_api_server_refuses_is_refused_naming_the_field(
+    document: dict[str, Any], injection: tuple[tuple[str, ...], Any, str]
+) -> None:
+    where, value, field = injection
+    with pytest.raises(InvalidLLMServiceError) as caught:
+        validate_llmservice(injected(document, where, value))
+    assert field in [e.path for e in caught.value.errors], (field, str(caught.value))
