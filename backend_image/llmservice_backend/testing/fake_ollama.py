@@ -242,6 +242,7 @@ class FakeOllama:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
             try:
                 loop.run_until_complete(self.serve())
@@ -252,6 +253,10 @@ class FakeOllama:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self.aclose())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="fake-ollama", daemon=True)
