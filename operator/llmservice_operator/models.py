@@ -291,7 +291,11 @@ class AutoscalingSpec(_Model):
         le=1000,
         description=(
             "Average memory use across pods, in percent of the pods' memory requests, that "
-            "the autoscaler aims for. Unset to scale on CPU only."
+            "the autoscaler aims for. A loaded model holds its memory even at idle (keepAlive "
+            "-1), so this works as a load signal only when the memory requests are well above "
+            "the loaded model's size (TinyLlama: about 1.1Gi, so 3Gi or more for Ollama); "
+            "otherwise the target is met at idle and the autoscaler stays at maxReplicas. "
+            "Unset to scale on CPU only."
         ),
     )
     scale_down_stabilization_seconds: int = Field(

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from llmservice_operator import render
 from llmservice_operator.builders import build_children
+from llmservice_operator.celrules import Quantity
 from llmservice_operator.models import LLMService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,57 @@ def test_seed_example_matches_the_seeds() -> None:
     }
     assert targets == {"cpu": 70, "memory": 80}
     assert service.spec.model.name == "tinyllama"
+
+
+GI = 1024**3
+# Resident memory of a pod at idle with the model loaded (keepAlive -1 keeps it so): Ollama
+# with the weights, the KV cache for numParallel contexts and its runtime, plus the backend.
+# Extend this when an example serves another model with autoscaling on memory.
+LOADED_POD_BYTES = {"tinyllama": int(1.2 * GI)}
+# Idle use must stay well under the target, or the HPA counts a loaded model as load.
+IDLE_SHARE_OF_TARGET = 0.75
+
+
+def scales_on_memory(path: Path) -> bool:
+    autoscaling = load_example(path).spec.autoscaling
+    return autoscaling.enabled and autoscaling.target_memory_utilization_percentage is not None
+
+
+MEMORY_SCALED = [path for path in EXAMPLES if scales_on_memory(path)]
+
+
+def test_some_examples_scale_on_memory() -> None:
+    assert {p.stem for p in MEMORY_SCALED} >= {"tinyllama", "minimal"}
+
+
+@pytest.mark.parametrize("path", MEMORY_SCALED, ids=lambda p: p.stem)
+def test_memory_target_is_not_reached_by_an_idle_loaded_model(path: Path) -> None:
+    """With requests near the loaded model's size, the memory target is met at idle and the
+    HPA sits at maxReplicas for ever: memory is a load signal only with requests well above
+    what the loaded model holds."""
+    spec = load_example(path).spec
+    target = spec.autoscaling.target_memory_utilization_percentage
+    assert target is not None
+    assert spec.model.name in LOADED_POD_BYTES, f"add the loaded size of {spec.model.name}"
+    requested = sum(
+        Quantity(resources.requests["memory"]).value
+        for resources in (spec.backend.resources, spec.ollama.resources)
+    )
+    idle_percent = 100 * LOADED_POD_BYTES[spec.model.name] / requested
+    assert idle_percent <= IDLE_SHARE_OF_TARGET * target, (
+        f"{path.name}: an idle pod uses ~{idle_percent:.0f} % of its memory requests, "
+        f"against a target of {target} %: raise spec.ollama.resources.requests.memory"
+    )
+
+
+def test_no_example_unloads_an_idle_model() -> None:
+    """Readiness needs the model loaded, so a keepAlive that unloads an idle model would
+    take idle pods out of the Service; no example should show that."""
+    for path in EXAMPLES:
+        document = yaml.safe_load(path.read_text())
+        assert "keepAlive" not in document.get("spec", {}).get("model", {}) or (
+            document["spec"]["model"]["keepAlive"] == "-1"
+        ), path.name
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
