@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
 	@echo "make test       lint, type-check and run the whole test suite"
-	@echo "make crd        regenerate crds/ from the pydantic models"
+	@echo "make crd        regenerate crds/ (and docs/api.md) from the pydantic models"
 	@echo "make golden     regenerate the golden render outputs under tests/golden"
 	@echo "make bench      run the benchmarks under benchmarks/"
 	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
@@ -46,8 +46,10 @@ unit: $(STAMP)
 run: $(STAMP)
 	$(PY) -m llmservice_operator.playground
 
+# The API reference is written from the CRD: regenerated with it.
 crd: $(STAMP)
 	$(BIN)/llmservice-operator crd > crds/llmservices.llmservice.dev.yaml
+	$(PY) -m llmservice_operator.apidoc > docs/api.md
 
 golden: $(STAMP)
 	$(BIN)/pytest tests/unit/test_render_golden.py --update-golden

@@ -176,7 +176,13 @@ def reference(schema: Schema) -> Reference:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell: pipes escaped (code spans too: GitHub tables need
+    it), and ``<``/``>`` outside code spans as entities, so ``hugepages-<size>`` is not
+    taken for an HTML tag."""
+    parts = text.replace("|", "\\|").replace("\n", " ").split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -69,6 +69,7 @@ def test_every_field_and_every_rule_is_documented() -> None:
     assert len(rules) > 10
     for rule in rules:
         message = " ".join(rule["message"].split()).replace("|", "\\|")
+        message = message.replace("<", "&lt;").replace(">", "&gt;")
         assert message in text, rule["message"]
 
 
@@ -144,7 +145,7 @@ def test_table_cells_escape_pipes() -> None:
                                 "spec": {
                                     "type": "object",
                                     "x-kubernetes-validations": [
-                                        {"rule": "self.a || self.b", "message": "a or b"}
+                                        {"rule": "self.a || self.b", "message": "a or <b>"}
                                     ],
                                     "properties": {"a": {"type": "boolean", "default": False}},
                                 }
@@ -158,6 +159,7 @@ def test_table_cells_escape_pipes() -> None:
     text = apidoc.render(crd)
     assert "| `spec.a` | boolean | `false` |  |  |" in text
     assert "`self.a \\|\\| self.b`" in text
+    assert "| a or &lt;b&gt; |" in text  # outside code, not an HTML tag
     assert "## Status" not in text
 
 
