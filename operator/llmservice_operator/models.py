@@ -194,7 +194,8 @@ class ModelStorage(_Model):
         "10Gi",
         description=(
             "Size of the model volume: the EmptyDir size limit, or the size of the claim the "
-            "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi."
+            "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi. "
+            "Set to null for an EmptyDir without a size limit (omitting it gives 10Gi)."
         ),
     )
     storage_class_name: ObjectName | None = Field(
@@ -282,7 +283,7 @@ class AutoscalingSpec(_Model):
         le=1000,
         description=(
             "Average CPU use across pods, in percent of the pods' CPU requests, that the "
-            "autoscaler aims for. Unset to scale on memory only."
+            "autoscaler aims for. Set to null to scale on memory only (omitting it gives 70)."
         ),
     )
     target_memory_utilization_percentage: int | None = Field(
@@ -295,7 +296,7 @@ class AutoscalingSpec(_Model):
             "-1), so this works as a load signal only when the memory requests are well above "
             "the loaded model's size (TinyLlama: about 1.1Gi, so 3Gi or more for Ollama); "
             "otherwise the target is met at idle and the autoscaler stays at maxReplicas. "
-            "Unset to scale on CPU only."
+            "Set to null to scale on CPU only (omitting it gives 80)."
         ),
     )
     scale_down_stabilization_seconds: int = Field(

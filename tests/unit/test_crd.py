@@ -296,3 +296,18 @@ def test_rules_only_iterate_over_bounded_collections(schema: dict[str, Any]) -> 
                 for part in filter(None, match.group(1).split(".")):
                     target = target["properties"][part]
                 assert "maxItems" in target or "maxProperties" in target, (rule.name, text)
+
+
+def test_fields_switched_off_by_null_say_so(schema: dict[str, Any]) -> None:
+    """Omitting a defaulted field gives its default; only an explicit null switches it off,
+    so the description must say null, never "unset"."""
+    nullable = {path: node for path, node in walk(schema) if node.get("nullable")}
+    assert set(nullable) >= {
+        "spec.autoscaling.targetCPUUtilizationPercentage",
+        "spec.autoscaling.targetMemoryUtilizationPercentage",
+        "spec.model.storage.size",
+    }
+    for path, node in nullable.items():
+        description = node["description"]
+        assert "null" in description, path
+        assert "unset" not in description.lower(), path
