@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from llmservice_backend.app import Backend, create_app
+from backend_support import RunningBackend, StartBackend
+from llmservice_backend.app import create_app
 from llmservice_backend.settings import Settings
 from llmservice_backend.testing.fake_ollama import FakeOllama
 from llmservice_backend.testing.servers import ThreadedServer
-
-
-@dataclass
-class RunningBackend:
-    url: str
-    backend: Backend
-    server: ThreadedServer
-
-    def metric(self, text: str) -> float:
-        """The value of one sample line of /metrics, by its exact name and labels."""
-        for line in httpx.get(self.url + "/metrics").text.splitlines():
-            if line.startswith(text + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-
-StartBackend = Callable[..., RunningBackend]
 
 
 @pytest.fixture

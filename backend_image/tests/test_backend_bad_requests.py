@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import StartBackend
+from backend_support import StartBackend
 
 OK = [{"role": "user", "content": "hi"}]
 OPENAI = "/v1/chat/completions"

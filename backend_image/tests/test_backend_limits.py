@@ -10,7 +10,7 @@ import httpx
 import ollama
 import openai
 import pytest
-from conftest import RunningBackend, StartBackend
+from backend_support import RunningBackend, StartBackend
 from llmservice_backend.testing.fake_ollama import FakeOllama
 
 MESSAGES = [{"role": "user", "content": "hello fake"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from conftest import RunningBackend, StartBackend
+from backend_support import RunningBackend, StartBackend
 from llmservice_backend.metrics import route_label
 from llmservice_backend.testing.fake_ollama import FakeOllama
 

@@ -7,7 +7,7 @@ import json
 import httpx
 import ollama
 import pytest
-from conftest import RunningBackend, StartBackend
+from backend_support import RunningBackend, StartBackend
 from llmservice_backend.testing.fake_ollama import FakeOllama
 
 MESSAGES = [{"role": "user", "content": "hello fake"}]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import RunningBackend
+from backend_support import RunningBackend
 from llmservice_backend.testing.fake_ollama import FakeOllama
 
 MESSAGES = [{"role": "user", "content": "hello fake"}]

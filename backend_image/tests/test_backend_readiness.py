@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import StartBackend
+from backend_support import StartBackend
 from llmservice_backend.model_manager import model_in, normalize
 from llmservice_backend.settings import PullPolicy
 from llmservice_backend.testing.fake_ollama import FakeOllama
