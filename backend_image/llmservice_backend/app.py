@@ -137,11 +137,15 @@ def create_app(
 
     # --- the chat APIs --------------------------------------------------------------------------
 
-    @app.post("/api/chat", tags=["ollama"])
+    # The three hot routes are plain Starlette routes: FastAPI's per-request dependency
+    # machinery costs about 0.07 ms (measured) and these take no declared parameters anyway.
+
     async def ollama_chat(request: Request) -> Response:
         """Ollama's chat API: NDJSON stream by default, one object with stream=false."""
         backend.authorize(request)
         return await backend.chat.ollama_chat(request)
+
+    app.add_route("/api/chat", ollama_chat, methods=["POST"])
 
     @app.get("/api/tags", tags=["ollama"])
     async def ollama_tags(request: Request) -> Response:
@@ -154,11 +158,12 @@ def create_app(
         backend.authorize(request)
         return JSONResponse(await backend.upstream.get_json("/api/version", _LIST_TIMEOUT))
 
-    @app.post("/v1/chat/completions", tags=["openai"])
     async def openai_chat(request: Request) -> Response:
         """OpenAI's chat completions: SSE stream ending in [DONE] with stream=true."""
         backend.authorize(request)
         return await backend.chat.openai_chat(request)
+
+    app.add_route("/v1/chat/completions", openai_chat, methods=["POST"])
 
     @app.get("/v1/models", tags=["openai"])
     async def openai_models(request: Request) -> Response:
@@ -177,10 +182,11 @@ def create_app(
 
     # --- health, metrics, page ------------------------------------------------------------------
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> Response:
+    async def healthz(request: Request) -> Response:
         """The process is alive and serving; never calls Ollama."""
         return Response(_HEALTHY, media_type="application/json")
+
+    app.add_route("/healthz", healthz, methods=["GET"])
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> Response:
