@@ -339,6 +339,9 @@ def real_model_benchmark(rounds: int = 2, tokens: int = 64) -> list[Result]:
                 for name, url in order:
                     runs[name].append(_real_chat(client, url, prompt, tokens))
 
+    totals = {name: sum(r[0] for r in rows) for name, rows in runs.items()}
+    print(f"real model: tokens generated direct {totals['direct']}, backend {totals['backend']}")
+
     def rate(rows: list[tuple[int, float, float]], column: int) -> float:
         return sum(r[0] for r in rows) / sum(r[column] for r in rows)
 
