@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+import support
 from llmservice_operator import labels
 from llmservice_operator.builders import (
     build_children,
@@ -25,19 +26,16 @@ def make(
     namespace: str | None = "team-a",
     uid: str | None = "0b9c7c3e-5d1e-4f0a-9d6b-1f2e3d4c5b6a",
 ) -> LLMService:
-    metadata: dict[str, Any] = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if uid is not None:
-        metadata["uid"] = uid
-    return LLMService.model_validate(
-        {
-            "apiVersion": "llmservice.dev/v1alpha1",
-            "kind": "LLMService",
-            "metadata": metadata,
-            "spec": spec or {},
-        }
-    )
+    """A spec the API server would store: through ``validate_llmservice`` (fields and the
+    CRD's CEL rules), so no test here checks a builder on a spec that cannot happen."""
+    metadata = {} if uid is None else {"uid": uid}
+    return validate_llmservice(support.llmservice(spec, name=name, namespace=namespace, **metadata))
+
+
+def make_unreachable(spec: dict[str, Any]) -> LLMService:
+    """A spec the CRD rejects, built on purpose (fields checked, CEL rules not) to show what
+    the builders do if one ever got through."""
+    return LLMService.model_validate(support.llmservice(spec))
 
 
 def pod_spec(service: LLMService) -> dict[str, Any]:
@@ -169,14 +167,7 @@ SINGLE = {"autoscaling": {"enabled": False}, "replicas": 1}
 def test_update_strategy_fits_the_storage_and_the_gpus(
     spec: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    service = validate_llmservice(
-        {
-            "apiVersion": "llmservice.dev/v1alpha1",
-            "kind": "LLMService",
-            "metadata": {"name": "chat"},
-            "spec": spec,
-        }
-    )
+    service = validate_llmservice(support.llmservice(spec))
     assert build_deployment(service)["spec"]["strategy"] == expected
 
 
@@ -218,7 +209,7 @@ def test_hpa_targets_the_deployment_with_bounds_and_both_metrics() -> None:
 
 @pytest.mark.parametrize(
     ("cpu", "memory", "expected"),
-    [(50, None, ["cpu"]), (None, 90, ["memory"]), (None, None, [])],
+    [(50, None, ["cpu"]), (None, 90, ["memory"]), (50, 90, ["cpu", "memory"])],
 )
 def test_hpa_has_only_the_metrics_that_are_set(
     cpu: int | None, memory: int | None, expected: list[str]
@@ -234,6 +225,20 @@ def test_hpa_has_only_the_metrics_that_are_set(
         )
     )
     assert [m["resource"]["name"] for m in hpa["spec"].get("metrics", [])] == expected
+
+
+def test_hpa_without_targets_has_no_metrics() -> None:
+    # The CRD refuses autoscaling without a target; were one to get through, the HPA would
+    # carry no metrics (the API server then applies its default, 80 % CPU).
+    unreachable = make_unreachable(
+        {
+            "autoscaling": {
+                "targetCPUUtilizationPercentage": None,
+                "targetMemoryUtilizationPercentage": None,
+            }
+        }
+    )
+    assert "metrics" not in build_hpa(unreachable)["spec"]
 
 
 # --------------------------------------------------------------------------- Service
@@ -256,7 +261,8 @@ def test_service_exposes_the_backend_port_by_name_and_selects_the_pods() -> None
 
 
 def test_cluster_ip_service_drops_a_node_port() -> None:
-    svc = build_service(make({"service": {"type": "ClusterIP", "nodePort": 30080}}))
+    # The CRD refuses a nodePort on a ClusterIP Service; the builder drops one anyway.
+    svc = build_service(make_unreachable({"service": {"type": "ClusterIP", "nodePort": 30080}}))
     assert "nodePort" not in svc["spec"]["ports"][0]
 
 
@@ -395,9 +401,10 @@ def test_gpu_limit_on_ollama_only_when_requested() -> None:
 
 
 def test_gpu_limit_added_when_ollama_has_no_limits() -> None:
-    service = make({"gpu": {"count": 1}, "ollama": {"resources": {"requests": {"cpu": "2"}}}})
+    requests = {"cpu": "2", "memory": "4Gi"}
+    service = make({"gpu": {"count": 1}, "ollama": {"resources": {"requests": requests}}})
     assert ollama(service)["resources"] == {
-        "requests": {"cpu": "2"},
+        "requests": requests,
         "limits": {"nvidia.com/gpu": "1"},
     }
 
@@ -474,7 +481,8 @@ def test_backend_env_carries_the_agreed_settings() -> None:
         }
     )
     env = env_of(backend(service))
-    assert {k: v.get("value") for k, v in env.items()} == {
+    # SHUTDOWN_GRACE_SECONDS has tests of its own (the drain budget, above)
+    assert {k: v.get("value") for k, v in env.items() if k != "SHUTDOWN_GRACE_SECONDS"} == {
         "OLLAMA_URL": "http://127.0.0.1:11434",
         "MODEL_NAME": "llama3.2:1b",
         "MODEL_PULL_POLICY": "Always",
@@ -482,8 +490,8 @@ def test_backend_env_carries_the_agreed_settings() -> None:
         "BACKEND_PORT": "8080",
         "MAX_CONCURRENT_REQUESTS": "3",
         "MAX_QUEUED_REQUESTS": "7",
-        "SHUTDOWN_GRACE_SECONDS": env["SHUTDOWN_GRACE_SECONDS"]["value"],
     }
+    assert "SHUTDOWN_GRACE_SECONDS" in env
     assert "API_KEY" not in env
 
 
@@ -581,7 +589,15 @@ def test_empty_dir_storage_creates_no_claim() -> None:
 
 def test_every_child_has_common_labels_and_a_controller_reference() -> None:
     service = make(
-        {"model": {"storage": {"type": "PersistentVolumeClaim", "size": "5Gi"}}},
+        {
+            "model": {
+                "storage": {
+                    "type": "PersistentVolumeClaim",
+                    "size": "5Gi",
+                    "accessMode": "ReadWriteMany",
+                }
+            }
+        },
         uid="1234-uid",
     )
     children = build_children(service)

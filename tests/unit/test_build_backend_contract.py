@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import support
 from llmservice_operator.builders import build_deployment
 from llmservice_operator.models import LLMService
 from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
 
 settings_module = pytest.importorskip("llmservice_backend.settings")
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 SECRET_VALUE = "an-api-key-from-the-secret"
 
 
@@ -39,19 +37,12 @@ def backend_environment(service: LLMService) -> dict[str, str]:
 
 
 def make(spec: dict[str, Any]) -> LLMService:
-    return LLMService.model_validate(
-        {
-            "apiVersion": "llmservice.dev/v1alpha1",
-            "kind": "LLMService",
-            "metadata": {"name": "c"},
-            "spec": spec,
-        }
-    )
+    return validate_llmservice(support.llmservice(spec, name="c"))
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", support.EXAMPLES, ids=lambda p: p.stem)
 def test_backend_reads_the_environment_of_every_example(path: Path) -> None:
-    service = validate_llmservice(yaml.safe_load(path.read_text()))
+    service = validate_llmservice(support.load_example(path))
     settings = settings_module.Settings.from_env(backend_environment(service))
     spec = service.spec
     assert settings.model_name == spec.model.name
@@ -101,12 +92,7 @@ def test_backend_accepts_keep_alives_the_api_accepts(keep_alive: str) -> None:
 
 @pytest.mark.parametrize("keep_alive", ["1m30", "5 m", "m", "--1", "1.m"])
 def test_api_rejects_keep_alives_that_are_no_go_duration(keep_alive: str) -> None:
-    document = {
-        "apiVersion": "llmservice.dev/v1alpha1",
-        "kind": "LLMService",
-        "metadata": {"name": "c"},
-        "spec": {"model": {"keepAlive": keep_alive}},
-    }
+    document = support.llmservice({"model": {"keepAlive": keep_alive}}, name="c")
     with pytest.raises(InvalidLLMServiceError, match=r"spec\.model\.keepAlive"):
         validate_llmservice(document)
 

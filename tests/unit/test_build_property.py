@@ -23,6 +23,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import support
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,8 +44,6 @@ from llmservice_operator.models import (
     LLMService,
 )
 from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
-
-KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
 
 
 def matching(pattern: str, max_size: int) -> st.SearchStrategy[str]:
@@ -201,12 +200,9 @@ specs = sections(
 )
 
 documents = st.builds(
-    lambda name, namespace, uid, spec: {
-        "apiVersion": "llmservice.dev/v1alpha1",
-        "kind": "LLMService",
-        "metadata": {"name": name, "namespace": namespace, "uid": uid},
-        "spec": spec,
-    },
+    lambda name, namespace, uid, spec: support.llmservice(
+        spec, name=name, namespace=namespace, uid=uid
+    ),
     matching(DNS1035_LABEL_PATTERN, 63),
     st.sampled_from(["default", "team-a"]),
     optional(st.uuids().map(str)),
@@ -225,7 +221,7 @@ def test_any_accepted_spec_renders_valid_children(service: LLMService) -> None:
     children = build_children(service)
 
     for child in children:
-        for version in KUBERNETES_VERSIONS:
+        for version in support.KUBERNETES_VERSIONS:
             kubernetes_validate.validate(child, version, strict=True)
 
     by_kind = {c["kind"]: c for c in children}

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import support
 import yaml
 from llmservice_operator import cli, crd, rules
 from llmservice_operator.celrules import check_schema_rules
 from llmservice_operator.models import LLMService
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
-# The oldest and newest Kubernetes versions the project supports (README).
-KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
+CRD_FILE = support.CRD_FILE
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,7 @@ def walk(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping
 
 def test_committed_crd_is_the_generated_one() -> None:
     assert CRD_FILE.read_text() == crd.crd_yaml(), (
-        f"{CRD_FILE.relative_to(ROOT)} is stale: run `make crd` and commit it"
+        f"{CRD_FILE.relative_to(support.ROOT)} is stale: run `make crd` and commit it"
     )
 
 
@@ -57,7 +54,7 @@ def test_the_crd_command_prints_the_crd(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out == crd.crd_yaml()
 
 
-@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("version", support.KUBERNETES_VERSIONS)
 def test_crd_is_a_valid_custom_resource_definition(manifest: dict[str, Any], version: str) -> None:
     kubernetes_validate.validate(manifest, version, strict=True)
 
@@ -69,7 +66,7 @@ def test_strict_validation_would_catch_a_misspelt_schema_keyword(
     broken = crd.crd_manifest()
     broken["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["defualt"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+        kubernetes_validate.validate(broken, support.KUBERNETES_VERSIONS[-1], strict=True)
 
 
 def test_names_scope_and_subresources(manifest: dict[str, Any]) -> None:
@@ -242,8 +239,8 @@ def test_defaults_enums_and_bounds_are_carried_over(schema: dict[str, Any]) -> N
 
 def test_api_server_defaulting_equals_the_models_defaults(schema: dict[str, Any]) -> None:
     """What the API server stores for a bare LLMService is what the operator reads."""
-    bare = {"apiVersion": "llmservice.dev/v1alpha1", "kind": "LLMService"}
-    bare["metadata"] = {"name": "x"}  # type: ignore[assignment]
+    bare = support.llmservice(name="x", namespace=None)
+    del bare["spec"]
     defaulted = crd.apply_defaults(schema, bare)
     assert defaulted["spec"] == LLMService.model_validate(bare).to_api()["spec"]
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import support
 import yaml
 from llmservice_operator import settings
 
-ROOT = Path(__file__).resolve().parents[2]
-KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
 KUSTOMIZATIONS = ("deploy", "deploy/namespaced", "crds")
 
 pytestmark = pytest.mark.skipif(
@@ -24,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 def kustomize(path: str) -> list[dict[str, Any]]:
     result = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / path)],
+        ["kubectl", "kustomize", str(support.ROOT / path)],
         check=True,
         capture_output=True,
         text=True,
@@ -47,7 +45,7 @@ def operator_deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return deployment
 
 
-@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("version", support.KUBERNETES_VERSIONS)
 def test_every_manifest_validates_strictly(
     rendered: tuple[str, list[dict[str, Any]]], version: str
 ) -> None:
@@ -150,5 +148,5 @@ def test_namespaced_role_is_the_cluster_role_without_cluster_scoped_rules() -> N
 
 def test_install_ships_the_committed_crd() -> None:
     (crd,) = by_kind(kustomize("deploy"), "CustomResourceDefinition")
-    committed = yaml.safe_load((ROOT / "crds" / "llmservices.llmservice.dev.yaml").read_text())
+    committed = yaml.safe_load(support.CRD_FILE.read_text())
     assert crd == committed

@@ -10,23 +10,19 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
+import support
 from llmservice_operator import render
 from llmservice_operator.builders import build_children
 from llmservice_operator.celrules import Quantity
 from llmservice_operator.models import LLMService
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-# The oldest Kubernetes we support (native sidecars are on by default from 1.29) and the
-# newest schemas kubernetes-validate ships.
-KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
+EXAMPLES = support.EXAMPLES
 
 
 def schema_errors(manifest: dict[str, Any]) -> list[str]:
     """What the strict upstream schemas of each supported version say about ``manifest``."""
     errors = []
-    for version in KUBERNETES_VERSIONS:
+    for version in support.KUBERNETES_VERSIONS:
         try:
             kubernetes_validate.validate(manifest, version, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -36,7 +32,7 @@ def schema_errors(manifest: dict[str, Any]) -> list[str]:
 
 
 def load_example(path: Path) -> LLMService:
-    document = yaml.safe_load(path.read_text())
+    document = support.load_example(path)
     document["metadata"].setdefault("namespace", "default")
     return render.validate(document, path.name)
 
@@ -58,9 +54,7 @@ def test_example_opens_with_a_comment_header(path: Path) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_is_a_valid_llmservice(path: Path) -> None:
-    documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    assert len(documents) == 1
-    service = load_example(path)
+    service = load_example(path)  # one document per file
     assert service.kind == "LLMService"
 
 
@@ -79,7 +73,7 @@ def test_every_child_of_example_validates_strictly(path: Path, uid: str | None) 
 
 
 def test_seed_example_matches_the_seeds() -> None:
-    service = load_example(ROOT / "examples" / "tinyllama.yaml")
+    service = load_example(support.EXAMPLES_DIR / "tinyllama.yaml")
     kinds = {c["kind"]: c for c in build_children(service)}
     assert kinds["Service"]["spec"]["type"] == "NodePort"
     hpa = kinds["HorizontalPodAutoscaler"]["spec"]
@@ -136,17 +130,17 @@ def test_no_example_unloads_an_idle_model() -> None:
     """Readiness needs the model loaded, so a keepAlive that unloads an idle model would
     take idle pods out of the Service; no example should show that."""
     for path in EXAMPLES:
-        document = yaml.safe_load(path.read_text())
+        document = support.load_example(path)
         assert "keepAlive" not in document.get("spec", {}).get("model", {}) or (
             document["spec"]["model"]["keepAlive"] == "-1"
         ), path.name
 
 
-@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("version", support.KUBERNETES_VERSIONS)
 def test_the_strict_check_rejects_what_kubernetes_would(version: str) -> None:
     # Guard against a check that passes everything: a misplaced field, a wrong type and a
     # sidecar field on the wrong container must each fail.
-    service = load_example(ROOT / "examples" / "minimal.yaml")
+    service = load_example(support.EXAMPLES_DIR / "minimal.yaml")
     deployment = build_children(service)[0]
 
     unknown = copy.deepcopy(deployment)

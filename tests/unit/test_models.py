@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import support
 from llmservice_operator import models
 from llmservice_operator.models import LLMService, LLMServiceSpec, LLMServiceStatus
 from pydantic import ValidationError
 
 
 def bare() -> dict[str, Any]:
-    return {"apiVersion": models.GROUP_VERSION, "kind": models.KIND, "metadata": {"name": "x"}}
+    document = support.llmservice(name="x", namespace=None)
+    del document["spec"]
+    return document
 
 
 def test_defaults_are_the_seeds_setup() -> None:

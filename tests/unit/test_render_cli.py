@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 import yaml
 from llmservice_operator import render
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = support.EXAMPLES_DIR
 
 VALID = """\
 apiVersion: llmservice.dev/v1alpha1

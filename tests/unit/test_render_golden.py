@@ -11,13 +11,12 @@ import io
 from pathlib import Path
 
 import pytest
+import support
 from llmservice_operator import render
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "tests" / "golden"
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-CASES = [(path, fmt) for path in EXAMPLES for fmt in ("yaml",)] + [
-    (ROOT / "examples" / "tinyllama.yaml", "json")
+GOLDEN = support.GOLDEN_DIR
+CASES = [(path, fmt) for path in support.EXAMPLES for fmt in ("yaml",)] + [
+    (support.EXAMPLES_DIR / "tinyllama.yaml", "json")
 ]
 
 

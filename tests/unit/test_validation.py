@@ -8,24 +8,18 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
 import pytest
+import support
 from llmservice_operator import crd
-from llmservice_operator.celrules import FieldError, evaluate_validations
 from llmservice_operator.models import LLMService
 from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from support import crd_cel_errors, crd_schema_errors
 
-SCHEMA = crd.openapi_schema()
-JSON_SCHEMA = jsonschema.Draft7Validator(crd.to_json_schema(SCHEMA))
+SCHEMA = support.SCHEMA
 
 
 def base() -> dict[str, Any]:
-    return {
-        "apiVersion": "llmservice.dev/v1alpha1",
-        "kind": "LLMService",
-        "metadata": {"name": "chat", "namespace": "default"},
-        "spec": {},
-    }
+    return support.llmservice()
 
 
 def merged(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -495,22 +489,6 @@ def test_validate_llmservice_rejects_naming_the_field(case: Case) -> None:
     matching = [e for e in errors if e.path == case.path and case.fragment in e.message]
     assert matching, f"expected {case.path}: ...{case.fragment}... in {errors}"
     assert f"{case.path}: " in str(caught.value)
-
-
-def crd_cel_errors(document: dict[str, Any]) -> list[FieldError]:
-    """What the API server's CEL step says: rules run on the object after defaulting."""
-    return evaluate_validations(SCHEMA, crd.apply_defaults(SCHEMA, document))
-
-
-def crd_schema_errors(document: dict[str, Any]) -> list[str]:
-    defaulted = crd.apply_defaults(SCHEMA, document)
-    paths = []
-    for error in JSON_SCHEMA.iter_errors(defaulted):
-        path = ""
-        for part in error.absolute_path:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        paths.append(path)
-    return paths
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.by == "cel"], ids=lambda c: c.id)

@@ -1,0 +1,109 @@
+"""What the unit tests share, defined once: paths, the Kubernetes versions we support,
+LLMService documents, and the CRD's checks as the API server runs them offline.
+
+Imported as a module (``import support``): pytest puts this directory on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import jsonschema
+from llmservice_operator import crd, useryaml
+from llmservice_operator.celrules import FieldError, evaluate_validations
+from llmservice_operator.models import GROUP_VERSION, KIND
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+EXAMPLES_DIR: Final = ROOT / "examples"
+EXAMPLES: Final = sorted(EXAMPLES_DIR.glob("*.yaml"))
+GOLDEN_DIR: Final = ROOT / "tests" / "golden"
+CRD_FILE: Final = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
+
+# The oldest Kubernetes we support (native sidecars are on by default from 1.29) and the
+# newest schemas kubernetes-validate ships; the README names both.
+KUBERNETES_VERSIONS: Final = ("1.29.0", "1.37.0")
+
+
+def llmservice(
+    spec: dict[str, Any] | None = None,
+    *,
+    name: str = "chat",
+    namespace: str | None = "default",
+    **metadata: Any,
+) -> dict[str, Any]:
+    """An LLMService document as a user writes it (``spec`` as given, deep-copied)."""
+    meta: dict[str, Any] = {"name": name, **metadata}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": KIND,
+        "metadata": meta,
+        "spec": copy.deepcopy(spec) if spec is not None else {},
+    }
+
+
+def example_documents() -> Iterator[tuple[str, Any]]:
+    """``(file#index, document)`` for every document of every example, read as kubectl does."""
+    for path in EXAMPLES:
+        for index, document in enumerate(useryaml.load_all(path.read_text())):
+            if document is not None:
+                yield f"{path.stem}#{index}", document
+
+
+def load_example(path: Path) -> dict[str, Any]:
+    """The single document of an example file."""
+    (document,) = [d for d in useryaml.load_all(path.read_text()) if d is not None]
+    assert isinstance(document, dict)
+    return document
+
+
+# --------------------------------------------------------------------------------------
+# the CRD, as the API server checks an object against it
+
+SCHEMA: Final = crd.openapi_schema()
+
+
+def _go_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    """``pattern`` with Go's regexp semantics: ``$`` ends the text. Python's ``re`` lets it
+    match before a final newline, which would accept ``"abc\\n"`` where the API server and
+    pydantic do not."""
+    if not validator.is_type(instance, "string"):
+        return
+    go_like = pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
+    if re.search(go_like, instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _go_pattern})
+JSON_SCHEMA: Final = _Validator(crd.to_json_schema(SCHEMA))
+
+
+def _yaml_path(parts: Any) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def crd_schema_errors(document: Any) -> list[str]:
+    """Paths the CRD's OpenAPI schema rejects after the API server's defaulting (strict:
+    unknown fields are errors, as with ``kubectl apply --validate=strict``)."""
+    defaulted = crd.apply_defaults(SCHEMA, document)
+    return [_yaml_path(error.absolute_path) for error in JSON_SCHEMA.iter_errors(defaulted)]
+
+
+def crd_cel_errors(document: Any) -> list[FieldError]:
+    """What the CRD's CEL rules say about the object after defaulting."""
+    return evaluate_validations(SCHEMA, crd.apply_defaults(SCHEMA, document))
+
+
+def crd_accepts(document: Any) -> bool:
+    """Whether the API server, with this CRD installed, would store ``document``."""
+    return not crd_schema_errors(document) and not crd_cel_errors(document)
