@@ -49,14 +49,17 @@ def selector_string(name: str) -> str:
 
 
 def deployment_name(name: str) -> str:
+    """The Deployment's name: one place to change should children ever get suffixes."""
     return name
 
 
 def service_name(name: str) -> str:
+    """The Service's name (also the endpoint's host): one place to change, as above."""
     return name
 
 
 def hpa_name(name: str) -> str:
+    """The HPA's name: callers say which child they mean, even while all names agree."""
     return name
 
 
