@@ -1,0 +1,153 @@
+"""The two chat APIs on the wire: request bodies, and answers read as pure state updates.
+
+The OpenAI-compatible API streams server-sent events (``data: {...}`` lines ending in
+``data: [DONE]``); Ollama's streams one JSON object per line, the last with ``done``. The
+parsers take one line and a time at a time, so the runner owns the clock and the tests can
+feed them the backend's own output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmservice_operator.loadtest.config import Config
+from llmservice_operator.loadtest.records import Api
+
+CHAT_PATHS: dict[Api, str] = {"openai": "/v1/chat/completions", "ollama": "/api/chat"}
+HEALTH_PATH = "/healthz"
+
+
+@dataclass
+class StreamState:
+    """What one stream has said so far: token times, the server's count, its end."""
+
+    token_times: list[float] = field(default_factory=list)
+    usage_tokens: int | None = None
+    done: bool = False
+    error: str | None = None
+    text: str = ""
+
+    @property
+    def tokens(self) -> int:
+        return self.usage_tokens if self.usage_tokens is not None else len(self.token_times)
+
+
+def _dig(obj: Any, *keys: str | int) -> Any:
+    """obj[k1][k2]... or None when any step is missing or of the wrong type: a server that
+    answers nonsense makes a failed request, never a crashed user."""
+    for key in keys:
+        if isinstance(key, int):
+            if not isinstance(obj, list) or len(obj) <= key:
+                return None
+        elif not isinstance(obj, dict):
+            return None
+        obj = obj[key] if isinstance(key, int) else obj.get(key)
+    return obj
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error)
+
+
+def feed_openai_line(state: StreamState, line: str, now: float) -> None:
+    """One line of an OpenAI chat-completions SSE stream."""
+    if not line.startswith("data:"):
+        return  # blank separators, comments, event:/id: fields
+    data = line[5:].strip()
+    if data == "[DONE]":
+        state.done = True
+        return
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        state.error = f"an event that is not JSON: {data[:80]!r}"
+        return
+    if not isinstance(obj, dict):
+        return
+    if "error" in obj:
+        state.error = _error_text(obj["error"])
+        return
+    completion_tokens = _dig(obj, "usage", "completion_tokens")
+    if isinstance(completion_tokens, int):
+        state.usage_tokens = completion_tokens
+    content = _dig(obj, "choices", 0, "delta", "content")
+    if isinstance(content, str) and content:
+        state.token_times.append(now)
+        state.text += content
+
+
+def feed_ollama_line(state: StreamState, line: str, now: float) -> None:
+    """One line of an Ollama /api/chat NDJSON stream."""
+    if not line.strip():
+        return
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        state.error = f"a line that is not JSON: {line[:80]!r}"
+        return
+    if not isinstance(obj, dict):
+        return
+    if "error" in obj:
+        state.error = _error_text(obj["error"])
+        return
+    content = _dig(obj, "message", "content")
+    if isinstance(content, str) and content:
+        state.token_times.append(now)
+        state.text += content
+    if obj.get("done"):
+        if isinstance(obj.get("eval_count"), int):
+            state.usage_tokens = obj["eval_count"]
+        state.done = True
+
+
+def parse_unary(api: Api, body: bytes) -> tuple[str, int]:
+    """(reply text, completion tokens) of a non-streaming answer; ValueError if malformed."""
+    obj = json.loads(body)
+    if not isinstance(obj, dict):
+        raise ValueError("the answer is not a JSON object")
+    if "error" in obj:
+        raise ValueError(_error_text(obj["error"]))
+    if api == "openai":
+        if not isinstance(_dig(obj, "choices", 0), dict):
+            raise ValueError("the answer has no choices")
+        text = str(_dig(obj, "choices", 0, "message", "content") or "")
+        tokens = _dig(obj, "usage", "completion_tokens")
+    else:
+        if not obj.get("done"):
+            raise ValueError("the answer is not done")
+        text = str(_dig(obj, "message", "content") or "")
+        tokens = obj.get("eval_count")
+    return text, tokens if isinstance(tokens, int) else 0
+
+
+def chat_body(config: Config, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": config.model, "messages": messages, "stream": stream}
+    if config.api == "openai":
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        if config.max_tokens is not None:
+            body["max_tokens"] = config.max_tokens
+    elif config.max_tokens is not None:
+        body["options"] = {"num_predict": config.max_tokens}
+    return body
+
+
+def short(text: str) -> str:
+    """One line of at most 160 characters: failure details are examples, not logs."""
+    text = " ".join(text.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def http_error_detail(status: int, body: bytes) -> str:
+    """The error message of a non-200 answer, whichever API (or proxy) wrote it."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return short(body.decode(errors="replace")) or f"HTTP {status}"
+    if isinstance(obj, dict) and "error" in obj:
+        return short(_error_text(obj["error"]))
+    return short(body.decode(errors="replace"))
