@@ -339,7 +339,7 @@ def _real_chat(
     return final["eval_count"], ended - sent, max(last - first, 1e-9)
 
 
-def real_model_benchmark(rounds: int = 2, tokens: int = 64) -> list[Result]:
+def real_model_benchmark(rounds: int = 4, tokens: int = 48) -> list[Result]:
     """Tokens per second with SmolLM2 through the backend vs direct (target: >= 97 %).
 
     The same prompts both ways, greedy so both paths generate the same tokens; each prompt
