@@ -32,7 +32,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmservice_operator import labels
+from llmservice_operator.loadtest.stats import percentile
 from llmservice_operator.models import API_GROUP, API_VERSION, KIND, PLURAL
+from llmservice_operator.texttable import table
 
 Obj = Mapping[str, Any]
 
@@ -418,16 +420,11 @@ def _pod_name(pod: Obj) -> str:
 
 def summarize_probe(latencies: Sequence[float], failures: Sequence[str]) -> ProbeResult:
     """p50 and max over the successful samples; the failed ones are listed by cause."""
-    ordered = sorted(latencies)
-    p50 = None
-    if ordered:
-        mid = len(ordered) // 2
-        p50 = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
     return ProbeResult(
         samples=len(latencies) + len(failures),
         ok=len(latencies),
-        p50_seconds=p50,
-        max_seconds=ordered[-1] if ordered else None,
+        p50_seconds=percentile(latencies, 50),
+        max_seconds=max(latencies, default=None),
         failures=tuple(failures),
     )
 
@@ -442,14 +439,6 @@ def _ms(seconds: float | None) -> str:
 
 def _opt(value: int | None, suffix: str = "") -> str:
     return "-" if value is None else f"{value}{suffix}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return [
-        (indent + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True))).rstrip()
-        for r in [header, *rows]
-    ]
 
 
 def render_text(r: Report) -> str:
@@ -474,7 +463,7 @@ def render_text(r: Report) -> str:
     lines.append(f"  restarts    {r.restarts}")
     if r.pods:
         lines.append("")
-        lines += _table(
+        lines += table(
             ["POD", "READY", "STATUS", "RESTARTS", "AGE", "NODE"],
             [
                 [
@@ -509,7 +498,7 @@ def render_text(r: Report) -> str:
             lines.append(f"    HPA {c.type}={c.status} {c.reason}: {c.message}".rstrip(": "))
     if r.conditions:
         lines.append("")
-        lines += _table(
+        lines += table(
             ["CONDITION", "STATUS", "REASON", "SINCE", "MESSAGE"],
             [[c.type, c.status, c.reason, c.since, c.message] for c in r.conditions],
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from llmservice_operator.loadtest.records import ChatResult, HealthResult
 from llmservice_operator.loadtest.stats import Distribution, Summary
+from llmservice_operator.texttable import table
 
 
 def format_seconds(value: float | None) -> str:
@@ -21,19 +22,6 @@ def format_rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    first, *rest = cells
-    out = f"  {first:<{widths[0]}}"
-    for cell, width in zip(rest, widths[1:], strict=True):
-        out += f"  {cell:>{width}}"
-    return out.rstrip()
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return [_row(header, widths)] + [_row(r, widths) for r in rows]
-
-
 def render_text(s: Summary) -> str:
     mode = {"on": "streaming", "off": "not streaming", "mix": "half streaming"}.get(s.stream)
     lines = [
@@ -42,7 +30,7 @@ def render_text(s: Summary) -> str:
         + (" (Ctrl-C: partial results)" if s.interrupted else ""),
         "",
     ]
-    lines += _table(
+    lines += table(
         ["requests", "sent", "ok", "failed", "unfinished"],
         [
             [
@@ -61,12 +49,13 @@ def render_text(s: Summary) -> str:
                 str(s.chats_unfinished),
             ],
         ],
+        numeric=True,
     )
     lines.append("")
     if s.failures or s.health_failures:
         rows = [[f"chat: {cause}", str(n)] for cause, n in s.failures.items()]
         rows += [[f"health check: {cause}", str(n)] for cause, n in s.health_failures.items()]
-        lines += _table(["failures by cause", "count"], rows)
+        lines += table(["failures by cause", "count"], rows, numeric=True)
         for cause, detail in s.examples.items():
             lines.append(f"    e.g. {cause}: {detail}")
     else:
@@ -76,7 +65,7 @@ def render_text(s: Summary) -> str:
     def dist_row(name: str, d: Distribution, fmt: Any) -> list[str]:
         return [name, str(d.count), fmt(d.p50), fmt(d.p95), fmt(d.p99), fmt(d.max), fmt(d.mean)]
 
-    lines += _table(
+    lines += table(
         ["successful requests", "n", "p50", "p95", "p99", "max", "mean"],
         [
             dist_row("chat latency", s.latency, format_seconds),
@@ -84,6 +73,7 @@ def render_text(s: Summary) -> str:
             dist_row("tokens/s per stream", s.stream_rate, format_rate),
             dist_row("health check latency", s.health_latency, format_seconds),
         ],
+        numeric=True,
     )
     lines.append("")
     lines.append(
