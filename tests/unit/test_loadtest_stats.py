@@ -253,6 +253,40 @@ def test_ollama_stream_and_its_error_line() -> None:
     assert not broken.done
 
 
+def test_a_complete_stream_gives_its_first_token_and_decode_span() -> None:
+    state = StreamState()
+    for t, obj in zip([1.5, 2.0, 3.5], _ollama_objects(["x", "y"]), strict=True):
+        loadtest.feed_ollama_line(state, json.dumps(obj), t)
+    result, text = loadtest.stream_result("ollama", state, started=1.0, ended=4.0)
+    assert result.ok
+    assert result.stream
+    assert (result.latency, result.ttft, result.decode_seconds) == (3.0, 0.5, 0.5)
+    assert (result.tokens, text) == (2, "xy")
+
+
+@pytest.mark.parametrize(
+    ("api", "end"), [("openai", "before [DONE]"), ("ollama", "before the final done object")]
+)
+def test_a_stream_cut_short_is_a_mid_stream_failure_that_keeps_its_tokens(
+    api: loadtest.Api, end: str
+) -> None:
+    state = StreamState(token_times=[0.2, 0.3])
+    result, text = loadtest.stream_result(api, state, started=0.0, ended=1.0)
+    assert (result.failure, result.tokens, result.latency, text) == (
+        loadtest.MID_STREAM,
+        2,
+        1.0,
+        "",
+    )
+    assert end in result.detail
+
+
+def test_a_stream_that_reported_an_error_fails_with_that_error() -> None:
+    state = StreamState(error="unexpected EOF", done=True)
+    result, _ = loadtest.stream_result("openai", state, started=0.0, ended=1.0)
+    assert (result.failure, result.detail) == (loadtest.MID_STREAM, "unexpected EOF")
+
+
 def test_a_line_that_is_not_json_is_an_error() -> None:
     state = StreamState()
     loadtest.feed_ollama_line(state, "<html>", 0.0)

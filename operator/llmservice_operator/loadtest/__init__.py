@@ -51,6 +51,7 @@ from llmservice_operator.loadtest.output import (
     format_rate,
     format_seconds,
     progress_line,
+    render_json,
     render_text,
 )
 from llmservice_operator.loadtest.prompts import BUILTIN_PROMPTS, read_prompts
@@ -62,6 +63,7 @@ from llmservice_operator.loadtest.protocols import (
     feed_ollama_line,
     feed_openai_line,
     parse_unary,
+    stream_result,
 )
 from llmservice_operator.loadtest.records import (
     BAD_RESPONSE,
@@ -143,8 +145,10 @@ __all__ = [
     "percentile",
     "progress_line",
     "read_prompts",
+    "render_json",
     "render_text",
     "run",
     "stream_rate",
+    "stream_result",
     "summarize",
 ]

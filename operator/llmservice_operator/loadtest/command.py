@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 
 from llmservice_operator.loadtest.config import config_from_args
-from llmservice_operator.loadtest.output import render_text
+from llmservice_operator.loadtest.output import render_json, render_text
 from llmservice_operator.loadtest.records import UsageError
 from llmservice_operator.loadtest.runner import run_until_interrupted
 from llmservice_operator.loadtest.stats import Summary
@@ -34,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     progress = sys.stderr if (args.progress or sys.stderr.isatty()) else None
     summary = asyncio.run(run_until_interrupted(config, progress))
     if args.json:
-        sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
+        sys.stdout.write(render_json(summary))
     else:
         sys.stdout.write(render_text(summary))
     sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,11 @@ def format_seconds(value: float | None) -> str:
 
 def format_rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def render_json(s: Summary) -> str:
+    """The figures for machines and CI: :meth:`Summary.to_json`, indented, one document."""
+    return json.dumps(s.to_json(), indent=2) + "\n"
 
 
 def render_text(s: Summary) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmservice_operator.loadtest.config import Config
-from llmservice_operator.loadtest.records import Api
+from llmservice_operator.loadtest.records import MID_STREAM, Api, ChatResult
 
 CHAT_PATHS: dict[Api, str] = {"openai": "/v1/chat/completions", "ollama": "/api/chat"}
 HEALTH_PATH = "/healthz"
@@ -122,6 +122,33 @@ def parse_unary(api: Api, body: bytes) -> tuple[str, int]:
         text = str(_dig(obj, "message", "content") or "")
         tokens = obj.get("eval_count")
     return text, tokens if isinstance(tokens, int) else 0
+
+
+def stream_result(
+    api: Api, state: StreamState, started: float, ended: float
+) -> tuple[ChatResult, str]:
+    """The record and reply text of a stream the runner has stopped reading. A stream that
+    reported an error, or ended before its API's end marker, is a mid-stream failure that
+    keeps its token count; a complete one gives time to first token and the decode span."""
+    latency = ended - started
+
+    def failed(detail: str) -> tuple[ChatResult, str]:
+        return ChatResult(started, latency, True, MID_STREAM, detail, tokens=state.tokens), ""
+
+    if state.error is not None:
+        return failed(short(state.error))
+    if not state.done:
+        end = "[DONE]" if api == "openai" else "the final done object"
+        return failed(f"the stream ended before {end}")
+    times = state.token_times
+    return ChatResult(
+        started,
+        latency,
+        True,
+        ttft=times[0] - started if times else None,
+        tokens=state.tokens,
+        decode_seconds=times[-1] - times[0] if len(times) > 1 else None,
+    ), state.text
 
 
 def chat_body(config: Config, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from llmservice_operator.loadtest.protocols import (
     http_error_detail,
     parse_unary,
     short,
+    stream_result,
 )
 from llmservice_operator.loadtest.records import (
     BAD_RESPONSE,
@@ -147,21 +148,7 @@ class Runner:
             return failed(cause, short(f"{type(exc).__name__}: {exc}") or type(exc).__name__)
         except httpx.RequestError as exc:  # undecodable body, redirect loop, ...
             return failed(BAD_RESPONSE, short(f"{type(exc).__name__}: {exc}"))
-        latency = self.clock() - started
-        if state.error is not None:
-            return failed(MID_STREAM, short(state.error))
-        if not state.done:
-            end = "[DONE]" if config.api == "openai" else "the final done object"
-            return failed(MID_STREAM, f"the stream ended before {end}")
-        times = state.token_times
-        return ChatResult(
-            started,
-            latency,
-            stream,
-            ttft=times[0] - started if times else None,
-            tokens=state.tokens,
-            decode_seconds=times[-1] - times[0] if len(times) > 1 else None,
-        ), state.text
+        return stream_result(config.api, state, started, self.clock())
 
     async def check_health(self, client: httpx.AsyncClient) -> HealthResult:
         import httpx
