@@ -432,6 +432,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000, help="LLMServices to create")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idling to watch")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds before idling")
     parser.add_argument("--restart-settle", type=float, default=20.0, help="seconds after resume")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up on Ready after")
     parser.add_argument("--workers", type=int, default=8, help="operator API threads")
@@ -498,6 +499,7 @@ def main() -> int:
         rss_first = operator.peak_rss_mb()
         log(f"all Ready: {ready}/{args.count} in {to_ready:.1f} s; {len(writes)} operator writes")
 
+        time.sleep(args.settle)  # late events (a last HPA status) may still be on their way
         mark = request_count(server)
         time.sleep(args.idle)
         idle_writes = operator_writes(server, mark)

@@ -201,7 +201,11 @@ class _Spec:
     generation: int
     service: LLMService | None
     error: str | None
-    desired: list[dict[str, Any]]
+    packed_desired: list[str]  # the desired manifests, as compact JSON
+
+    @property
+    def desired(self) -> list[dict[str, Any]]:
+        return [unpack(m) for m in self.packed_desired]
 
 
 class Controller:
@@ -211,6 +215,7 @@ class Controller:
         debounce: float = 0.3,
         status_interval: float = 1.0,
         metrics: Metrics = METRICS,
+        concurrency: int = 16,
     ) -> None:
         self.kube = kube
         self.debounce = debounce
@@ -219,11 +224,16 @@ class Controller:
         self.status_interval = status_interval
         self._last_write: dict[Key, float] = {}
         self.metrics = metrics
+        # Reconciles in progress at once. A thousand LLMServices created together would
+        # otherwise each build their manifests and wait for the API threads holding them:
+        # a memory peak for no speed (the API thread pool is the limit anyway).
+        self._slots = asyncio.Semaphore(concurrency)
         self.indexes: Mapping[str, Any] = {}
         self._dirty: set[Key] = set()
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._specs: dict[Key, _Spec] = {}
-        self._applied: dict[ChildKey, dict[str, Any]] = {}  # summaries from apply answers
+        # summaries (packed) from our apply answers, until the watch has caught up
+        self._applied: dict[ChildKey, str] = {}
         self._deleted: dict[ChildKey, str | None] = {}  # uid we deleted
         self._drifted: dict[ChildKey, Obj] = {}  # live bodies found drifted
         self._ignored_drift: dict[ChildKey, tuple[str | None, str]] = {}
@@ -343,8 +353,9 @@ class Controller:
                 self._dirty.discard(key)
                 pause = self.debounce
                 try:
-                    with self.metrics.timed():
-                        again = await self.reconcile(key)
+                    async with self._slots:
+                        with self.metrics.timed():
+                            again = await self.reconcile(key)
                     attempt = 0
                     if again is not None:
                         self._dirty.add(key)
@@ -390,7 +401,14 @@ class Controller:
         seen = self._one(CHILD_INDEXES[kind], (namespace, name))
         if seen is not None and self._deleted.get(ckey) == (seen.get("metadata") or {}).get("uid"):
             seen = None  # we deleted it; the watch has not said so yet
-        return newer(seen, self._applied.get(ckey))
+        mine = self._applied.get(ckey)
+        if mine is None:
+            return seen
+        applied = unpack(mine)
+        best = newer(seen, applied)
+        if best is seen:
+            del self._applied[ckey]  # the watch has caught up with our write
+        return best
 
     def _pods(self, key: Key) -> list[Obj]:
         index = self.indexes.get(POD_INDEX)
@@ -412,7 +430,7 @@ class Controller:
             spec = _Spec(uid, generation, None, message or "the spec is invalid", [])
         else:
             desired = [with_hash(m) for m in build_children(service)]
-            spec = _Spec(uid, generation, service, None, desired)
+            spec = _Spec(uid, generation, service, None, [pack(m) for m in desired])
         self._specs[key] = spec
         return spec
 
@@ -500,7 +518,7 @@ class Controller:
                 child_name = action.manifest["metadata"]["name"]
                 ckey = (action.kind, namespace, child_name)
                 live = await self.kube.apply(action.manifest)
-                self._applied[ckey] = child_summary(live)
+                self._applied[ckey] = pack(child_summary(live))
                 self._drifted.pop(ckey, None)
                 self._deleted.pop(ckey, None)
                 left = drift(action.manifest, live)

@@ -39,7 +39,10 @@ async def start(**_: Any) -> None:
     config = settings_mod.load()
     kube = Kube(api_client_from_environment(), workers=config.api_workers)
     _state["controller"] = Controller(
-        kube, debounce=config.status_debounce, status_interval=config.status_interval
+        kube,
+        debounce=config.status_debounce,
+        status_interval=config.status_interval,
+        concurrency=2 * config.api_workers,
     )
 
 
