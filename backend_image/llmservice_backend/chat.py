@@ -75,7 +75,7 @@ class ChatService:
         try:
             if not req.stream:
                 raw = await guarded(request.receive, self._unary(payload, started))
-                self._observe_final(route, _loads(raw))
+                self.metrics.observe_generation(route, _loads(raw))
                 return Response(raw, media_type="application/json")
             opened = await guarded(request.receive, self._open_stream(payload, started, route))
         except ClientGone:
@@ -99,7 +99,7 @@ class ChatService:
             if not req.stream:
                 raw = await guarded(request.receive, self._unary(payload, started))
                 answer = _loads(raw)
-                self._observe_final(route, answer)
+                self.metrics.observe_generation(route, answer)
                 return JSONResponse(openai_compat.completion(answer, req.model))
             opened = await guarded(request.receive, self._open_stream(payload, started, route))
         except ClientGone:
@@ -242,9 +242,6 @@ class ChatService:
                 self.metrics.observe_generation(route, outcome.final)
 
         return close
-
-    def _observe_final(self, route: str, answer: dict[str, Any]) -> None:
-        self.metrics.observe_generation(route, answer)
 
 
 def _translate_lines(
