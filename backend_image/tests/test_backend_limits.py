@@ -196,3 +196,36 @@ def test_api_key_with_the_official_clients(start_backend: StartBackend) -> None:
 async def test_without_a_key_no_header_is_needed(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/chat", json={"messages": MESSAGES, "stream": False})
     assert response.status_code == 200
+
+
+async def test_a_request_that_waits_too_long_in_the_queue_is_503(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    fake.reply_tokens, fake.token_rate = 200, 20.0
+    backend = start_backend(
+        max_concurrent_requests=1, max_queued_requests=4, queue_timeout_seconds=0.3
+    )
+    async with (
+        httpx.AsyncClient(base_url=backend.url, timeout=30) as client,
+        client.stream("POST", "/api/chat", json=LONG) as running,
+    ):
+        _kept = await first_line(running)
+        late = await client.post("/api/chat", json=LONG)
+    assert late.status_code == 503
+    assert late.headers["retry-after"]
+    assert late.json() == {"error": "no free slot after waiting 0.3 s in the queue"}
+    assert backend.metric('llmservice_backend_rejected_requests_total{reason="queue_timeout"}') == 1
+
+
+async def test_without_a_queue_the_second_request_is_429(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    fake.reply_tokens, fake.token_rate = 200, 20.0
+    backend = start_backend(max_concurrent_requests=1, max_queued_requests=0)
+    async with (
+        httpx.AsyncClient(base_url=backend.url, timeout=30) as client,
+        client.stream("POST", "/api/chat", json=LONG) as running,
+    ):
+        _kept = await first_line(running)
+        second = await client.post("/api/chat", json=LONG)
+    assert second.status_code == 429
