@@ -142,6 +142,11 @@ class _Responder:
     async def json(self, status: int, obj: Any) -> None:
         await self.send(status, json.dumps(obj).encode())
 
+    @property
+    def streaming(self) -> bool:
+        """A streamed answer has begun (its headers may still wait for the first chunk)."""
+        return self._head is not None or self.started
+
     def begin_stream(self, content_type: str = "application/x-ndjson") -> None:
         self._head = (
             f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
@@ -681,7 +686,7 @@ class FakeOllama:
             raise _Reset
         if f.error_after_tokens is not None and sent >= f.error_after_tokens:
             record.outcome = "error"
-            if out._head is not None or out.started:
+            if out.streaming:
                 await out.chunk({"error": f.error_message})
                 await out.end()
             else:
