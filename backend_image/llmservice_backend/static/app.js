@@ -388,7 +388,15 @@
     send(text);
   });
 
+  // On touch screens there is no Shift key: Enter makes a new line and the Send button sends.
+  const touchOnly = window.matchMedia("(pointer: coarse)").matches;
+  if (touchOnly) {
+    ui.prompt.setAttribute("enterkeyhint", "enter");
+    document.getElementById("composer-hint").textContent = "The Send button sends the message.";
+  }
+
   ui.prompt.addEventListener("keydown", (event) => {
+    if (touchOnly) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       ui.composer.requestSubmit();
