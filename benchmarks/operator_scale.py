@@ -210,46 +210,27 @@ def watch_objects(api: Api, path: str, stop: threading.Event) -> Iterator[dict[s
 
 
 class ReadyCounter:
-    """How many LLMServices of a namespace have Ready=True, kept by a watch."""
+    """How many LLMServices of a namespace have Ready=True (a list every ``period``
+    seconds: the figure is known to within that period)."""
 
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, period: float = 2.0) -> None:
         self.api = Api(url)
-        self.ready: dict[str, bool] = {}
-        self.stop = threading.Event()
         self.path = f"{LLMS}/namespaces/{namespace}/llmservices"
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        self.period = period
 
-    def _loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                listed = self.api.get(self.path)
-                for item in listed.get("items") or ():
-                    self._see(item)
-                rv = (listed.get("metadata") or {}).get("resourceVersion", "")
-                params = {"watch": "true", "resourceVersion": rv}
-                with self.api.http.stream("GET", self.path, params=params, timeout=None) as r:
-                    for line in r.iter_lines():
-                        if self.stop.is_set():
-                            return
-                        if line:
-                            self._see(json.loads(line).get("object") or {})
-            except (httpx.HTTPError, RuntimeError, ValueError):
-                time.sleep(0.5)
-
-    def _see(self, item: dict[str, Any]) -> None:
-        name = (item.get("metadata") or {}).get("name")
-        if name:
-            self.ready[name] = any(
+    def count(self) -> int:
+        items = self.api.get(self.path).get("items") or ()
+        return sum(
+            1
+            for item in items
+            if any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in (item.get("status") or {}).get("conditions") or ()
             )
-
-    def count(self) -> int:
-        return sum(1 for v in list(self.ready.values()) if v)
+        )
 
     def close(self) -> None:
-        self.stop.set()
+        self.api.http.close()
 
 
 class FakeControllers:
