@@ -89,19 +89,23 @@ def keyed_backend(fake: FakeOllama) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    profile = tmp_path_factory.mktemp("chromium-profile")
+def playwright() -> Iterator[Any]:
     with playwright_sync.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1024, "height": 768},
-        )
-        context.set_default_timeout(15_000)
-        yield context
-        context.close()
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser_context(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")),
+        executable_path=str(CHROMIUM),
+        args=CHROMIUM_ARGS,
+        headless=True,
+        viewport={"width": 1024, "height": 768},
+    )
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
 
 
 @pytest.fixture
@@ -398,3 +402,34 @@ def test_new_chat_while_streaming_starts_clean(backend: str, fake: FakeOllama, p
     page.reload()
     page.get_by_text("Ask anything").wait_for()
     assert _bubbles(page) == []
+
+
+def test_on_a_touch_phone_enter_is_a_new_line_and_send_sends(
+    backend: str, playwright: Any, tmp_path: Path
+) -> None:
+    phone = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "phone-profile"),
+        executable_path=str(CHROMIUM),
+        args=CHROMIUM_ARGS,
+        headless=True,
+        viewport=PHONE,
+        has_touch=True,
+        is_mobile=True,
+    )
+    phone.set_default_timeout(15_000)
+    try:
+        page = phone.new_page()
+        page.goto(backend)
+        page.get_by_label("Your message").tap()
+        page.keyboard.type("line one")
+        page.keyboard.press("Enter")
+        page.keyboard.type("line two")
+        assert page.locator(".msg").count() == 0, "Enter sent the message on a phone"
+        page.get_by_role("button", name="Send").tap()
+        _wait_idle(page)
+        assert _bubbles(page) == [
+            ("user", "line one\nline two"),
+            ("assistant", "You said: line one\nline two"),
+        ]
+    finally:
+        phone.close()
