@@ -287,3 +287,8 @@ def test_a_client_that_goes_away_stops_the_real_generation(
     assert generation.ended is not None, "the generation never ended"
     assert generation.cancelled
     assert generation.eval_tokens < 1500
+
+
+def test_a_missing_model_package_is_named_in_the_error() -> None:
+    with pytest.raises(llama_adapter.ModelNotInstalledError, match="no-such-model-package"):
+        llama_adapter.find_gguf("no-such-model-package")
