@@ -7,7 +7,8 @@ Routes (the chat and model routes need `Authorization: Bearer <API_KEY>` when AP
     POST /v1/chat/completions   OpenAI-compatible; SSE ending `data: [DONE]`, usage included
     GET  /v1/models[/{model}]   OpenAI-compatible model list
     GET  /healthz               the process answers (never calls Ollama)
-    GET  /readyz                Ollama reachable, the model present and loaded; pull progress
+    GET  /readyz                start-up pull and warm-up done, Ollama answers, the model is
+                                present; says whether it is loaded now; pull progress
     GET  /metrics               Prometheus
     GET  /, /static/*           the chat page
 
@@ -29,7 +30,9 @@ Environment (bad values stop the process with exit status 2 and the variable's n
     REQUEST_TIMEOUT_SECONDS      900             a whole request
     MAX_REQUEST_BODY_BYTES       1048576         larger bodies get 413
     READINESS_CACHE_SECONDS      2               how long a /readyz answer is reused
-    PULL_RETRY_SECONDS           30              first pause after a failed pull (doubles)
+    PULL_RETRY_SECONDS           10              first pause after a failed pull (doubles)
+    PULL_ATTEMPTS                4               pulls before a transient failure is final
+    TERMINATION_MESSAGE_PATH     /dev/termination-log  where a final pull failure is written
     LOG_FORMAT, LOG_LEVEL        text, info      (text | json)
     ACCESS_LOG                   true            one log line per request
 """

@@ -1,4 +1,9 @@
-"""`llmservice-backend` / `python -m llmservice_backend`: read the environment and serve."""
+"""`llmservice-backend` / `python -m llmservice_backend`: read the environment and serve.
+
+Exit status: 0 after a graceful stop (SIGTERM), 2 for a bad setting, and
+:data:`.termination.EXIT_MODEL_PULL_FAILED` when the model pull failed for good, after
+writing ``model pull failed: <reason>`` to TERMINATION_MESSAGE_PATH for the kubelet.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,11 @@ import uvicorn
 from .app import create_app
 from .logging_setup import configure
 from .settings import Settings, SettingsError
+from .termination import (
+    EXIT_MODEL_PULL_FAILED,
+    model_pull_failed_message,
+    write_termination_message,
+)
 
 log = logging.getLogger("llmservice_backend")
 
@@ -36,8 +46,20 @@ def main() -> int:
         settings.max_concurrent_requests,
         settings.max_queued_requests,
     )
+    failures: list[str] = []
+    server: uvicorn.Server | None = None
+
+    def pull_failed(reason: str) -> None:
+        # Leave a message the operator can read from the pod, then stop serving; the
+        # kubelet restarts the container (with back-off), which retries the pull.
+        message = model_pull_failed_message(reason)
+        failures.append(message)
+        write_termination_message(settings.termination_message_path, message)
+        if server is not None:
+            server.should_exit = True
+
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, on_model_failure=pull_failed),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -53,7 +75,11 @@ def main() -> int:
     # it restores) turns that into a normal exit, so a graceful stop ends with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run()
+    if failures:
+        log.error("exiting: %s", failures[0])
+        return EXIT_MODEL_PULL_FAILED
     return 0
 
 

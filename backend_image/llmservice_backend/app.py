@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,12 @@ _LIST_TIMEOUT = 10.0
 class Backend:
     """Everything one app instance owns; kept on app.state.backend for tests and tools."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None,
+        on_model_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.upstream = Upstream(settings, transport)
@@ -49,7 +54,7 @@ class Backend:
             self.metrics,
         )
         self.chat = ChatService(settings, self.upstream, self.limiter, self.metrics)
-        self.models = ModelManager(settings, self.upstream, self.metrics)
+        self.models = ModelManager(settings, self.upstream, self.metrics, on_model_failure)
         self._key = settings.api_key.encode() if settings.api_key else None
 
     def authorize(self, request: Request) -> None:
@@ -85,10 +90,14 @@ def create_app(
     static_dir: Path | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     manage_model: bool = True,
+    on_model_failure: Callable[[str], None] | None = None,
 ) -> FastAPI:
-    """Build the app. manage_model=False skips the start-up pull and warm (for tests)."""
+    """Build the app. manage_model=False skips the start-up pull and warm (for tests).
+
+    on_model_failure is called with Ollama's reason when the model pull fails for good.
+    """
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series are noise
-    backend = Backend(settings, transport)
+    backend = Backend(settings, transport, on_model_failure)
     static = static_dir if static_dir is not None else STATIC_DIR
 
     @asynccontextmanager
@@ -190,7 +199,11 @@ def create_app(
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> Response:
-        """Ollama reachable and the model present and loaded (cached briefly)."""
+        """Start-up pull and warm-up done, Ollama answers, the model present (cached briefly).
+
+        The body's "loaded" says whether the model is in memory now; an idle model Ollama
+        unloaded (keep_alive) does not make the pod unready.
+        """
         result = await backend.models.readiness()
         return JSONResponse(result.body, status_code=200 if result.ready else 503)
 

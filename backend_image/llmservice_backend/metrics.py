@@ -115,7 +115,12 @@ class Metrics:
         )
         self.model_ready = Gauge(
             f"{PREFIX}_model_ready",
-            "1 when the model is present and loaded in Ollama, else 0.",
+            "1 when the backend is ready: start-up pull and warm-up done, model present.",
+            registry=r,
+        )
+        self.model_loaded = Gauge(
+            f"{PREFIX}_model_loaded",
+            "1 when Ollama had the model in memory at the last readiness check, else 0.",
             registry=r,
         )
         self.model_pull_ratio = Gauge(

@@ -73,7 +73,9 @@ class Settings:
     request_timeout_seconds: float = 900.0
     max_request_body_bytes: int = 1_048_576
     readiness_cache_seconds: float = 2.0
-    pull_retry_seconds: float = 30.0
+    pull_retry_seconds: float = 10.0
+    pull_attempts: int = 4
+    termination_message_path: str = "/dev/termination-log"
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "info"
     access_log: bool = True
@@ -132,6 +134,10 @@ class Settings:
             ),
             pull_retry_seconds=reader.get(
                 "PULL_RETRY_SECONDS", d.pull_retry_seconds, _seconds(positive=True)
+            ),
+            pull_attempts=reader.get("PULL_ATTEMPTS", d.pull_attempts, _int_range(1, 100)),
+            termination_message_path=reader.get(
+                "TERMINATION_MESSAGE_PATH", d.termination_message_path, _non_empty
             ),
             log_format=reader.get("LOG_FORMAT", d.log_format, _log_format),
             log_level=reader.get("LOG_LEVEL", d.log_level, _log_level),

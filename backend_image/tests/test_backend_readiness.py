@@ -1,4 +1,8 @@
-"""/healthz, /readyz, and getting the model into Ollama at start (pull, warm, failures)."""
+"""/healthz, /readyz, and getting the model into Ollama at start (pull, warm, failures).
+
+Readiness: Ready once the start-up pull and warm-up succeeded, then while Ollama answers and
+has the model, loaded or not (an idle model unloaded by keep_alive keeps the pod Ready).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from backend_support import StartBackend
-from llmservice_backend.model_manager import model_in, normalize
-from llmservice_backend.settings import PullPolicy
+from llmservice_backend.app import create_app
+from llmservice_backend.model_manager import is_permanent, model_in, normalize
+from llmservice_backend.settings import PullPolicy, Settings
 from llmservice_backend.testing.fake_ollama import FakeOllama
+from llmservice_backend.testing.servers import ThreadedServer
 
 
 async def poll_ready(url: str, until: Any, within: float = 15.0) -> dict[str, Any]:
@@ -84,27 +90,107 @@ async def test_missing_model_is_pulled_with_progress_then_warmed(
     assert ratio == 1.0
 
 
-async def test_failed_pull_is_reported_with_ollamas_reason(
+async def test_a_missing_model_fails_for_good_with_ollamas_reason(
     start_backend: StartBackend, fake: FakeOllama, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.remove("tinyllama")
     fake.faults.pull_error = "pull model manifest: file does not exist"
-    backend = start_backend()
+    backend = start_backend(pull_retry_seconds=0.05)
     body = await poll_ready(backend.url, lambda _, b: b["phase"] == "failed")
     assert body["status"] == "not_ready"
     assert body["error"] == "pull model manifest: file does not exist"
-    assert body["next_retry_at"] is not None
+    assert "for good" in body["detail"]
+    assert body["next_retry_at"] is None  # the kubelet's restart retries, not this process
+    await asyncio.sleep(0.3)
+    assert fake.pulls == ["tinyllama"]  # a model that does not exist is not asked for again
     assert any("pull model manifest: file does not exist" in r.getMessage() for r in caplog.records)
 
 
-async def test_pull_policy_never_does_not_pull(
-    start_backend: StartBackend, fake: FakeOllama
+@pytest.mark.parametrize(
+    ("faults", "transient_reason"),
+    [
+        (
+            {
+                "pull_error": 'pull model manifest: Get "https://registry.ollama.ai/v2/library/'
+                'tinyllama/manifests/latest": dial tcp: lookup registry.ollama.ai: i/o timeout'
+            },
+            "i/o timeout",
+        ),
+        ({"pull_status": 500, "pull_error": "unexpected server error"}, "unexpected server"),
+    ],
+    ids=["registry-unreachable", "http-500"],
+)
+async def test_a_transient_pull_failure_is_retried_with_backoff(
+    start_backend: StartBackend,
+    fake: FakeOllama,
+    faults: dict[str, Any],
+    transient_reason: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.remove("tinyllama")
-    backend = start_backend(model_pull_policy=PullPolicy.NEVER)
-    body = await poll_ready(backend.url, lambda _, b: b["phase"] == "failed")
+    for name, value in faults.items():
+        setattr(fake.faults, name, value)
+    fake.faults.pull_error_times = 2
+    backend = start_backend(pull_retry_seconds=0.05, pull_attempts=4)
+    body = await poll_ready(backend.url, lambda status, _: status == 200)
+    assert body["loaded"] is True
+    assert fake.pulls == ["tinyllama"] * 3
+    retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retries) == 2
+    assert all(transient_reason in m for m in retries), retries
+    # The pause doubles: 0.05 s, then 0.1 s.
+    assert "retrying in 0.05 s" in retries[0]
+    assert "retrying in 0.1 s" in retries[1]
+
+
+async def test_transient_failures_end_in_a_final_failure_after_the_attempts(
+    fake: FakeOllama,
+) -> None:
+    fake.remove("tinyllama")
+    fake.faults.pull_error = "read tcp 10.0.0.5:443: connection reset by peer"
+    reasons: list[str] = []
+    settings = Settings(ollama_url=fake.url, pull_retry_seconds=0.02, pull_attempts=3)
+    app = create_app(settings, on_model_failure=reasons.append)
+    with ThreadedServer(app) as server:
+        body = await poll_ready(server.url, lambda _, b: "for good" in b["detail"])
+        assert body["status"] == "not_ready"
+        assert "after 3 attempts" in body["detail"]
+        assert body["error"] == "read tcp 10.0.0.5:443: connection reset by peer"
+    assert fake.pulls == ["tinyllama"] * 3
+    assert reasons == ["read tcp 10.0.0.5:443: connection reset by peer"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "permanent"),
+    [
+        ("pull model manifest: file does not exist", None, True),
+        ('pull model manifest: 404: {"errors":[{"code":"MANIFEST_UNKNOWN"}]}', None, True),
+        ("invalid model name", None, True),
+        ("anything", 400, True),
+        ("anything", 404, True),
+        ("unexpected server error", 500, False),
+        ("Ollama answered HTTP 503", 503, False),
+        ("dial tcp: lookup registry.ollama.ai: no such host", None, False),
+        ("max retries exceeded: unexpected EOF", None, False),
+    ],
+)
+def test_which_pull_failures_are_final(reason: str, status: int | None, permanent: bool) -> None:
+    assert is_permanent(reason, status) is permanent
+
+
+async def test_pull_policy_never_fails_for_good_without_pulling(
+    fake: FakeOllama,
+) -> None:
+    fake.remove("tinyllama")
+    reasons: list[str] = []
+    settings = Settings(ollama_url=fake.url, model_pull_policy=PullPolicy.NEVER)
+    app = create_app(settings, on_model_failure=reasons.append)
+    with ThreadedServer(app) as server:
+        body = await poll_ready(server.url, lambda _, b: b["phase"] == "failed")
     assert "MODEL_PULL_POLICY is Never" in body["error"]
     assert fake.pulls == []
+    assert len(reasons) == 1
+    assert "MODEL_PULL_POLICY is Never" in reasons[0]
 
 
 async def test_pull_policy_always_pulls_a_present_model_once(
@@ -115,19 +201,57 @@ async def test_pull_policy_always_pulls_a_present_model_once(
     assert fake.pulls == ["tinyllama"]
 
 
-async def test_an_unloaded_model_is_not_ready_and_gets_loaded_again(
+async def test_an_idle_model_unloaded_by_keep_alive_keeps_the_pod_ready(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    backend = start_backend(readiness_cache_seconds=0, model_keep_alive="5m")
+    await poll_ready(backend.url, lambda status, _: status == 200)
+    warmups = fake.requests.count(("POST", "/api/generate"))
+    fake.unload("tinyllama")  # what Ollama does when keep_alive runs out
+    async with httpx.AsyncClient(base_url=backend.url) as client:
+        answers = [await client.get("/readyz") for _ in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    body = answers[-1].json()
+    assert body["status"] == "ready"
+    assert body["loaded"] is False
+    assert "on demand" in body["detail"]
+    assert backend.metric("llmservice_backend_model_loaded") == 0.0
+    assert backend.metric("llmservice_backend_model_ready") == 1.0
+    # Not loaded again by the backend: with keep_alive 5m that is Ollama's choice to make.
+    assert fake.requests.count(("POST", "/api/generate")) == warmups
+    assert "tinyllama:latest" not in fake.loaded
+
+
+async def test_keep_alive_forever_loads_an_unloaded_model_again_while_ready(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    backend = start_backend(readiness_cache_seconds=0, model_keep_alive="-1")
+    await poll_ready(backend.url, lambda status, _: status == 200)
+    warmups = fake.requests.count(("POST", "/api/generate"))
+    fake.unload("tinyllama")  # Ollama restarted, say
+    async with httpx.AsyncClient(base_url=backend.url) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["loaded"] is False
+    body = await poll_ready(backend.url, lambda status, b: status == 200 and b["loaded"])
+    assert body["status"] == "ready"
+    assert fake.requests.count(("POST", "/api/generate")) == warmups + 1
+
+
+async def test_a_model_gone_from_ollama_is_not_ready_and_is_pulled_again(
     start_backend: StartBackend, fake: FakeOllama
 ) -> None:
     backend = start_backend(readiness_cache_seconds=0)
     await poll_ready(backend.url, lambda status, _: status == 200)
-    warmups = fake.requests.count(("POST", "/api/generate"))
-    fake.unload("tinyllama")
+    assert fake.pulls == []
+    fake.remove("tinyllama")
     async with httpx.AsyncClient(base_url=backend.url) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["loaded"] is False
-    await poll_ready(backend.url, lambda status, _: status == 200)
-    assert fake.requests.count(("POST", "/api/generate")) == warmups + 1
+    assert "no longer in Ollama" in response.json()["detail"]
+    body = await poll_ready(backend.url, lambda status, _: status == 200)
+    assert body["loaded"] is True
+    assert fake.pulls == ["tinyllama"]
 
 
 async def test_readiness_is_cached(start_backend: StartBackend, fake: FakeOllama) -> None:

@@ -76,6 +76,8 @@ class Faults:
     # /api/pull
     pull_error: str | None = None  # the pull fails with this reason
     pull_error_after_steps: int = 1  # ... after this many progress lines
+    pull_error_times: int | None = None  # ... for only this many pulls (None: every pull)
+    pull_status: int | None = None  # answer a pull with this HTTP status and {"error": ...}
     pull_step_seconds: float = 0.0  # a slow pull: the pause between progress lines
     pull_steps: int = 4  # progress lines for the model layer
 
@@ -467,6 +469,11 @@ class FakeOllama:
         self.pulls.append(name)
         f = self.faults
         stream = data.get("stream", True) is not False
+        failing = f.pull_error_times is None or len(self.pulls) <= f.pull_error_times
+        error = f.pull_error if failing else None
+        if f.pull_status is not None and failing:
+            await out.json(f.pull_status, {"error": error or "internal server error"})
+            return
         entry = ModelEntry(canonical(name))
         layer = entry.digest[:12]
         steps: list[dict[str, Any]] = [{"status": "pulling manifest"}]
@@ -486,16 +493,16 @@ class FakeOllama:
         ]
         if not stream:
             await asyncio.sleep(f.pull_step_seconds * len(steps))
-            if f.pull_error is not None:
-                await out.json(500, {"error": f.pull_error})
+            if error is not None:
+                await out.json(500, {"error": error})
                 return
             self.models[entry.name] = entry
             await out.json(200, {"status": "success"})
             return
         out.begin_stream()
         for index, step in enumerate(steps):
-            if f.pull_error is not None and index >= f.pull_error_after_steps:
-                await out.chunk({"error": f.pull_error})
+            if error is not None and index >= f.pull_error_after_steps:
+                await out.chunk({"error": error})
                 await out.end()
                 return
             await out.chunk(step)
