@@ -254,7 +254,10 @@ class ModelSpec(_Model):
         description=(
             "How long Ollama keeps the model loaded after a request, as Ollama's keep_alive: "
             "a duration (5m, 1h) or -1 to keep it loaded for ever (the default: a chat "
-            "service should not pay the load time again)."
+            "service should not pay the load time again). Readiness does not depend on it: "
+            "a pod is Ready once its model is pulled and loaded at start, and stays Ready "
+            "while the model is present, so an idle pod whose model Ollama unloaded keeps "
+            "serving and the next request pays the load time."
         ),
     )
     storage: ModelStorage = Field(

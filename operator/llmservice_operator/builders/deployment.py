@@ -16,12 +16,15 @@ cannot reach a loopback-only port (HTTP and TCP probes connect to the pod IP), s
 probes exec its own CLI (``ollama list``), which asks the server at ``OLLAMA_HOST`` and
 fails when it does not answer. The image ships no curl or wget.
 
-Readiness means "this pod's Ollama has the model loaded": the backend pulls and warms the
-model at start (per ``pullPolicy``) and its ``/readyz`` only succeeds once the model is
-present and loaded. A startup probe on ``/readyz`` gives the pull up to
-:data:`STARTUP_BUDGET_SECONDS` before liveness (``/healthz``) takes over, and the
-Deployment's progress deadline is longer than that budget, so a slow pull is not reported
-as a failed rollout.
+Readiness means "this pod's Ollama has the model, loaded once": the backend pulls and warms
+the model at start (per ``pullPolicy``) and its ``/readyz`` succeeds once that is done, then
+while Ollama answers and has the model. An idle model Ollama unloads (``keepAlive``) does
+not make the pod unready, or every idle pod would leave the Service at once. A startup probe
+on ``/readyz`` gives the pull up to :data:`STARTUP_BUDGET_SECONDS` before liveness
+(``/healthz``) takes over, and the Deployment's progress deadline is longer than that
+budget, so a slow pull is not reported as a failed rollout. A pull that fails for good makes
+the backend exit with ``model pull failed: <reason>`` in its termination message (the
+kubelet's default path, left unset here), which the status reports as ModelPullFailed.
 
 Pod security follows the "restricted" Pod Security Standard for both containers. The
 official Ollama image runs as root by default, but it only needs root to write its home
@@ -234,7 +237,7 @@ def build_backend_container(service: LLMService) -> dict[str, Any]:
         "resources": _resources(backend.resources),
         "volumeMounts": [{"name": BACKEND_TMP_VOLUME, "mountPath": TMP_PATH}],
         "securityContext": container_security_context(),
-        # /readyz succeeds once the model is pulled and loaded; until then liveness waits.
+        # /readyz succeeds once the model is pulled and warmed; until then liveness waits.
         "startupProbe": _http_probe(
             "/readyz",
             period=STARTUP_PERIOD_SECONDS,
