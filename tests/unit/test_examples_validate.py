@@ -127,8 +127,9 @@ def test_memory_target_is_not_reached_by_an_idle_loaded_model(path: Path) -> Non
 
 
 def test_no_example_unloads_an_idle_model() -> None:
-    """Readiness needs the model loaded, so a keepAlive that unloads an idle model would
-    take idle pods out of the Service; no example should show that."""
+    """Examples keep the model loaded (keepAlive -1): an idle pod stays Ready either way, but
+    with an unloading keepAlive the first chat after a quiet spell pays the load time and the
+    idle-memory figures above no longer hold."""
     for path in EXAMPLES:
         document = support.load_example(path)
         assert "keepAlive" not in document.get("spec", {}).get("model", {}) or (
