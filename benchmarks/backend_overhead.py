@@ -268,11 +268,14 @@ REAL_PROMPTS = [
 
 
 @contextmanager
-def llama_adapter() -> Iterator[tuple[str, int]]:
+def llama_adapter(threads: int = 2) -> Iterator[tuple[str, int]]:
     """SmolLM2 on llama.cpp behind Ollama's API, in its own process; yields (URL, pid) once up."""
     port = _free_port()
     proc = subprocess.Popen(
-        [PYTHON, "-m", "llmservice_backend.testing.llama_adapter", "--port", str(port)],
+        [
+            *(PYTHON, "-m", "llmservice_backend.testing.llama_adapter"),
+            *("--port", str(port), "--threads", str(threads)),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -339,13 +342,16 @@ def _real_chat(
     return final["eval_count"], ended - sent, max(last - first, 1e-9)
 
 
-def real_model_benchmark(rounds: int = 4, tokens: int = 48) -> list[Result]:
+def real_model_benchmark(rounds: int = 4, tokens: int = 48, threads: int = 2) -> list[Result]:
     """Tokens per second with SmolLM2 through the backend vs direct (target: >= 97 %).
 
     The same prompts both ways, greedy so both paths generate the same tokens; each prompt
     runs direct and through the backend back to back, the order swapped every round. Rates
     are what the client sees; the figure compared is the median of those pairs' ratios, the
     one least moved by other work on the machine. [] when the model is not installed.
+    threads=1 steadies the figures on a busy machine: llama.cpp's threads wait for each other
+    at every layer, so with 2 threads on 2 shared cores its speed swings by an order of
+    magnitude whenever another job takes a core.
     """
     import importlib.util
 
@@ -362,7 +368,7 @@ def real_model_benchmark(rounds: int = 4, tokens: int = 48) -> list[Result]:
 
     runs: dict[str, list[tuple[int, float, float]]] = {"direct": [], "backend": []}
     with (
-        llama_adapter() as (direct, adapter_pid),
+        llama_adapter(threads) as (direct, adapter_pid),
         backend(direct, MODEL_NAME=REAL_MODEL) as via,
         httpx.Client(timeout=300) as client,
     ):
@@ -391,7 +397,7 @@ def real_model_benchmark(rounds: int = 4, tokens: int = 48) -> list[Result]:
         )
         results.append(
             Result(
-                f"SmolLM2 tokens/s, {label} ({len(runs['direct'])} pairs)",
+                f"SmolLM2 tokens/s, {label} ({len(runs['direct'])} pairs, {threads} thr.)",
                 f"{rate(runs['direct'], column):.1f}",
                 f"{rate(runs['backend'], column):.1f}",
                 f"{paired * 100:.1f} %",
