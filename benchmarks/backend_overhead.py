@@ -342,16 +342,16 @@ def _real_chat(
     return final["eval_count"], ended - sent, max(last - first, 1e-9)
 
 
-def real_model_benchmark(rounds: int = 4, tokens: int = 48, threads: int = 2) -> list[Result]:
+def real_model_benchmark(rounds: int = 4, tokens: int = 48, threads: int = 1) -> list[Result]:
     """Tokens per second with SmolLM2 through the backend vs direct (target: >= 97 %).
 
     The same prompts both ways, greedy so both paths generate the same tokens; each prompt
     runs direct and through the backend back to back, the order swapped every round. Rates
     are what the client sees; the figure compared is the median of those pairs' ratios, the
     one least moved by other work on the machine. [] when the model is not installed.
-    threads=1 steadies the figures on a busy machine: llama.cpp's threads wait for each other
-    at every layer, so with 2 threads on 2 shared cores its speed swings by an order of
-    magnitude whenever another job takes a core.
+    One llama.cpp thread by default: with 2 threads on 2 shared cores, the threads wait for
+    each other at every layer and the speed swings by an order of magnitude whenever another
+    job takes a core, which drowns the figure being measured (docs/benchmarks.md).
     """
     import importlib.util
 
