@@ -246,7 +246,7 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
         ("Service", "service_index"),
         ("HorizontalPodAutoscaler", "hpa_index"),
     ):
-        summary = ctl._applied[(kind, "ns", "chat")]
+        summary = json.loads(ctl._applied[(kind, "ns", "chat")])
         indexes[index][("ns", "chat")] = [summary]
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == []
@@ -273,7 +273,7 @@ async def test_status_writes_are_spaced(world: Any) -> None:
     assert kube.writes[-1] == ("status", "Pending")
     kube.writes.clear()
     # kube-controller-manager reports the pods ready: the status changes...
-    dep = dict(ctl._applied[("Deployment", "ns", "chat")])
+    dep = json.loads(ctl._applied[("Deployment", "ns", "chat")])
     dep["metadata"] = {**dep["metadata"], "resourceVersion": "999", "generation": 1}
     dep["status"] = {
         "observedGeneration": 1,
@@ -281,7 +281,7 @@ async def test_status_writes_are_spaced(world: Any) -> None:
         "readyReplicas": 2,
         "updatedReplicas": 2,
     }
-    ctl._applied[("Deployment", "ns", "chat")] = dep
+    ctl._applied[("Deployment", "ns", "chat")] = json.dumps(dep)
     delay = await ctl.reconcile(("ns", "chat"))
     # ...but the last write was just now: held back, to be looked at again later.
     assert delay is not None
@@ -317,3 +317,19 @@ def test_validation_is_memoized_by_spec(world: Any, monkeypatch: pytest.MonkeyPa
     bad_name = {**llmservice({"replicas": 3}), "metadata": {"name": "Bad_Name", "namespace": "ns"}}
     with pytest.raises(controller_mod.InvalidLLMServiceError, match=r"metadata\.name"):
         ctl._validate(bad_name)
+
+
+def test_phase_gauge_follows_each_service() -> None:
+    from llmservice_operator.metrics import Metrics
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    m.set_phase(("ns", "a"), "Pending")
+    m.set_phase(("ns", "b"), "Pending")
+    m.set_phase(("ns", "a"), "Ready")
+    text = generate_latest(m.registry).decode()
+    assert 'llmservice_services{phase="Pending"} 1.0' in text
+    assert 'llmservice_services{phase="Ready"} 1.0' in text
+    m.set_phase(("ns", "b"), None)
+    text = generate_latest(m.registry).decode()
+    assert 'llmservice_services{phase="Pending"} 0.0' in text
