@@ -30,6 +30,7 @@ def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
     ks.watching.server_timeout = config.watch_server_timeout
     ks.watching.client_timeout = config.watch_client_timeout
     ks.watching.connect_timeout = config.watch_connect_timeout
+    ks.watching.chunk_size = config.watch_list_chunk
     ks.posting.loggers = False
     # Watching named namespaces, the operator may hold only a Role there (deploy/namespaced):
     # kopf's scanning would list namespaces and watch CRDs at cluster scope, retry the 403s

@@ -36,6 +36,9 @@ class Settings:
     watch_server_timeout: float = 600.0
     watch_client_timeout: float = 660.0
     watch_connect_timeout: float = 60.0
+    # kopf lists every watched kind again each time a watch ends (every server timeout);
+    # in pages of this many objects, so a thousand Deployments are never in memory at once.
+    watch_list_chunk: int = 200
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     metrics_port: int = 9090  # 0 turns the metrics endpoint off
@@ -136,6 +139,16 @@ def _workers(raw: str) -> int:
     return value
 
 
+def _chunk(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number of objects per page") from None
+    if not 10 <= value <= 10000:
+        raise ValueError("expected 10 to 10000 objects per page")
+    return value
+
+
 def _name(raw: str) -> str:
     if not _NAMESPACE.match(raw):
         raise ValueError("expected a DNS label (lowercase letters, digits, '-')")
@@ -163,6 +176,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         watch_connect_timeout=_parse(
             env, "WATCH_CONNECT_TIMEOUT", defaults.watch_connect_timeout, _seconds
         ),
+        watch_list_chunk=_parse(env, "WATCH_LIST_CHUNK", defaults.watch_list_chunk, _chunk),
         health_host=_parse(env, "HEALTH_HOST", defaults.health_host, str),
         health_port=_parse(env, "HEALTH_PORT", defaults.health_port, _port(allow_zero=False)),
         metrics_port=_parse(env, "METRICS_PORT", defaults.metrics_port, _port(allow_zero=True)),
