@@ -107,6 +107,8 @@ class ApiServer(KubernetesEmulator):
     registry: Registry = attrs.field(init=False)
     request_log_limit: int = 20000
     _gc_depth: int = attrs.field(default=0, init=False)
+    # Objects the garbage collector has looked at, for tests that a write's cost stays flat.
+    gc_visits: int = attrs.field(default=0, init=False)
     # The request's fieldValidation, read by _admit (requests are served one write at a time).
     _field_validation: str = attrs.field(default="", init=False)
     _dry_run: bool = attrs.field(default=False, init=False)
