@@ -52,9 +52,11 @@ from llmservice_operator.reconcile import (
     Apply,
     Delete,
     Observed,
+    applies_replicas,
     drift,
     hash_of,
     plan,
+    replicas_handover,
     with_hash,
 )
 from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
@@ -145,6 +147,8 @@ def child_summary(body: Obj) -> dict[str, Any]:
         projected = status.project_deployment(body)
         summary["spec"], summary["status"] = projected["spec"], projected["status"]
         summary["metadata"]["generation"] = meta.get("generation")
+        if applies_replicas(body):
+            summary["appliesReplicas"] = True
     elif kind == "HorizontalPodAutoscaler":
         projected = status.project_hpa(body)
         summary["spec"], summary["status"] = projected["spec"], projected["status"]
@@ -517,6 +521,11 @@ class Controller:
             if isinstance(action, Apply):
                 child_name = action.manifest["metadata"]["name"]
                 ckey = (action.kind, namespace, child_name)
+                handover = replicas_handover(
+                    action.manifest, self._child(action.kind, namespace, child_name)
+                )
+                if handover is not None:
+                    await self.kube.apply(handover, field_manager=labels.HANDOVER_FIELD_MANAGER)
                 live = await self.kube.apply(action.manifest)
                 self._applied[ckey] = pack(child_summary(live))
                 self._drifted.pop(ckey, None)

@@ -188,9 +188,9 @@ class Kube:
     # ----------------------------------------------------------------------------------
     # children
 
-    async def apply(self, manifest: Mapping[str, Any]) -> Obj:
+    async def apply(self, manifest: Mapping[str, Any], field_manager: str | None = None) -> Obj:
         """Server-side apply of one child (force: the operator owns the fields it sets).
-        Returns the object as stored."""
+        Returns the object as stored. ``field_manager`` defaults to the operator's own."""
         ck = child_kind(manifest)
         meta = manifest["metadata"]
         name, namespace = meta["name"], meta["namespace"]
@@ -199,7 +199,7 @@ class Kube:
             f"apply {ck.kind} {namespace}/{name}",
             "PATCH",
             ck.path(namespace, name),
-            [("fieldManager", self.field_manager), ("force", "true")],
+            [("fieldManager", field_manager or self.field_manager), ("force", "true")],
             dict(manifest),
             APPLY,
         )

@@ -5,6 +5,9 @@ from __future__ import annotations
 from llmservice_operator.models import API_GROUP
 
 FIELD_MANAGER = "llmservice-operator"
+# Co-owns a Deployment's replica count for a moment when autoscaling is turned on, so the
+# count survives until the HPA takes it over (reconcile.replicas_handover).
+HANDOVER_FIELD_MANAGER = "llmservice-operator-handover"
 APP_NAME = "llmservice"
 PART_OF = "llmservice-operator"
 MANAGED_BY = "llmservice-operator"

@@ -326,3 +326,39 @@ def plan(
         if child.controller_uid == owner_uid:
             actions.append(Delete(child.kind, child.name, child.uid))
     return Plan(actions, [])
+
+
+def applies_replicas(body: Obj, field_manager: str = labels.FIELD_MANAGER) -> bool:
+    """Whether ``field_manager``'s server-side apply owns ``spec.replicas`` of ``body``."""
+    for entry in (body.get("metadata") or {}).get("managedFields") or ():
+        if entry.get("manager") != field_manager or entry.get("operation") != "Apply":
+            continue
+        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if "f:replicas" in spec_fields:
+            return True
+    return False
+
+
+def replicas_handover(desired: Obj, live: Obj | None) -> dict[str, Any] | None:
+    """The apply that hands a Deployment's replica count over to the autoscaler, or None.
+
+    With autoscaling turned on we apply the Deployment without ``replicas`` (the HPA owns
+    it). If our previous applies set ``replicas`` (autoscaling was off), server-side apply
+    would remove the field and the Deployment would fall back to 1 pod until the HPA acts:
+    a 4-pod service dropping to 1. Applying the live count first under a second field
+    manager makes that manager a co-owner, so the field survives our apply and stays until
+    the HPA's own writes take it over (the procedure Kubernetes documents for handing
+    ``replicas`` to an HPA).
+    """
+    if live is None or desired.get("kind") != "Deployment" or "replicas" in desired["spec"]:
+        return None
+    replicas = (live.get("spec") or {}).get("replicas")
+    if replicas is None or not live.get("appliesReplicas"):
+        return None
+    meta = desired["metadata"]
+    return {
+        "apiVersion": desired["apiVersion"],
+        "kind": "Deployment",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {"replicas": replicas},
+    }

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llmservice_operator import labels
 from llmservice_operator.models import API_GROUP, API_VERSION, KIND
 from llmservice_operator.reconcile import HASH_ANNOTATION
 from operator_helpers import (
@@ -176,6 +177,12 @@ def test_autoscaling_off_and_on_and_kubectl_scale(
     cluster.patch_spec("chat", {"autoscaling": {"enabled": True}})
     hpa = wait_for(lambda: cluster.hpa("chat"), "the HPA to come back")
     assert hpa["spec"]["minReplicas"] == 2
+    # The 4 running pods are handed over to the HPA, not cut to the Deployment default of 1.
+    deployment = wait_for(
+        lambda: (d := cluster.deployment("chat")) and "replicas" not in _applied_spec(d) and d,
+        "the Deployment applied without replicas",
+    )
+    assert deployment["spec"]["replicas"] == 4
     wait_for(
         lambda: cluster.status("chat").get("autoscaling", {}).get("minReplicas") == 2,
         "autoscaling reported again",
@@ -191,3 +198,11 @@ def test_metrics_endpoint_reports_reconciles_and_phases(
     assert 'llmservice_reconciles_total{result="ok"}' in text
     assert "llmservice_reconcile_duration_seconds_bucket" in text
     assert 'llmservice_services{phase="Pending"} 1.0' in text
+
+
+def _applied_spec(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The spec fields the operator's own server-side apply owns."""
+    for entry in deployment["metadata"].get("managedFields") or ():
+        if entry.get("manager") == labels.FIELD_MANAGER and entry.get("operation") == "Apply":
+            return {k[2:]: v for k, v in entry["fieldsV1"].get("f:spec", {}).items()}
+    return {}

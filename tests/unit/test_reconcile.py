@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmservice_operator import labels
+from llmservice_operator import labels, reconcile
 from llmservice_operator.builders import build_children
 from llmservice_operator.models import LLMService
 from llmservice_operator.reconcile import (
@@ -302,3 +302,52 @@ def test_an_object_always_contains_itself_and_its_supersets(value: Any, extra: A
             **value,
         }
         assert first_difference(value, superset) is None
+
+
+def _deployment_with_managers(*entries: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "chat",
+            "namespace": "ns",
+            "managedFields": [
+                {"manager": m, "operation": op, "fieldsV1": {"f:spec": spec}}
+                for m, op, spec in entries
+            ],
+        },
+        "spec": {"replicas": 4},
+    }
+
+
+def test_applies_replicas_only_for_our_apply_of_the_field() -> None:
+    ours = _deployment_with_managers(("llmservice-operator", "Apply", {"f:replicas": {}}))
+    assert reconcile.applies_replicas(ours)
+    hpa_took_it = _deployment_with_managers(
+        ("llmservice-operator", "Apply", {"f:template": {}}),
+        ("kube-controller-manager", "Update", {"f:replicas": {}}),
+    )
+    assert not reconcile.applies_replicas(hpa_took_it)
+    assert not reconcile.applies_replicas({"metadata": {}})
+
+
+def test_replicas_handover_only_when_autoscaling_drops_a_count_we_own() -> None:
+    desired = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "chat", "namespace": "ns", "labels": {"a": "b"}},
+        "spec": {"template": {}},
+    }
+    live = {"spec": {"replicas": 4}, "appliesReplicas": True}
+    assert reconcile.replicas_handover(desired, live) == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "chat", "namespace": "ns"},
+        "spec": {"replicas": 4},
+    }
+    # Nothing to hand over: a new Deployment, one whose count the HPA already owns, or a
+    # desired Deployment that sets replicas itself (autoscaling off).
+    assert reconcile.replicas_handover(desired, None) is None
+    assert reconcile.replicas_handover(desired, {"spec": {"replicas": 4}}) is None
+    with_count = {**desired, "spec": {"replicas": 3, "template": {}}}
+    assert reconcile.replicas_handover(with_count, live) is None
