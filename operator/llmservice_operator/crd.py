@@ -35,6 +35,26 @@ from llmservice_operator.models import (
 CRD_NAME: Final = f"{PLURAL}.{API_GROUP}"
 CATEGORIES: Final = ["all", "llm"]
 
+# Value constraints that mean the same in a structural schema and in JSON Schema draft 7:
+# the CRD keeps them from pydantic's output and `to_json_schema` copies them back out.
+_CONSTRAINT_KEYWORDS: Final = (
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+)
+
 # Keywords a structural schema may carry; everything else pydantic emits (title, const,
 # additionalProperties: false, ...) is dropped.
 _KEPT: Final = frozenset(
@@ -42,22 +62,8 @@ _KEPT: Final = frozenset(
         "type",
         "description",
         "default",
-        "enum",
         "format",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "minProperties",
-        "maxProperties",
-        "required",
+        *_CONSTRAINT_KEYWORDS,
         "properties",
         "items",
         "additionalProperties",
@@ -423,24 +429,6 @@ def apply_defaults(schema: Mapping[str, Any], obj: Any) -> Any:
 # --------------------------------------------------------------------------------------
 # structural schema -> JSON Schema, to check objects offline as the API server would
 
-_JSON_SCHEMA_KEYS: Final = (
-    "enum",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "minProperties",
-    "maxProperties",
-    "required",
-)
-
 
 def to_json_schema(
     node: Mapping[str, Any], *, strict: bool = True, _root: bool = True
@@ -456,7 +444,7 @@ def to_json_schema(
         if node.get("nullable"):
             out["anyOf"].append({"type": "null"})
     else:
-        out = {k: copy.deepcopy(node[k]) for k in _JSON_SCHEMA_KEYS if k in node}
+        out = {k: copy.deepcopy(node[k]) for k in _CONSTRAINT_KEYWORDS if k in node}
         if "type" in node:
             out["type"] = [node["type"], "null"] if node.get("nullable") else node["type"]
             if node.get("nullable") and "enum" in out:
