@@ -53,6 +53,32 @@ def _error_text(error: Any) -> str:
     return str(error)
 
 
+def _stream_object(state: StreamState, text: str, unit: str) -> dict[str, Any] | None:
+    """The JSON object one stream chunk carries, or None when there is nothing to count.
+
+    A chunk that is not JSON, or that reports an error, records that on ``state`` so the
+    request is counted as failed with the server's own words.
+    """
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        state.error = f"{unit} that is not JSON: {text[:80]!r}"
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if "error" in obj:
+        state.error = _error_text(obj["error"])
+        return None
+    return obj
+
+
+def _add_content(state: StreamState, content: Any, now: float) -> None:
+    """Count a non-empty piece of reply text as one token arriving at ``now``."""
+    if isinstance(content, str) and content:
+        state.token_times.append(now)
+        state.text += content
+
+
 def feed_openai_line(state: StreamState, line: str, now: float) -> None:
     """One line of an OpenAI chat-completions SSE stream."""
     if not line.startswith("data:"):
@@ -61,43 +87,23 @@ def feed_openai_line(state: StreamState, line: str, now: float) -> None:
     if data == "[DONE]":
         state.done = True
         return
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        state.error = f"an event that is not JSON: {data[:80]!r}"
-        return
-    if not isinstance(obj, dict):
-        return
-    if "error" in obj:
-        state.error = _error_text(obj["error"])
+    obj = _stream_object(state, data, "an event")
+    if obj is None:
         return
     completion_tokens = _dig(obj, "usage", "completion_tokens")
     if isinstance(completion_tokens, int):
         state.usage_tokens = completion_tokens
-    content = _dig(obj, "choices", 0, "delta", "content")
-    if isinstance(content, str) and content:
-        state.token_times.append(now)
-        state.text += content
+    _add_content(state, _dig(obj, "choices", 0, "delta", "content"), now)
 
 
 def feed_ollama_line(state: StreamState, line: str, now: float) -> None:
     """One line of an Ollama /api/chat NDJSON stream."""
     if not line.strip():
         return
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        state.error = f"a line that is not JSON: {line[:80]!r}"
+    obj = _stream_object(state, line, "a line")
+    if obj is None:
         return
-    if not isinstance(obj, dict):
-        return
-    if "error" in obj:
-        state.error = _error_text(obj["error"])
-        return
-    content = _dig(obj, "message", "content")
-    if isinstance(content, str) and content:
-        state.token_times.append(now)
-        state.text += content
+    _add_content(state, _dig(obj, "message", "content"), now)
     if obj.get("done"):
         if isinstance(obj.get("eval_count"), int):
             state.usage_tokens = obj["eval_count"]
