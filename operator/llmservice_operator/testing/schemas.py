@@ -89,6 +89,11 @@ def _show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _invalid(where: str, shown: str, should: str) -> tuple[str, str]:
+    """The API server's wording for a value that breaks a bound: what it is, what it should."""
+    return (where, f"Invalid value: {shown}: {where} in body should {should}")
+
+
 def _type_ok(schema: dict[str, Any], value: Any) -> bool:
     if schema.get("x-kubernetes-int-or-string"):
         return isinstance(value, (int, str)) and not isinstance(value, bool)
@@ -130,51 +135,23 @@ def validate(schema: dict[str, Any], value: Any, path: str) -> list[tuple[str, s
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = schema.get("minimum"), schema.get("maximum")
         if low is not None and (value < low or (schema.get("exclusiveMinimum") and value == low)):
-            errors.append(
-                (
-                    where,
-                    f"Invalid value: {_show(value)}: {where} in body should be "
-                    f"greater than or equal to {low}",
-                )
-            )
+            errors.append(_invalid(where, _show(value), f"be greater than or equal to {low}"))
         if high is not None and (
             value > high or (schema.get("exclusiveMaximum") and value == high)
         ):
-            errors.append(
-                (
-                    where,
-                    f"Invalid value: {_show(value)}: {where} in body should be "
-                    f"less than or equal to {high}",
-                )
-            )
+            errors.append(_invalid(where, _show(value), f"be less than or equal to {high}"))
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
-            errors.append(
-                (
-                    where,
-                    f"Invalid value: {_show(value)}: {where} in body should be at "
-                    f"least {schema['minLength']} chars long",
-                )
-            )
+            least = schema["minLength"]
+            errors.append(_invalid(where, _show(value), f"be at least {least} chars long"))
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             errors.append((where, f"Too long: may not be more than {schema['maxLength']} bytes"))
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(
-                (
-                    where,
-                    f"Invalid value: {_show(value)}: {where} in body should match "
-                    f"'{schema['pattern']}'",
-                )
-            )
+            errors.append(_invalid(where, _show(value), f"match '{schema['pattern']}'"))
     if isinstance(value, list):
         if "minItems" in schema and len(value) < schema["minItems"]:
-            errors.append(
-                (
-                    where,
-                    f"Invalid value: {len(value)}: {where} in body should have at "
-                    f"least {schema['minItems']} items",
-                )
-            )
+            least = schema["minItems"]
+            errors.append(_invalid(where, str(len(value)), f"have at least {least} items"))
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             errors.append(
                 (where, f"Too many: {len(value)}: must have at most {schema['maxItems']} items")
