@@ -11,3 +11,4 @@ from llmservice_operator.testing.pytest_plugin import (  # noqa: F401
     kubeconfig_path,
     namespace,
 )
+from operator_helpers import cluster, operator  # noqa: F401

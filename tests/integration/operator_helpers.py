@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -352,6 +353,28 @@ class Cluster:
         if hpa:
             self.set_hpa_status(name, pods, pods)
         self.mark_deployment(name, ready=pods)
+
+
+def started(cluster: Cluster, name: str = "chat") -> None:
+    """Create an LLMService and wait until the operator has made its three children."""
+    cluster.create(name)
+    wait_for(lambda: all(cluster.children(name).values()), "the three children")
+
+
+# Fixtures of the operator tests, imported by conftest.py so each test module need not
+# declare them again.
+@pytest.fixture
+def cluster(k8s_api_client: Any, namespace: str) -> Cluster:
+    """The test's namespace, with the LLMService CRD installed and served."""
+    install_crd(k8s_api_client)
+    return Cluster(k8s_api_client, namespace)
+
+
+@pytest.fixture
+def operator(kubeconfig_path: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Operator]:
+    """The real operator in a subprocess, watching only the test's namespace."""
+    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "operator.log") as op:
+        yield op
 
 
 def operator_writes(server: Any, since: int = 0) -> list[tuple[str, str]]:

@@ -3,31 +3,17 @@ owner with a child's name is never taken over."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from operator_helpers import Cluster, Operator, install_crd, running_operator, wait_for
+from operator_helpers import Cluster, Operator, started, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def cluster(k8s_api_client: Any, namespace: str) -> Cluster:
-    install_crd(k8s_api_client)
-    return Cluster(k8s_api_client, namespace)
-
-
-@pytest.fixture
-def operator(kubeconfig_path: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Operator]:
-    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "operator.log") as op:
-        yield op
-
-
 def ready_service(cluster: Cluster, name: str = "chat") -> None:
-    cluster.create(name)
-    wait_for(lambda: all(cluster.children(name).values()), "the three children")
+    started(cluster, name)
     cluster.wait_condition(name, "Ready", "False")
 
 

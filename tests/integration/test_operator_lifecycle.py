@@ -3,7 +3,6 @@ delete. The test plays kube-controller-manager (Deployment, HPA and Pod status).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,12 @@ from operator_helpers import (
     KUBECTL,
     Cluster,
     Operator,
-    install_crd,
     kubectl,
-    running_operator,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-
-
-@pytest.fixture
-def cluster(k8s_api_client: Any, namespace: str) -> Cluster:
-    install_crd(k8s_api_client)
-    return Cluster(k8s_api_client, namespace)
-
-
-@pytest.fixture
-def operator(kubeconfig_path: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Operator]:
-    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "operator.log") as op:
-        yield op
 
 
 def owned_children(cluster: Cluster, name: str) -> dict[str, dict[str, Any]] | None:

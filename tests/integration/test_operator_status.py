@@ -18,27 +18,11 @@ from operator_helpers import (
     operator_writes,
     request_count,
     running_operator,
+    started,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(k8s_api_client: Any, namespace: str) -> Cluster:
-    install_crd(k8s_api_client)
-    return Cluster(k8s_api_client, namespace)
-
-
-@pytest.fixture
-def operator(kubeconfig_path: Path, cluster: Cluster, tmp_path: Path) -> Iterator[Operator]:
-    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "operator.log") as op:
-        yield op
-
-
-def started(cluster: Cluster, name: str = "chat") -> None:
-    cluster.create(name)
-    wait_for(lambda: all(cluster.children(name).values()), "the three children")
 
 
 WAITING = "2026-01-01T00:00:00Z"
