@@ -4,31 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import manifests
 import pytest
 from kubernetes import client
 from llmservice_operator.testing import controllers
 
 
 def _deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {"name": "backend", "image": "backend:1"},
-                        {"name": "ollama", "image": "ollama/ollama:0.5.7"},
-                    ]
-                },
-            },
-        },
-    }
+    return manifests.deployment(
+        name,
+        replicas,
+        [
+            {"name": "backend", "image": "backend:1"},
+            {"name": "ollama", "image": "ollama/ollama:0.5.7"},
+        ],
+    )
 
 
 @pytest.fixture
@@ -115,26 +105,7 @@ def test_unknown_problem_is_refused(k8s_api_client: Any, namespace: str, deploy:
 
 def test_hpa_status(k8s_api_client: Any, namespace: str) -> None:
     client.AutoscalingV2Api(k8s_api_client).create_namespaced_horizontal_pod_autoscaler(
-        namespace,
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": "llm"},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm"},
-                "minReplicas": 2,
-                "maxReplicas": 6,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": 70},
-                        },
-                    }
-                ],
-            },
-        },
+        namespace, manifests.cpu_hpa("llm")
     )
     status = controllers.set_hpa_status(
         k8s_api_client,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import manifests
 import pytest
 import yaml
 from kubernetes import client
@@ -128,21 +129,7 @@ def test_explain_uses_the_crd_schema(kubectl: Kubectl) -> None:
 
 
 def test_server_side_apply_of_builtin_kinds(kubectl: Kubectl, namespace: str) -> None:
-    manifest = yaml.safe_dump(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "c", "image": "nginx:1"}]},
-                },
-            },
-        }
-    )
+    manifest = yaml.safe_dump(manifests.deployment("web", 2, [{"name": "c", "image": "nginx:1"}]))
     assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", stdin=manifest)
     table = kubectl("get", "deployments").splitlines()
     assert table[0].split()[:2] == ["NAME", "READY"]
@@ -228,19 +215,7 @@ def test_get_pods_shows_readiness_and_problems(
 ) -> None:
     from llmservice_operator.testing import controllers
 
-    manifest = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "llm"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "llm"}},
-            "template": {
-                "metadata": {"labels": {"app": "llm"}},
-                "spec": {"containers": [{"name": "c", "image": "x:1"}]},
-            },
-        },
-    }
+    manifest = manifests.deployment("llm", 2, [{"name": "c", "image": "x:1"}])
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
     controllers.simulate_deployment(
         k8s_api_client, namespace, "llm", ready=1, problem="CrashLoopBackOff"
@@ -248,25 +223,7 @@ def test_get_pods_shows_readiness_and_problems(
     rows = sorted(line.split()[1:4] for line in kubectl("get", "pods").splitlines()[1:])
     assert rows == [["0/1", "CrashLoopBackOff", "5"], ["1/1", "Running", "0"]]
     assert kubectl("get", "deploy", "llm").splitlines()[1].split()[1] == "1/2"
-    hpa = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "llm"},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm"},
-            "minReplicas": 2,
-            "maxReplicas": 6,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 70},
-                    },
-                }
-            ],
-        },
-    }
+    hpa = manifests.cpu_hpa("llm")
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(hpa))
     controllers.set_hpa_status(
         k8s_api_client, namespace, "llm", current_replicas=2, cpu_utilization=95
