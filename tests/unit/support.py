@@ -47,6 +47,16 @@ def llmservice(
     }
 
 
+def put(node: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path`` inside ``node`` (in place), replacing whatever on the way is
+    not a mapping, so a generated test can plant a value anywhere in a spec."""
+    for part in path[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = value
+
+
 def example_documents() -> Iterator[tuple[str, Any]]:
     """``(file#index, document)`` for every document of every example, read as kubectl does."""
     for path in EXAMPLES:

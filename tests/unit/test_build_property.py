@@ -292,12 +292,7 @@ injections = st.one_of(
 
 def injected(document: dict[str, Any], where: tuple[str, ...], value: Any) -> dict[str, Any]:
     out = copy.deepcopy(document)
-    node = out["spec"]
-    for part in where[:-1]:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[where[-1]] = value
+    support.put(out["spec"], where, value)
     return out
 
 

@@ -137,12 +137,7 @@ mutations = st.lists(st.tuples(st.sampled_from(PATHS), junk), max_size=2)
 def mutated(spec: dict[str, Any], changes: list[tuple[tuple[str, ...], Any]]) -> dict[str, Any]:
     out = copy.deepcopy(spec)
     for path, value in changes:
-        node = out
-        for part in path[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[path[-1]] = value
+        support.put(out, path, value)
     return out
 
 
