@@ -36,34 +36,26 @@ class ApiError(Exception):
         }
 
 
-def not_found(resource: str, name: str, group: str = "") -> ApiError:
+def _named(resource: str, name: str, group: str) -> tuple[str, dict[str, Any]]:
+    """How the API server names one object in a message (``kind.group "name"``), and the
+    ``details`` it sends with errors about that object."""
     qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
-        404,
-        "NotFound",
-        f'{qualified} "{name}" not found',
-        {"name": name, "group": group, "kind": resource},
-    )
+    return f'{qualified} "{name}"', {"name": name, "group": group, "kind": resource}
+
+
+def not_found(resource: str, name: str, group: str = "") -> ApiError:
+    ref, details = _named(resource, name, group)
+    return ApiError(404, "NotFound", f"{ref} not found", details)
 
 
 def already_exists(resource: str, name: str, group: str = "") -> ApiError:
-    qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
-        409,
-        "AlreadyExists",
-        f'{qualified} "{name}" already exists',
-        {"name": name, "group": group, "kind": resource},
-    )
+    ref, details = _named(resource, name, group)
+    return ApiError(409, "AlreadyExists", f"{ref} already exists", details)
 
 
 def conflict(resource: str, name: str, group: str, why: str) -> ApiError:
-    qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {qualified} "{name}": {why}',
-        {"name": name, "group": group, "kind": resource},
-    )
+    ref, details = _named(resource, name, group)
+    return ApiError(409, "Conflict", f"Operation cannot be fulfilled on {ref}: {why}", details)
 
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str]]) -> ApiError:

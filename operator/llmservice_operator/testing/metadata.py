@@ -91,34 +91,28 @@ _DNS_1123_LABEL_KINDS = frozenset({"Namespace"})
 
 def _name_errors(kind: str, name: str) -> list[tuple[str, str]]:
     if kind in _DNS_1035_KINDS:
-        if len(name) > 63 or not _LABEL_1035.match(name):
-            return [
-                (
-                    "metadata.name",
-                    f'Invalid value: "{name}": a DNS-1035 label must consist '
-                    "of lower case alphanumeric characters or '-', start with an alphabetic "
-                    "character, and end with an alphanumeric character",
-                )
-            ]
+        longest, pattern, rule = (
+            63,
+            _LABEL_1035,
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+            "start with an alphabetic character, and end with an alphanumeric character",
+        )
     elif kind in _DNS_1123_LABEL_KINDS:
-        if len(name) > 63 or not _LABEL_1123.match(name):
-            return [
-                (
-                    "metadata.name",
-                    f'Invalid value: "{name}": a lowercase RFC 1123 label '
-                    "must consist of lower case alphanumeric characters or '-', and must start "
-                    "and end with an alphanumeric character",
-                )
-            ]
-    elif len(name) > 253 or not _SUBDOMAIN.match(name):
-        return [
-            (
-                "metadata.name",
-                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain '
-                "must consist of lower case alphanumeric characters, '-' or '.', and must "
-                "start and end with an alphanumeric character",
-            )
-        ]
+        longest, pattern, rule = (
+            63,
+            _LABEL_1123,
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+            "or '-', and must start and end with an alphanumeric character",
+        )
+    else:
+        longest, pattern, rule = (
+            253,
+            _SUBDOMAIN,
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+            "characters, '-' or '.', and must start and end with an alphanumeric character",
+        )
+    if len(name) > longest or not pattern.match(name):
+        return [("metadata.name", f'Invalid value: "{name}": {rule}')]
     return []
 
 
