@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import kubernetes
+import manifests
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -123,20 +124,9 @@ def test_generation_bumps_on_spec_changes_only(k8s_api_client: Any, namespace: s
 
 
 def _deployment(name: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]},
-            },
-        },
-    }
+    out = manifests.deployment(name, replicas, [{"name": "main", "image": "busybox:1.36"}])
+    out["metadata"]["labels"] = {"app": name}
+    return out
 
 
 def test_status_subresource_isolation(k8s_api_client: Any, namespace: str) -> None:
