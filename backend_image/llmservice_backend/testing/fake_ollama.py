@@ -157,16 +157,13 @@ class _Responder:
 
     async def chunk(self, obj: dict[str, Any]) -> None:
         data = json.dumps(obj).encode() + b"\n"
-        out = b"%x\r\n%s\r\n" % (len(data), data)
-        if self._head is not None:
-            out = self._head + out
-            self._head = None
-            self.started = True
-        self.writer.write(out)
-        await self.writer.drain()
+        await self._send(b"%x\r\n%s\r\n" % (len(data), data))
 
     async def end(self) -> None:
-        out = b"0\r\n\r\n"
+        await self._send(b"0\r\n\r\n")
+
+    async def _send(self, out: bytes) -> None:
+        """Write ``out``, preceded by the held-back response head if nothing went out yet."""
         if self._head is not None:
             out = self._head + out
             self._head = None
