@@ -46,12 +46,13 @@ def cluster_unreachable_reason(timeout: float = 3.0) -> str | None:
 
     config: Any = untyped_config
     try:
+        config.load_kube_config()
+    except (config.ConfigException, OSError) as kube_error:
         try:
-            config.load_kube_config()
-        except config.ConfigException:
             config.load_incluster_config()
-    except config.ConfigException as exc:
-        return f"no kubeconfig ({exc})"
+        except config.ConfigException:
+            where = os.environ.get("KUBECONFIG", "~/.kube/config")
+            return f"no usable kubeconfig at {where} ({kube_error}) and not inside a cluster"
     try:
         client.VersionApi().get_code(_request_timeout=timeout)
     except Exception as exc:  # any failure to answer means: not usable
