@@ -28,9 +28,12 @@ syntax (``?.``) is not supported by cel-python's parser.
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
+import pickle
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -46,10 +49,13 @@ __all__ = [
     "KUBERNETES_FUNCTIONS",
     "CELRuleError",
     "FieldError",
+    "MemoStats",
     "Quantity",
+    "RuleMemo",
     "check_schema_rules",
     "compile_rule",
     "evaluate_validations",
+    "set_memo_size",
 ]
 
 
@@ -504,33 +510,41 @@ def _evaluate(expression: str, bindings: Mapping[str, Any]) -> Any:
     return runner.evaluate(dict(bindings))
 
 
-def _rule_errors(
-    rule: Mapping[str, Any], path: str, value: Any, old_value: Any
-) -> list[FieldError]:
+@dataclass(frozen=True)
+class _Failure:
+    """A failed rule at a node, before the node's path is known (what the memo keeps)."""
+
+    message: str
+    reason: str
+    field_path: str | None  # the rule's fieldPath, relative to the node
+
+
+def _rule_failure(rule: Mapping[str, Any], value: Any, old_value: Any) -> _Failure | None:
     expression = rule.get("rule")
     if not isinstance(expression, str):
-        return [FieldError(path, f"x-kubernetes-validations entry without a rule: {rule!r}")]
+        message = f"x-kubernetes-validations entry without a rule: {rule!r}"
+        return _Failure(message, "FieldValueInvalid", None)
     bindings: dict[str, Any] = {"self": value}
     if _OLD_SELF.search(expression):
         if old_value is _MISSING:
-            return []  # a transition rule: nothing to compare against on create
+            return None  # a transition rule: nothing to compare against on create
         bindings["oldSelf"] = old_value
-    where = _apply_field_path(path, rule["fieldPath"]) if rule.get("fieldPath") else path
+    field_path = str(rule["fieldPath"]) if rule.get("fieldPath") else None
     reason = str(rule.get("reason") or "FieldValueInvalid")
     try:
         result = _evaluate(expression, bindings)
     except CELRuleError as exc:
-        return [FieldError(where, f"{exc}", reason)]
+        return _Failure(f"{exc}", reason, field_path)
     except CELEvalError as exc:
         detail = exc.args[0] if exc.args else str(exc)
-        return [FieldError(where, f"{expression}: evaluation error: {detail}", reason)]
+        return _Failure(f"{expression}: evaluation error: {detail}", reason, field_path)
     except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        return [FieldError(where, f"{expression}: evaluation error: {exc}", reason)]
+        return _Failure(f"{expression}: evaluation error: {exc}", reason, field_path)
     if not isinstance(result, celtypes.BoolType | bool):
-        return [FieldError(where, f"{expression}: rule returned {result!r}, not a bool", reason)]
+        return _Failure(f"{expression}: rule returned {result!r}, not a bool", reason, field_path)
     if result:
-        return []
-    return [FieldError(where, _message(rule, expression, bindings), reason)]
+        return None
+    return _Failure(_message(rule, expression, bindings), reason, field_path)
 
 
 def _message(rule: Mapping[str, Any], expression: str, bindings: Mapping[str, Any]) -> str:
@@ -548,6 +562,151 @@ def _message(rule: Mapping[str, Any], expression: str, bindings: Mapping[str, An
     return f"failed rule: {expression}"
 
 
+def _node_failures(
+    schema: Mapping[str, Any], rules: Sequence[Mapping[str, Any]], value: Any, old_value: Any
+) -> tuple[_Failure, ...]:
+    """Every failed rule of one schema node for one value: a pure function of its arguments."""
+    cel_value = _to_cel(schema, value)
+    cel_old = _MISSING if old_value is _MISSING or old_value is None else _to_cel(schema, old_value)
+    failures = (_rule_failure(rule, cel_value, cel_old) for rule in rules)
+    return tuple(failure for failure in failures if failure is not None)
+
+
+# --------------------------------------------------------------------------------------
+# the memo
+#
+# The same rules run on the same values over and over: a status write re-checks an unchanged
+# spec, a thousand objects share the same defaulted sub-objects. What a node's rules decide
+# depends only on the node's schema (its rules, and the types and formats that shape the CEL
+# value), the value there and, for transition rules, the old value; so verdicts are kept in
+# a bounded LRU keyed by those contents. Keys are pickles, which tell apart what JSON would
+# merge (1 and "1" as map keys, tuples and lists, True and 1), so a hit can only be a value
+# the uncached evaluation would treat identically. A value that cannot be pickled is simply
+# evaluated.
+
+
+@dataclass(frozen=True)
+class MemoStats:
+    hits: int
+    misses: int
+    entries: int
+    key_bytes: int
+    max_entries: int
+    max_key_bytes: int
+
+
+class RuleMemo:
+    """A bounded LRU of node verdicts, bounded both in entries and in the bytes of its keys."""
+
+    def __init__(self, max_entries: int = 4096, max_key_bytes: int = 16 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_key_bytes = max_key_bytes
+        self._entries: collections.OrderedDict[tuple[bytes, bytes, bytes], tuple[_Failure, ...]]
+        self._entries = collections.OrderedDict()
+        self._key_bytes = 0
+        self.hits = 0
+        self.misses = 0
+        # schema node id -> (the node, its fingerprint, whether a rule reads oldSelf); the
+        # node is held so its id cannot be reused while the entry lives.
+        self._nodes: collections.OrderedDict[int, tuple[Mapping[str, Any], bytes, bool]]
+        self._nodes = collections.OrderedDict()
+        # The operator's sync handlers may validate from several threads at once.
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0 and self.max_key_bytes > 0
+
+    def resize(self, max_entries: int, max_key_bytes: int | None = None) -> None:
+        """Change the bounds (0 entries turns the memo off) and evict down to them."""
+        with self._lock:
+            self.max_entries = max_entries
+            if max_key_bytes is not None:
+                self.max_key_bytes = max_key_bytes
+            self._evict()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._nodes.clear()
+            self._key_bytes = 0
+            self.hits = self.misses = 0
+
+    def stats(self) -> MemoStats:
+        return MemoStats(
+            self.hits,
+            self.misses,
+            len(self._entries),
+            self._key_bytes,
+            self.max_entries,
+            self.max_key_bytes,
+        )
+
+    def _node(self, schema: Mapping[str, Any]) -> tuple[bytes, bool]:
+        known = self._nodes.get(id(schema))
+        if known is not None and known[0] is schema:
+            self._nodes.move_to_end(id(schema))
+            return known[1], known[2]
+        fingerprint = pickle.dumps(schema, pickle.HIGHEST_PROTOCOL)
+        transition = any(
+            isinstance(rule.get("rule"), str) and _OLD_SELF.search(rule["rule"]) is not None
+            for rule in _rules_at(schema)
+        )
+        self._nodes[id(schema)] = (schema, fingerprint, transition)
+        while len(self._nodes) > 1024:
+            self._nodes.popitem(last=False)
+        return fingerprint, transition
+
+    def failures(
+        self,
+        schema: Mapping[str, Any],
+        rules: Sequence[Mapping[str, Any]],
+        value: Any,
+        old_value: Any,
+    ) -> tuple[_Failure, ...]:
+        if not self.enabled:
+            return _node_failures(schema, rules, value, old_value)
+        try:
+            with self._lock:
+                fingerprint, transition = self._node(schema)
+            value_key = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+            old_key = b""
+            if transition and old_value is not _MISSING and old_value is not None:
+                old_key = b"o" + pickle.dumps(old_value, pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return _node_failures(schema, rules, value, old_value)
+        key = (fingerprint, value_key, old_key)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self.hits += 1
+                self._entries.move_to_end(key)
+                return found
+            self.misses += 1
+        failures = _node_failures(schema, rules, value, old_value)
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = failures
+                self._key_bytes += len(value_key) + len(old_key)
+                self._evict()
+        return failures
+
+    def _evict(self) -> None:
+        while self._entries and (
+            len(self._entries) > self.max_entries or self._key_bytes > self.max_key_bytes
+        ):
+            (_, value_key, old_key), _ = self._entries.popitem(last=False)
+            self._key_bytes -= len(value_key) + len(old_key)
+
+
+RULE_MEMO: Final = RuleMemo()
+
+
+def set_memo_size(max_entries: int, max_key_bytes: int | None = None) -> None:
+    """Bound the rule memo (0 turns it off: every rule is evaluated every time)."""
+    RULE_MEMO.resize(max_entries, max_key_bytes)
+
+
 def _check(
     schema: Mapping[str, Any], value: Any, old_value: Any, path: str, errors: list[FieldError]
 ) -> None:
@@ -555,12 +714,11 @@ def _check(
         return
     rules = _rules_at(schema)
     if rules:
-        cel_value = _to_cel(schema, value)
-        cel_old = (
-            _MISSING if old_value is _MISSING or old_value is None else _to_cel(schema, old_value)
-        )
-        for rule in rules:
-            errors.extend(_rule_errors(rule, path, cel_value, cel_old))
+        for failure in RULE_MEMO.failures(schema, rules, value, old_value):
+            where = path
+            if failure.field_path is not None:
+                where = _apply_field_path(path, failure.field_path)
+            errors.append(FieldError(where, failure.message, failure.reason))
     if isinstance(value, Mapping):
         old_map = old_value if isinstance(old_value, Mapping) else {}
         properties = schema.get("properties") or {}
@@ -592,6 +750,7 @@ def evaluate_validations(
     ``old_obj`` is the stored object on an update; without it transition rules are skipped,
     as the API server does on create. Rules that fail to compile or to evaluate are reported
     as errors at their node rather than raised, so one bad rule cannot hide the others.
+    Verdicts are memoized (see :class:`RuleMemo`); :func:`set_memo_size` bounds or disables it.
     """
     errors: list[FieldError] = []
     _check(schema, obj, old_obj, root_path, errors)

@@ -183,6 +183,44 @@ def validate(schema: dict[str, Any], value: Any, path: str) -> list[tuple[str, s
     return errors
 
 
+# schema id -> (the schema, its body schema, the schema the CEL rules see); the schema is
+# held so that its id is not reused while cached.
+_VIEWS: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+
+
+def _views(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema without apiVersion/kind/metadata, and the one the CEL rules run against.
+
+    Built once per CRD schema: the rule memo recognises a schema node by identity first,
+    and building these per request would make every root node new.
+    """
+    known = _VIEWS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1], known[2]
+    body_schema = dict(schema)
+    body_schema["properties"] = {
+        k: v
+        for k, v in (schema.get("properties") or {}).items()
+        if k not in ("apiVersion", "kind", "metadata")
+    }
+    body_schema["required"] = [
+        k for k in schema.get("required") or [] if k not in ("apiVersion", "kind", "metadata")
+    ]
+    # Root rules may read metadata.name and metadata.generateName, and nothing else of it.
+    cel_schema = dict(body_schema)
+    cel_schema["properties"] = {
+        **body_schema["properties"],
+        "metadata": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}},
+        },
+    }
+    if len(_VIEWS) >= 64:
+        _VIEWS.clear()
+    _VIEWS[id(schema)] = (schema, body_schema, cel_schema)
+    return body_schema, cel_schema
+
+
 def admit(
     schema: dict[str, Any],
     obj: dict[str, Any],
@@ -193,28 +231,11 @@ def admit(
     result = prune(schema, copy.deepcopy(obj), root=True, dropped=dropped)
     result = apply_defaults(schema, result)
     body = {k: v for k, v in result.items() if k not in ("apiVersion", "kind", "metadata")}
-    body_schema = dict(schema)
-    body_schema["properties"] = {
-        k: v
-        for k, v in (schema.get("properties") or {}).items()
-        if k not in ("apiVersion", "kind", "metadata")
-    }
-    body_schema["required"] = [
-        k for k in schema.get("required") or [] if k not in ("apiVersion", "kind", "metadata")
-    ]
+    body_schema, cel_schema = _views(schema)
     errors = validate(body_schema, body, "")
     if not errors:
-        # Root rules may read metadata.name and metadata.generateName, and nothing else of it.
         visible_meta = {
             k: v for k, v in (result.get("metadata") or {}).items() if k in ("name", "generateName")
-        }
-        cel_schema = dict(body_schema)
-        cel_schema["properties"] = {
-            **body_schema["properties"],
-            "metadata": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}},
-            },
         }
         cel_obj = {**body, "metadata": visible_meta}
         kwargs: dict[str, Any] = {}

@@ -1,0 +1,194 @@
+"""The CEL rule memo: cached verdicts equal uncached ones, and the memo stays bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import support
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from llmservice_operator import celrules, crd
+from llmservice_operator.celrules import FieldError, RuleMemo, compile_rule, evaluate_validations
+
+INT = {"type": "integer"}
+
+
+@pytest.fixture
+def memo() -> Iterator[RuleMemo]:
+    """The process-wide memo, emptied, restored to its bounds afterwards."""
+    saved = (celrules.RULE_MEMO.max_entries, celrules.RULE_MEMO.max_key_bytes)
+    celrules.RULE_MEMO.clear()
+    yield celrules.RULE_MEMO
+    celrules.RULE_MEMO.resize(*saved)
+    celrules.RULE_MEMO.clear()
+
+
+def uncached(schema: dict[str, Any], obj: Any, **kwargs: Any) -> list[FieldError]:
+    saved = (celrules.RULE_MEMO.max_entries, celrules.RULE_MEMO.max_key_bytes)
+    celrules.set_memo_size(0)
+    try:
+        return evaluate_validations(schema, obj, **kwargs)
+    finally:
+        celrules.RULE_MEMO.resize(*saved)
+
+
+def crd_object(spec: dict[str, Any], name: str = "chat") -> dict[str, Any]:
+    """What the local API server hands the evaluator: the defaulted body, metadata name only."""
+    document = crd.apply_defaults(support.SCHEMA, support.llmservice(spec, name=name))
+    body = {k: v for k, v in document.items() if k not in ("apiVersion", "kind", "metadata")}
+    return {**body, "metadata": {"name": name}}
+
+
+# Specs that break each kind of rule in the CRD: messageExpression, fieldPath, map keys,
+# lists, quantities, the root rule on metadata.name, and several at once.
+SPECS: list[tuple[str, dict[str, Any]]] = [
+    ("chat", {}),
+    ("chat", {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}),
+    ("chat", {"backend": {"port": 11434}}),
+    ("chat", {"backend": {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}}),
+    ("chat", {"backend": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}}),
+    ("chat", {"backend": {"resources": {"requests": {"bad key!": "1"}}}}),
+    ("chat", {"service": {"nodePort": 30000}}),
+    ("chat", {"model": {"pullPolicy": "Never"}}),
+    ("9-not-a-label", {}),
+    (
+        "chat",
+        {
+            "backend": {"port": 11434, "env": [{"name": "X", "value": "1", "valueFrom": {}}]},
+            "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 1},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "spec"), SPECS)
+def test_cached_verdicts_equal_uncached_ones_on_the_crd(
+    memo: RuleMemo, name: str, spec: dict[str, Any]
+) -> None:
+    obj = crd_object(spec, name)
+    expected = uncached(support.SCHEMA, obj)
+    first = evaluate_validations(support.SCHEMA, obj)
+    hits = memo.stats().hits
+    second = evaluate_validations(support.SCHEMA, obj)
+    assert first == expected
+    assert second == expected
+    assert memo.stats().hits > hits  # the second evaluation came from the memo
+
+
+def test_the_memo_is_exercised_by_failures_too(memo: RuleMemo) -> None:
+    spec = {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}
+    errors = evaluate_validations(support.SCHEMA, crd_object(spec))
+    assert errors
+    assert all(e.path.startswith("spec.autoscaling") for e in errors)
+    before = memo.stats()
+    assert evaluate_validations(support.SCHEMA, crd_object(spec)) == errors
+    after = memo.stats()
+    assert after.misses == before.misses
+    assert after.hits > before.hits
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    low=st.integers(min_value=-3, max_value=12),
+    high=st.integers(min_value=-3, max_value=12),
+    replicas=st.integers(min_value=0, max_value=3),
+    port=st.sampled_from([8080, 11434]),
+    names=st.lists(st.sampled_from(["A", "B", "C"]), max_size=3),
+)
+def test_generated_specs_agree_cached_and_uncached(
+    low: int, high: int, replicas: int, port: int, names: list[str]
+) -> None:
+    spec = {
+        "replicas": replicas,
+        "autoscaling": {"enabled": True, "minReplicas": low, "maxReplicas": high},
+        "backend": {"port": port, "env": [{"name": n, "value": "v"} for n in names]},
+    }
+    obj = crd_object(spec)
+    expected = uncached(support.SCHEMA, obj)
+    assert evaluate_validations(support.SCHEMA, obj) == expected
+    assert evaluate_validations(support.SCHEMA, obj) == expected
+
+
+def test_transition_rules_are_keyed_by_the_old_value_too(memo: RuleMemo) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"size": INT},
+        "x-kubernetes-validations": [{"rule": "self.size >= oldSelf.size", "message": "shrunk"}],
+    }
+    new = {"size": 2}
+    for old in ({"size": 1}, {"size": 5}, {"size": 1}, {"size": 5}):
+        expected = uncached(schema, new, old_obj=old)
+        assert evaluate_validations(schema, new, old_obj=old) == expected
+    assert evaluate_validations(schema, new) == []  # on create a transition rule is skipped
+    assert evaluate_validations(schema, new, old_obj={"size": 5}) == [FieldError("", "shrunk")]
+
+
+def test_values_json_would_confuse_are_kept_apart(memo: RuleMemo) -> None:
+    schema: dict[str, Any] = {
+        "x-kubernetes-validations": [{"rule": "self == true", "message": "not true"}]
+    }
+    assert uncached(schema, True) != uncached(schema, 1)
+    for value in (True, 1, 1.0, "true", True, 1):
+        assert evaluate_validations(schema, value) == uncached(schema, value)
+    # Without a schema type, map keys keep their own type: JSON would write both as "1".
+    keyed: dict[str, Any] = {
+        "x-kubernetes-validations": [{"rule": "'1' in self", "message": "no key 1"}]
+    }
+    assert uncached(keyed, {"1": 1}) != uncached(keyed, {1: 1})
+    maps: list[dict[Any, int]] = [{"1": 1}, {1: 1}, {"1": 1}, {1: 1}]
+    for mapping in maps:
+        assert evaluate_validations(keyed, mapping) == uncached(keyed, mapping)
+
+
+def test_error_paths_follow_the_node_not_the_cached_entry(memo: RuleMemo) -> None:
+    """The same value under two paths shares one entry but reports its own path."""
+    item = {
+        "type": "object",
+        "properties": {"a": INT},
+        "x-kubernetes-validations": [{"rule": "self.a > 0", "message": "m", "fieldPath": ".a"}],
+    }
+    schema = {"type": "object", "properties": {"x": item, "y": item}}
+    errors = evaluate_validations(schema, {"x": {"a": 0}, "y": {"a": 0}})
+    assert errors == [FieldError("x.a", "m"), FieldError("y.a", "m")]
+    assert memo.stats().entries == 1
+    assert memo.stats().hits == 1
+
+
+def test_the_memo_is_bounded_in_entries_and_bytes(memo: RuleMemo) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": INT, "pad": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "self.a < 1000", "message": "big"}],
+    }
+    memo.resize(5, 1 << 20)
+    for i in range(50):
+        evaluate_validations(schema, {"a": i})
+    assert memo.stats().entries == 5
+    memo.resize(1000, 4000)
+    for i in range(50):
+        evaluate_validations(schema, {"a": i, "pad": "x" * 500})
+    stats = memo.stats()
+    assert 0 < stats.key_bytes <= 4000
+    assert stats.entries < 50
+    # evicted entries are evaluated again, with the same verdict
+    assert evaluate_validations(schema, {"a": 2000}) == [FieldError("", "big")]
+    memo.resize(0)
+    assert memo.stats().entries == 0
+    assert evaluate_validations(schema, {"a": 2000}) == [FieldError("", "big")]
+    assert memo.stats().entries == 0  # off: nothing kept
+
+
+def test_rules_compile_once_however_often_they_run(memo: RuleMemo) -> None:
+    memo.resize(0)
+    schema = {
+        "type": "object",
+        "properties": {"a": INT},
+        "x-kubernetes-validations": [{"rule": "self.a != 424242", "message": "m"}],
+    }
+    evaluate_validations(schema, {"a": 1})
+    misses = compile_rule.cache_info().misses
+    for i in range(20):
+        evaluate_validations(schema, {"a": i})
+    assert compile_rule.cache_info().misses == misses
