@@ -20,9 +20,9 @@ checks, and every check that writes adds its own changes until the worklist is e
 from __future__ import annotations
 
 import collections
-import copy
 from typing import TYPE_CHECKING, Any
 
+from llmservice_operator.testing.clone import clone
 from llmservice_operator.testing.store import Change, StorageKey
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _drop_finalizer(
     server: ApiServer, storage: StorageKey, obj: dict[str, Any], finalizer: str
 ) -> None:
     rt = _rt_of(server, storage, obj)
-    new = copy.deepcopy(obj)
+    new = clone(obj)
     new["metadata"]["finalizers"] = [
         f for f in obj["metadata"].get("finalizers", []) if f != finalizer
     ]
@@ -121,7 +121,7 @@ def _empty(server: ApiServer, name: str) -> None:
     if ns is None or not ns["metadata"].get("deletionTimestamp"):
         return
     if server.store.count_in(name) == 0 and (ns.get("spec") or {}).get("finalizers"):
-        new = copy.deepcopy(ns)
+        new = clone(ns)
         new["spec"]["finalizers"] = []
         server._commit(_rt_of(server, ("", "namespaces"), ns), ns, new, None)
 
@@ -133,7 +133,7 @@ def _deleting(server: ApiServer, storage: StorageKey, obj: dict[str, Any]) -> No
     server.gc_visits += len(mine)
     if "orphan" in finalizers:
         for dep_storage, dep in mine:
-            new = copy.deepcopy(dep)
+            new = clone(dep)
             new["metadata"]["ownerReferences"] = [
                 r for r in dep["metadata"].get("ownerReferences", []) if r.get("uid") != meta["uid"]
             ]

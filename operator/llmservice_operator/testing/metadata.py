@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import datetime
 import re
 import secrets
 import uuid
 from typing import Any
 
+from llmservice_operator.testing.clone import clone
 from llmservice_operator.testing.errors import ApiError
 
 # Fields a client cannot change after create; the server keeps its own values.
@@ -27,7 +27,7 @@ def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_create(obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
-    obj = copy.deepcopy(obj)
+    obj = clone(obj)
     meta = obj.setdefault("metadata", {})
     if not meta.get("name"):
         prefix = meta.get("generateName")
@@ -57,12 +57,12 @@ def on_create(obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
 
 def on_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Keep immutable and server-owned fields; bump generation when the spec changed."""
-    new = copy.deepcopy(new)
+    new = clone(new)
     meta = new.setdefault("metadata", {})
     old_meta = old["metadata"]
     for key in (*_IMMUTABLE, *_SERVER_OWNED):
         if key in old_meta:
-            meta[key] = copy.deepcopy(old_meta[key])
+            meta[key] = clone(old_meta[key])
         else:
             meta.pop(key, None)
     if old_meta.get("deletionTimestamp"):

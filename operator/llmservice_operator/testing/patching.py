@@ -8,10 +8,11 @@ other list is replaced whole, and the ``$patch: delete|replace`` directives are 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import jsonpatch
+
+from llmservice_operator.testing.clone import clone
 
 
 class PatchTestFailed(Exception):
@@ -37,7 +38,7 @@ def json_patch(obj: dict[str, Any], ops: Any) -> dict[str, Any]:
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: dicts merge recursively, ``null`` deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -82,10 +83,10 @@ def merge_key_for(field: str, items: list[Any]) -> str | None:
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
     if directive == "delete":
         return None
     result = dict(target) if isinstance(target, dict) else {}
@@ -97,12 +98,12 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         elif isinstance(value, list) and isinstance(result.get(key), list):
             merge_key = merge_key_for(key, value + result[key])
             if merge_key is None:
-                result[key] = copy.deepcopy(value)
+                result[key] = clone(value)
             else:
                 result[key] = _merge_list(result[key], value, merge_key)
         elif isinstance(value, list):
             result[key] = [
-                copy.deepcopy({k: v for k, v in item.items() if k != "$patch"})
+                clone({k: v for k, v in item.items() if k != "$patch"})
                 if isinstance(item, dict)
                 else item
                 for item in value
@@ -116,11 +117,9 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
 def _merge_list(current: list[Any], patch: list[Any], merge_key: str) -> list[Any]:
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
         return [
-            copy.deepcopy(i)
-            for i in patch
-            if not (isinstance(i, dict) and i.get("$patch") == "replace")
+            clone(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")
         ]
-    result = [copy.deepcopy(item) for item in current]
+    result = [clone(item) for item in current]
     for item in patch:
         if not isinstance(item, dict) or merge_key not in item:
             raise PatchInvalid(f"list item {item!r} lacks its merge key {merge_key!r}")
@@ -132,7 +131,7 @@ def _merge_list(current: list[Any], patch: list[Any], merge_key: str) -> list[An
             if index is not None:
                 del result[index]
         elif index is None:
-            result.append({k: copy.deepcopy(v) for k, v in item.items() if k != "$patch"})
+            result.append({k: clone(v) for k, v in item.items() if k != "$patch"})
         else:
             result[index] = strategic_merge_patch(result[index], item)
     return result

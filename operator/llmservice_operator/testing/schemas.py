@@ -9,12 +9,12 @@ Not covered: ``format`` checks other than int-or-string, ``x-kubernetes-list-typ
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from typing import Any
 
 from llmservice_operator.celrules import evaluate_validations
+from llmservice_operator.testing.clone import clone
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -71,7 +71,7 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
     if isinstance(value, dict):
         for key, sub in (schema.get("properties") or {}).items():
             if key not in value and "default" in sub:
-                value[key] = copy.deepcopy(sub["default"])
+                value[key] = clone(sub["default"])
             if key in value:
                 value[key] = apply_defaults(sub, value[key])
         additional = schema.get("additionalProperties")
@@ -228,7 +228,7 @@ def admit(
     dropped: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Prune, default and validate a custom object; return it and its field errors."""
-    result = prune(schema, copy.deepcopy(obj), root=True, dropped=dropped)
+    result = prune(schema, clone(obj), root=True, dropped=dropped)
     result = apply_defaults(schema, result)
     body = {k: v for k, v in result.items() if k not in ("apiVersion", "kind", "metadata")}
     body_schema, cel_schema = _views(schema)

@@ -10,7 +10,6 @@ kmock's own object tracking (see README.md, "Why not kmock's object store").
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +32,7 @@ from llmservice_operator.testing import (
     ssa,
     tables,
 )
+from llmservice_operator.testing.clone import clone
 from llmservice_operator.testing.collector import collect
 from llmservice_operator.testing.errors import (
     ApiError,
@@ -732,7 +732,7 @@ class ApiServer(KubernetesEmulator):
         self, rt: ResourceType, old: dict[str, Any], candidate: dict[str, Any], sub: str | None
     ) -> dict[str, Any]:
         if sub == "status":
-            merged = copy.deepcopy(old)
+            merged = clone(old)
             if "status" in candidate:
                 merged["status"] = candidate["status"]
             else:
@@ -741,7 +741,7 @@ class ApiServer(KubernetesEmulator):
         if "status" in rt.subresources:
             candidate = dict(candidate)
             if "status" in old:
-                candidate["status"] = copy.deepcopy(old["status"])
+                candidate["status"] = clone(old["status"])
             else:
                 candidate.pop("status", None)
         return candidate
@@ -847,7 +847,7 @@ class ApiServer(KubernetesEmulator):
         old = self.store.get(rt.storage_key, (target.namespace, str(target.name)))
         if old is not None:
             old = self._as_version(rt, old)
-        applied = copy.deepcopy(body)
+        applied = clone(body)
         if target.sub != "status" and "status" in rt.subresources:
             applied.pop("status", None)
         if target.sub == "status":
@@ -927,7 +927,7 @@ class ApiServer(KubernetesEmulator):
                 ],
             )
         spec_path = self._scale_paths(rt)[0]
-        new = copy.deepcopy(old)
+        new = clone(old)
         node = new
         keys = [k for k in spec_path.split(".") if k]
         for key in keys[:-1]:
@@ -988,7 +988,7 @@ class ApiServer(KubernetesEmulator):
             raise not_found(rt.plural, obj["metadata"]["name"], rt.group)
         if self._dry_run:
             return self._as_version(rt, old)
-        new = copy.deepcopy(old)
+        new = clone(old)
         meta = new["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         if policy == "Foreground" and "foregroundDeletion" not in finalizers:

@@ -18,10 +18,10 @@ list items) so clients can read it. Simplifications, on purpose:
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
+from llmservice_operator.testing.clone import clone
 from llmservice_operator.testing.errors import ApiError
 from llmservice_operator.testing.patching import merge_key_for
 
@@ -133,17 +133,17 @@ def merge_applied(live: Any, applied: Any, field: str = "") -> Any:
     if isinstance(applied, list) and isinstance(live, list) and applied:
         key = merge_key_for(field, applied)
         if key and all(isinstance(i, dict) and key in i for i in applied + live):
-            result_list = [copy.deepcopy(i) for i in live]
+            result_list = [clone(i) for i in live]
             for item in applied:
                 index = next(
                     (n for n, old in enumerate(result_list) if old.get(key) == item[key]), None
                 )
                 if index is None:
-                    result_list.append(copy.deepcopy(item))
+                    result_list.append(clone(item))
                 else:
                     result_list[index] = merge_applied(result_list[index], item, "")
             return result_list
-    return copy.deepcopy(applied)
+    return clone(applied)
 
 
 def _entries(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -231,7 +231,7 @@ def apply(
     """The object after ``manager`` applies ``applied``; 409 on conflicts without force."""
     applied_leaves = leaves(applied)
     applied_paths = set(applied_leaves)
-    base = copy.deepcopy(live) if live is not None else {}
+    base = clone(live) if live is not None else {}
     entries = _entries(base)
     ownership = _ownership(entries)
     mine = (manager, "Apply", subresource)

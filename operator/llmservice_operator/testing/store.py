@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 from dataclasses import dataclass, field
 from typing import Any
+
+from llmservice_operator.testing.clone import clone
 
 StorageKey = tuple[str, str]  # (group, plural)
 ObjectKey = tuple[str | None, str]  # (namespace, name)
@@ -121,7 +122,7 @@ class Store:
     def put(self, storage: StorageKey, obj: dict[str, Any], event: str) -> dict[str, Any]:
         """Store ``obj`` under a new resourceVersion and tell the watchers."""
         self.rv += 1
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         meta = obj["metadata"]
         meta["resourceVersion"] = str(self.rv)
         key = (meta.get("namespace"), meta["name"])
@@ -141,7 +142,7 @@ class Store:
         if stored is not None:
             self._unindex(storage, stored)
             self.changes.append(Change(storage, stored, None))
-        gone = copy.deepcopy(obj)
+        gone = clone(obj)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._emit(Event(self.rv, storage, "DELETED", gone, obj))
         return gone

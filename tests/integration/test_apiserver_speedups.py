@@ -1,0 +1,141 @@
+"""The local API server's shortcuts give what the long way gives: built-in kinds checked
+property by property with a memo against the whole-object check, and fast copies."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from llmservice_operator.testing import builtin_validation
+from llmservice_operator.testing.clone import clone
+
+
+def whole_object_errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """The check as it was before the split: one validator over the whole object."""
+    checker = builtin_validation._checker(str(obj["kind"]), str(obj["apiVersion"]))
+    assert checker is not None
+    found = sorted(builtin_validation._found(checker.full.iter_errors(obj)), key=lambda f: f[0])
+    return [(path, message) for _, path, message in found[:10]]
+
+
+def deployment(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "n", "labels": {"app": "d"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"containers": [{"name": "c", "image": "i:1"}]},
+            },
+        },
+        "status": {"replicas": 2, "readyReplicas": 2},
+    }
+    obj.update(changes)
+    return obj
+
+
+BROKEN: list[dict[str, Any]] = [
+    deployment(),
+    deployment(unknownTopLevel=1),
+    deployment(spec={"replicas": "two"}),  # wrong type, and no selector or template
+    deployment(metadata={"name": "d", "labels": {"app": 5}}),
+    deployment(status={"replicas": "x", "bogus": True}),
+    deployment(spec=None, status=[], metadata={"name": 1}, extra={"a": 1}),
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "no-spec"}},
+    {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": "x"}]}]},
+        "status": {"phase": 3},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080, "bogus": 1}] * 12},
+    },
+]
+
+
+@pytest.mark.parametrize("obj", BROKEN)
+def test_property_checks_with_the_memo_equal_the_whole_object_check(obj: dict[str, Any]) -> None:
+    builtin_validation._MEMO.clear()
+    expected = whole_object_errors(obj)
+    assert builtin_validation.validate(copy.deepcopy(obj)) == expected
+    hits = builtin_validation._MEMO.hits
+    assert builtin_validation.validate(copy.deepcopy(obj)) == expected  # from the memo
+    assert builtin_validation._MEMO.hits > hits
+
+
+@pytest.mark.parametrize("kind", sorted(builtin_validation.VALIDATED_KINDS))
+def test_every_validated_kind_is_checked_property_by_property(kind: str) -> None:
+    api_version = {"Deployment": "apps/v1", "HorizontalPodAutoscaler": "autoscaling/v2"}
+    checker = builtin_validation._checker(kind, api_version.get(kind, "v1"))
+    assert checker is not None
+    assert checker.top is not None
+    assert {"metadata", "apiVersion", "kind"} <= set(checker.properties)
+
+
+def test_invalid_objects_are_still_rejected_with_their_fields() -> None:
+    errors = builtin_validation.validate(deployment(spec={"replicas": "two"}))
+    paths = [path for path, _ in errors]
+    assert "spec.replicas" in paths
+    assert "spec" in paths  # the required selector and template
+
+
+def test_the_validation_memo_is_bounded() -> None:
+    memo = builtin_validation._MEMO
+    saved = memo.max_entries
+    memo.clear()
+    memo.max_entries = 4
+    try:
+        for i in range(20):
+            builtin_validation.validate(deployment(status={"replicas": i}))
+        assert len(memo) == 4
+    finally:
+        memo.max_entries = saved
+        memo.clear()
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_clone_is_an_equal_independent_copy(value: Any) -> None:
+    copied = clone(value)
+    assert repr(copied) == repr(value)  # repr: NaN is not equal to itself
+    if isinstance(value, (dict, list)):
+        assert copied is not value
+
+
+def test_clone_shares_nothing_mutable_and_keeps_types() -> None:
+    original = {"a": [1, {"b": True}], "t": (1, 2), "f": 1.0}
+    copied = clone(original)
+    copied["a"][1]["b"] = False
+    assert original["a"][1]["b"] is True
+    assert type(copied["t"]) is tuple
+    assert type(copied["f"]) is float
+
+
+def test_clone_falls_back_for_what_marshal_cannot_write() -> None:
+    class Labelled(dict[str, Any]):
+        pass
+
+    original = {"x": Labelled(a=[1])}
+    copied = clone(original)
+    assert type(copied["x"]) is Labelled
+    assert copied == original
+    assert copied["x"]["a"] is not original["x"]["a"]
