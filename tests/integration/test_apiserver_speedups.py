@@ -14,11 +14,24 @@ from llmservice_operator.testing.clone import clone
 
 
 def whole_object_errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
-    """The check as it was before the split: one validator over the whole object."""
-    checker = builtin_validation._checker(str(obj["kind"]), str(obj["apiVersion"]))
-    assert checker is not None
-    found = sorted(builtin_validation._found(checker.full.iter_errors(obj)), key=lambda f: f[0])
-    return [(path, message) for _, path, message in found[:10]]
+    """The check as it was before the split: one jsonschema validator over the whole object."""
+    import jsonschema
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    version = builtin_validation.SCHEMA_VERSION
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    group_version = str(obj["apiVersion"]).replace("/", "-")
+    schema = utils.schema_contents(f"{folder}/{obj['kind'].lower()}-{group_version}.json", version)
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", version)
+    registry: Any = Resource.from_contents(schema) @ Registry()
+    registry = Resource.from_contents(definitions) @ registry
+    validator = jsonschema.validators.Draft202012Validator(schema, registry=registry)
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    return [
+        (builtin_validation._path(tuple(e.absolute_path)), f"Invalid value: {e.message}")
+        for e in errors[:10]
+    ]
 
 
 def deployment(**changes: Any) -> dict[str, Any]:
@@ -55,6 +68,29 @@ BROKEN: list[dict[str, Any]] = [
         "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": "x"}]}]},
         "status": {"phase": 3},
     },
+    deployment(
+        spec={
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {
+                    "initContainers": [{"name": "c", "image": 1, "restartPolicy": "Always"}],
+                    "containers": [
+                        {"name": "c", "image": 1},
+                        {"name": "e", "env": [{"name": "A", "value": 1}, {"value": "x"}]},
+                    ],
+                    "volumes": [{"name": "v", "emptyDir": {"sizeLimit": []}}],
+                },
+            },
+        }
+    ),
+    {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "h", "ownerReferences": [{"uid": 1}]},
+        "spec": {"maxReplicas": "3", "scaleTargetRef": {"kind": "Deployment"}, "metrics": [{}]},
+        "status": {"currentReplicas": 1, "conditions": [{"type": "X"}]},
+    },
     {
         "apiVersion": "v1",
         "kind": "Service",
@@ -75,12 +111,30 @@ def test_property_checks_with_the_memo_equal_the_whole_object_check(obj: dict[st
 
 
 @pytest.mark.parametrize("kind", sorted(builtin_validation.VALIDATED_KINDS))
-def test_every_validated_kind_is_checked_property_by_property(kind: str) -> None:
+def test_every_validated_kind_is_checked_node_by_node(kind: str) -> None:
     api_version = {"Deployment": "apps/v1", "HorizontalPodAutoscaler": "autoscaling/v2"}
-    checker = builtin_validation._checker(kind, api_version.get(kind, "v1"))
-    assert checker is not None
-    assert checker.top is not None
-    assert {"metadata", "apiVersion", "kind"} <= set(checker.properties)
+    schemas = builtin_validation._schemas(kind, api_version.get(kind, "v1"))
+    assert schemas is not None
+    level, _, _ = schemas.validators(schemas.root)
+    assert level is not None  # the top level is split, so sub-objects are memoized
+
+
+def test_a_memoized_sub_object_reports_errors_at_each_place_it_appears() -> None:
+    """The same container under initContainers and containers: one memo entry, two paths."""
+    builtin_validation._MEMO.clear()
+    container = {"name": "c", "image": 5}
+    obj = deployment()
+    obj["spec"]["template"]["spec"] = {
+        "initContainers": [container],
+        "containers": [dict(container), dict(container)],
+    }
+    errors = builtin_validation.validate(obj)
+    assert errors == whole_object_errors(obj)
+    assert [path for path, _ in errors] == [
+        "spec.template.spec.containers[0].image",
+        "spec.template.spec.containers[1].image",
+        "spec.template.spec.initContainers[0].image",
+    ]
 
 
 def test_invalid_objects_are_still_rejected_with_their_fields() -> None:

@@ -1,17 +1,29 @@
 """Built-in kinds checked against the upstream OpenAPI schemas (``kubernetes-validate``, strict).
 
-A validator per kind is built once: the schema definitions file is large and rebuilding it
-on every request would dominate the server's time. An object is checked at its top level and
-then property by property, and a property's verdict is memoized by its content: a status
-write re-checks an unchanged spec, every pod of a Deployment carries the same spec.
+The schemas are loaded once per kind: the definitions file is large and reading it on every
+request would dominate the server's time. Checking is the costliest part of a write after
+that, so it is done node by node with a memo:
+
+- a schema node whose keywords only look at the node itself or at its properties / items
+  one by one (``type``, ``required``, ``enum``, ``additionalProperties: false``, ...) is
+  checked at its own level by jsonschema with ``properties``/``items`` accepting anything,
+  and each property or item is then checked against its own subschema; a node that is only
+  a ``$ref`` (plus annotations) is its target; anything else (``oneOf``, ...) is handed whole
+  to jsonschema. The errors are the same as a whole-object check's, and sorted by path they
+  come in the same order (all errors at one path come from one node, in keyword order);
+- the errors of a sub-object are memoized by (schema node, pickled value): a status write
+  re-checks an unchanged spec, every Deployment of the operator carries the same pod
+  template spec, every pod of a Deployment the same containers.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import pickle
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmservice_operator.testing.lru import BoundedLRU
@@ -31,24 +43,68 @@ VALIDATED_KINDS = frozenset(
 )
 SCHEMA_VERSION = "1.37.0"
 
-
-# Top-level keywords whose checks do not look inside the properties' values: with only
-# these, an object's errors are the top level's plus each property's on its own.
-_SPLITTABLE = frozenset(
-    {"$id", "$schema", "description", "properties", "required", "type"}
-    | {"additionalProperties", "x-kubernetes-group-version-kind"}
+# Keywords that look into the value as a whole or into several parts at once: a node
+# carrying one is checked by jsonschema in one piece.
+_WHOLE = frozenset(
+    {
+        *("$ref", "$dynamicRef", "allOf", "anyOf", "oneOf", "not", "if", "then", "else"),
+        *("patternProperties", "propertyNames", "dependentSchemas", "prefixItems"),
+        *("contains", "unevaluatedProperties", "unevaluatedItems"),
+    }
 )
+_DEFS = "#/$defs/"
+
+# One error: its path (property names and list indexes) and its message.
+_Error = tuple[tuple[str | int, ...], str]
 
 
-@dataclass(frozen=True)
-class _Checker:
-    full: Any  # the kind's validator
-    top: Any | None  # the same with every property accepted as is; None: not splittable
-    properties: dict[str, Any]  # property -> its subschema
+@dataclass(eq=False)
+class _Schemas:
+    """One kind's schema with the shared definitions, and the validators made from them."""
+
+    root: dict[str, Any]
+    definitions: dict[str, Any]
+    base: Any  # a validator resolving references from the definitions document
+    # id(node) -> (node, its level-only validator or None when it is checked whole, its
+    # full validator, its memo label); the node is held so its id stays its own.
+    nodes: dict[int, tuple[Any, Any | None, Any, str]] = field(default_factory=dict)
+    labels: itertools.count[int] = field(default_factory=itertools.count)
+
+    def target(self, node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """What a node made only of a ``$ref`` (and annotations) stands for."""
+        ref = node.get("$ref")
+        if not isinstance(ref, str) or _DEFS not in ref:
+            return None
+        if any(k != "$ref" and k != "description" and not k.startswith("x-") for k in node):
+            return None
+        prefix, name = ref.split(_DEFS, 1)
+        if prefix not in ("", "/api/_definitions.json"):
+            return None
+        found = self.definitions["$defs"].get(name)
+        return found if isinstance(found, Mapping) else None
+
+    def validators(self, node: Mapping[str, Any]) -> tuple[Any | None, Any, str]:
+        known = self.nodes.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1], known[2], known[3]
+        level = None
+        if not _WHOLE & set(node):
+            level_schema = dict(node)
+            if isinstance(node.get("properties"), Mapping):
+                level_schema["properties"] = dict.fromkeys(node["properties"], True)
+            if isinstance(node.get("additionalProperties"), Mapping):
+                level_schema["additionalProperties"] = True
+            if isinstance(node.get("items"), Mapping):
+                level_schema["items"] = True
+            level = self.base.evolve(schema=level_schema)
+        whole = self.base.evolve(schema=node)
+        label = str(next(self.labels))
+        self.nodes[id(node)] = (node, level, whole, label)
+        return level, whole, label
 
 
 @functools.cache
-def _checker(kind: str, api_version: str) -> _Checker | None:
+def _schemas(kind: str, api_version: str) -> _Schemas | None:
     import jsonschema  # type: ignore[import-untyped]
     from kubernetes_validate import utils
     from referencing import Registry, Resource
@@ -64,68 +120,77 @@ def _checker(kind: str, api_version: str) -> _Checker | None:
     definitions = utils.schema_contents(f"{folder}/_definitions.json", SCHEMA_VERSION)
     registry: Any = Resource.from_contents(schema) @ Registry()
     registry = Resource.from_contents(definitions) @ registry
-    full = jsonschema.validators.Draft202012Validator(schema, registry=registry)
-    properties = schema.get("properties")
-    if not isinstance(properties, dict) or not set(schema) <= _SPLITTABLE:
-        return _Checker(full, None, {})
-    top_schema = {**schema, "properties": dict.fromkeys(properties, True)}
-    top = jsonschema.validators.Draft202012Validator(top_schema, registry=registry)
-    return _Checker(full, top, properties)
+    base = jsonschema.validators.Draft202012Validator(definitions, registry=registry)
+    return _Schemas(schema, definitions, base)
 
 
-# One found error: (its path as a sort key, the path as shown, the message).
-_Found = tuple[tuple[str, ...], str, str]
-
-# (kind/apiVersion/property, pickled value) -> that property's errors. The same spec is
-# checked again on every status write, the same pod template for every pod of a Deployment.
-_MEMO: BoundedLRU[tuple[_Found, ...]] = BoundedLRU(max_entries=2048, max_key_bytes=16 << 20)
+# (schema node label, pickled value) -> the errors inside that value.
+_MEMO: BoundedLRU[tuple[_Error, ...]] = BoundedLRU(max_entries=8192, max_key_bytes=32 << 20)
 
 
-def _path(error: Any) -> str:
+def _errors(schemas: _Schemas, node: Mapping[str, Any], value: Any) -> tuple[_Error, ...]:
+    """The errors of ``value`` against ``node``, paths relative to the value."""
+    while (target := schemas.target(node)) is not None:
+        node = target
+    level, whole, label = schemas.validators(node)
+    if level is None or not isinstance(value, (dict, list)):
+        return tuple((tuple(e.absolute_path), e.message) for e in whole.iter_errors(value))
+    try:
+        key = (label, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return _split(schemas, node, level, value)
+    found = _MEMO.get(key)
+    if found is None:
+        found = _split(schemas, node, level, value)
+        _MEMO.put(key, found)
+    return found
+
+
+def _split(
+    schemas: _Schemas, node: Mapping[str, Any], level: Any, value: dict[str, Any] | list[Any]
+) -> tuple[_Error, ...]:
+    found = [(tuple(e.absolute_path), e.message) for e in level.iter_errors(value)]
+    if isinstance(value, dict):
+        properties = node.get("properties")
+        properties = properties if isinstance(properties, Mapping) else {}
+        additional = node.get("additionalProperties")
+        for name, item in value.items():
+            sub = properties.get(name)
+            if sub is None and isinstance(additional, Mapping) and name not in properties:
+                sub = additional
+            if isinstance(sub, Mapping):
+                found.extend(
+                    ((name, *path), message) for path, message in _errors(schemas, sub, item)
+                )
+    elif isinstance(node.get("items"), Mapping):
+        for index, item in enumerate(value):
+            found.extend(
+                ((index, *path), message) for path, message in _errors(schemas, node["items"], item)
+            )
+    return tuple(found)
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
     text = ""
-    for part in error.absolute_path:
+    for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def _found(errors: Any) -> tuple[_Found, ...]:
-    return tuple(
-        (tuple(map(str, e.absolute_path)), _path(e), f"Invalid value: {e.message}") for e in errors
-    )
-
-
-def _property_errors(checker: _Checker, label: str, key: str, value: Any) -> tuple[_Found, ...]:
-    def check() -> tuple[_Found, ...]:
-        return _found(checker.full.descend(value, checker.properties[key], path=key))
-
-    try:
-        memo_key = (f"{label}/{key}", pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        return check()
-    found = _MEMO.get(memo_key)
-    if found is None:
-        found = check()
-        _MEMO.put(memo_key, found)
-    return found
 
 
 def validate(obj: dict[str, Any]) -> list[tuple[str, str]]:
     kind = str(obj.get("kind", ""))
     if kind not in VALIDATED_KINDS:
         return []
-    api_version = str(obj.get("apiVersion", ""))
-    checker = _checker(kind, api_version)
-    if checker is None:
+    schemas = _schemas(kind, str(obj.get("apiVersion", "")))
+    if schemas is None:
         return []
-    if checker.top is None or not isinstance(obj, dict):
-        found = list(_found(checker.full.iter_errors(obj)))
-    else:
-        found = list(_found(checker.top.iter_errors(obj)))
-        label = f"{kind}/{api_version}"
-        for key, value in obj.items():
-            if key in checker.properties:
-                found.extend(_property_errors(checker, label, key, value))
-    # Sorted by path (stable: errors at one path keep the validator's order), as before the
-    # split; a path lies inside one property, so the order cannot differ from a whole check.
-    found.sort(key=lambda f: f[0])
-    return [(path, message) for _, path, message in found[:10]]
+    level, _, _ = schemas.validators(schemas.root)
+    # The object as a whole always differs (resourceVersion, managedFields): not memoized.
+    found = list(
+        _split(schemas, schemas.root, level, obj)
+        if level is not None
+        else _errors(schemas, schemas.root, obj)
+    )
+    # Sorted by path, stable: errors at one path keep the validator's order.
+    found.sort(key=lambda error: tuple(map(str, error[0])))
+    return [(_path(path), f"Invalid value: {message}") for path, message in found[:10]]
