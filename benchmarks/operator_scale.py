@@ -46,6 +46,16 @@ CRD = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
 LLMS = "/apis/llmservice.dev/v1alpha1"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 RUN = "from llmservice_operator.runner import main; raise SystemExit(main())"
+# The same under cProfile (main thread: kopf's event loop and our handlers), for
+# ``--profile-operator``; the profile is written when the operator stops.
+PROFILED_RUN = (
+    "import cProfile, os\n"
+    "from llmservice_operator.runner import main\n"
+    "profile = cProfile.Profile()\n"
+    "code = profile.runcall(main)\n"
+    "profile.dump_stats(os.environ['BENCH_PROFILE'])\n"
+    "raise SystemExit(code)\n"
+)
 BENCH_AGENT = "operator-scale-benchmark/1"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
@@ -119,10 +129,14 @@ def classify(write: tuple[str, str]) -> str:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, namespace: str, workdir: Path, profile_dir: Path | None = None
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.workdir = workdir
+        self.profile_dir = profile_dir
+        self.runs = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.health_port = 0
         self.metrics_port = 0
@@ -145,9 +159,14 @@ class OperatorProcess:
             "LLMSERVICE_METRICS_PORT": str(self.metrics_port),
             "LLMSERVICE_LOG_LEVEL": "WARNING",
         }
+        self.runs += 1
+        code = RUN
+        if self.profile_dir is not None:
+            env["BENCH_PROFILE"] = str(self.profile_dir / f"operator-run{self.runs}.prof")
+            code = PROFILED_RUN
         out = (self.workdir / "operator.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", RUN], env=env, stdout=out, stderr=out
+            [sys.executable, "-c", code], env=env, stdout=out, stderr=out
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -420,6 +439,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8, help="operator API threads")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--profile-operator",
+        metavar="DIR",
+        help="run the operator under cProfile; write operator-run1.prof (first run) and "
+        "operator-run2.prof (after the restart) to DIR",
+    )
+    parser.add_argument(
         "--play-controllers",
         nargs=2,
         metavar=("URL", "NAMESPACE"),
@@ -459,7 +484,10 @@ def main() -> int:
                 break
             time.sleep(0.1)
 
-        operator = OperatorProcess(workdir / "kc", "bench", workdir)
+        profile_dir = Path(args.profile_operator).resolve() if args.profile_operator else None
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+        operator = OperatorProcess(workdir / "kc", "bench", workdir, profile_dir)
         atexit.register(operator.stop)  # also when the benchmark fails half-way
         operator.start()
         log(f"operator up; creating {args.count} LLMServices")

@@ -4,9 +4,10 @@ Why not kopf's create/update/resume handlers: they keep their diff base in an an
 every LLMService, one extra write per change, and an idle operator must write nothing. The
 reconcile here is level-triggered instead: any event about an LLMService or one of its
 children marks it dirty; its worker waits a moment (so a burst of events costs one pass),
-then compares the desired children with what the watches report (kopf indexes, which kopf
-fills completely before any handler runs, so a restarted operator sees every existing
-child at once) and writes only what differs. Create, update and resume are the same pass.
+then compares the desired children with what the watches report (the :class:`Cache`,
+complete before the first pass: see :class:`~llmservice_operator.cache.StartupSync`, so a
+restarted operator sees every existing child at once) and writes only what differs.
+Create, update and resume are the same pass.
 
 After writing children the worker does not write a status at once: it looks again a
 moment later, when the API server has reported the children back, so the status is
@@ -38,10 +39,19 @@ from pydantic import ValidationError
 
 from llmservice_operator import labels, status
 from llmservice_operator.builders import build_children
-from llmservice_operator.kube import CHILD_KINDS, HPA, Kube
+from llmservice_operator.cache import Cache, ObjectId, StartupSync, pack, unpack
+from llmservice_operator.kube import (
+    CHILD_KINDS,
+    HPA,
+    LLMSERVICE,
+    POD,
+    ChildKind,
+    Kube,
+)
 from llmservice_operator.metrics import METRICS, Metrics
 from llmservice_operator.models import (
     DEGRADED,
+    KIND,
     READY,
     LLMService,
     LLMServiceSpec,
@@ -66,34 +76,18 @@ Obj = Mapping[str, Any]
 Key = tuple[str, str]  # namespace, name
 ChildKey = tuple[str, str, str]  # kind, namespace, name
 
-# Names of the kopf indexes (the index functions in handlers.py carry these names).
-SERVICE_INDEX = "llmservice_index"
-CHILD_INDEXES = {
-    "Deployment": "deployment_index",
-    "Service": "service_index",
-    "HorizontalPodAutoscaler": "hpa_index",
-    "PersistentVolumeClaim": "claim_index",
-}
-POD_INDEX = "pod_index"
+# What the operator watches (handlers.py registers the same watches with kopf): the
+# LLMServices, every object of a child's kind (one of them could be in a child's way), and
+# the pods of LLMServices.
+POD_SELECTOR = labels.SERVICE_LABEL  # the label is present
+WATCHED: tuple[tuple[ChildKind, str | None], ...] = (
+    (LLMSERVICE, None),
+    *((ck, None) for ck in CHILD_KINDS.values()),
+    (POD, POD_SELECTOR),
+)
 MAX_BACKOFF = 30.0
 VALID_SPEC_MEMO = 256  # distinct specs whose validation is remembered
-
-
-def pack(summary: Obj) -> str:
-    """An index value as compact JSON: a tenth of the memory of the same dicts, which
-    matters with thousands of objects indexed."""
-    return json.dumps(summary, separators=(",", ":"))
-
-
-def unpack(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        loaded = json.loads(value)
-        return loaded if isinstance(loaded, dict) else {}
-    return dict(value)
-
-
-# --------------------------------------------------------------------------------------
-# what the indexes keep: small summaries, so a thousand services fit in little memory
+SYNC_TIMEOUT = 300.0  # reconcile anyway if the watches have not caught up by then
 
 
 def service_summary(body: Obj) -> dict[str, Any]:
@@ -232,7 +226,11 @@ class Controller:
         # otherwise each build their manifests and wait for the API threads holding them:
         # a memory peak for no speed (the API thread pool is the limit anyway).
         self._slots = asyncio.Semaphore(concurrency)
-        self.indexes: Mapping[str, Any] = {}
+        self.cache = Cache()
+        self.sync = StartupSync()
+        # Set once the cache holds everything that existed at start; no pass runs before.
+        self.synced = asyncio.Event()
+        self._sync_task: asyncio.Task[None] | None = None
         self._dirty: set[Key] = set()
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._specs: dict[Key, _Spec] = {}
@@ -249,18 +247,76 @@ class Controller:
     # ----------------------------------------------------------------------------------
     # inputs from kopf
 
-    def bind(self, kwargs: Mapping[str, Any]) -> None:
-        """Keep kopf's index objects (passed to every handler; the same each time)."""
-        if not self.indexes:
-            names = (SERVICE_INDEX, POD_INDEX, *CHILD_INDEXES.values())
-            self.indexes = {n: kwargs[n] for n in names if n in kwargs}
+    # ----------------------------------------------------------------------------------
+    # start-up: know everything that exists before the first pass
+
+    async def list_existing(self, namespaces: Iterable[str | None]) -> None:
+        """List every watched kind once, before kopf's watches start, and wait (in the
+        background) until the watches have reported each listed object."""
+        expected: list[tuple[ObjectId, str]] = []
+        for ck, selector in WATCHED:
+            for namespace in namespaces:
+                try:
+                    found = await self.kube.list_identities(ck, namespace, selector)
+                except (kopf.TemporaryError, kopf.PermanentError) as exc:
+                    log.warning(
+                        "could not list %s at start (%s): reconciling without waiting for "
+                        "them; an existing child may be applied once more",
+                        ck.plural,
+                        exc,
+                    )
+                    continue
+                expected.extend(((ck.kind, ns, name), uid) for ns, name, uid in found)
+        self.sync.expect(expected)
+        log.info("%d existing objects to hear of before reconciling", len(expected))
+        self._sync_task = asyncio.create_task(self._await_sync(), name="startup sync")
+
+    async def _await_sync(self) -> None:
+        started = time.monotonic()
+        while not self.sync.complete and not self.stopping:
+            if time.monotonic() - started > SYNC_TIMEOUT:
+                log.warning(
+                    "the watches have not reported %d objects after %.0f s; reconciling anyway",
+                    len(self.sync.missing()),
+                    SYNC_TIMEOUT,
+                )
+                break
+            if self.sync.stalled():
+                await self._recheck_missing()
+            await asyncio.sleep(0.2)
+        self.synced.set()
+
+    async def _recheck_missing(self) -> None:
+        """Objects listed at start but not reported since: gone in between, most likely."""
+        kinds = {ck.kind: ck for ck, _ in WATCHED}
+        for (kind, namespace, name), _ in self.sync.missing()[:100]:
+            try:
+                live = await self.kube.get(kinds[kind], namespace, name)
+            except kopf.TemporaryError:
+                continue
+            except kopf.PermanentError:
+                live = None
+            now = str((live or {}).get("metadata", {}).get("uid") or "") or None
+            self.sync.gone((kind, namespace, name), now)
+        self.sync.stalled_since_now()
+
+    def _heard(self, kind: str, body: Obj) -> None:
+        meta = body.get("metadata") or {}
+        oid = (kind, str(meta.get("namespace") or ""), str(meta.get("name")))
+        self.sync.heard(oid, str(meta.get("uid")))
+
+    # ----------------------------------------------------------------------------------
+    # inputs from kopf
 
     def on_service_event(self, event_type: str | None, body: Obj) -> None:
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
+        self._heard(KIND, body)
         if event_type == "DELETED":
+            self.cache.remove(KIND, key, str(meta.get("uid")))
             self.forget(key)
             return
+        self.cache.put(KIND, key, body, service_summary(body))
         written = self._written.get(key)
         if written is not None and written[0] == meta.get("resourceVersion"):
             return  # the echo of our own status write
@@ -269,11 +325,16 @@ class Controller:
     def on_child_event(self, kind: str, event_type: str | None, body: Obj) -> None:
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        self._heard(kind, body)
         owner = owner_of(kind, body)
         if owner is None:
             return
         key = (namespace, owner)
         ckey = (kind, namespace, name)
+        if event_type == "DELETED":
+            self.cache.remove(kind, (namespace, name), str(meta.get("uid")))
+        else:
+            self.cache.put(kind, (namespace, name), body, child_summary(body))
         if event_type == "DELETED":
             self._applied.pop(ckey, None)
             self._drifted.pop(ckey, None)
@@ -285,11 +346,16 @@ class Controller:
         if self._service(key) is not None:
             self.enqueue(key)
 
-    def on_pod_event(self, body: Obj) -> None:
+    def on_pod_event(self, event_type: str | None, body: Obj) -> None:
         meta = body.get("metadata") or {}
+        self._heard(POD.kind, body)
         owner = (meta.get("labels") or {}).get(labels.SERVICE_LABEL)
         if owner:
             key = (str(meta.get("namespace")), str(owner))
+            if event_type == "DELETED":
+                self.cache.remove_pod(key, str(meta.get("uid")))
+            else:
+                self.cache.put_pod(key, body, status.project_pod(body))
             if self._service(key) is not None:
                 self.enqueue(key)
 
@@ -338,6 +404,8 @@ class Controller:
     async def close(self) -> None:
         self.stopping = True
         tasks = list(self._tasks.values())
+        if self._sync_task is not None:
+            tasks.append(self._sync_task)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -352,6 +420,7 @@ class Controller:
     async def _work(self, key: Key, delay: float | None) -> None:
         attempt = 0
         try:
+            await self.synced.wait()
             await asyncio.sleep(self.debounce if delay is None else delay)
             while key in self._dirty and not self.stopping:
                 self._dirty.discard(key)
@@ -388,21 +457,13 @@ class Controller:
     # ----------------------------------------------------------------------------------
     # reading the indexes
 
-    def _one(self, index_name: str, key: Key) -> Obj | None:
-        index = self.indexes.get(index_name)
-        if index is None or key not in index:
-            return None
-        for value in index[key]:
-            return unpack(value)
-        return None
-
     def _service(self, key: Key) -> Obj | None:
-        return self._one(SERVICE_INDEX, key)
+        return self.cache.get(KIND, key)
 
     def _child(self, kind: str, namespace: str, name: str) -> Obj | None:
         """The newest known summary of a child: from the watch or from our own write."""
         ckey = (kind, namespace, name)
-        seen = self._one(CHILD_INDEXES[kind], (namespace, name))
+        seen = self.cache.get(kind, (namespace, name))
         if seen is not None and self._deleted.get(ckey) == (seen.get("metadata") or {}).get("uid"):
             seen = None  # we deleted it; the watch has not said so yet
         mine = self._applied.get(ckey)
@@ -415,10 +476,7 @@ class Controller:
         return best
 
     def _pods(self, key: Key) -> list[Obj]:
-        index = self.indexes.get(POD_INDEX)
-        if index is None or key not in index:
-            return []
-        return [unpack(p) for p in index[key]]
+        return list(self.cache.pods(key))
 
     def _spec(self, key: Key, svc: Obj) -> _Spec:
         meta = svc.get("metadata") or {}

@@ -44,6 +44,8 @@ APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
 REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read
+Identities = list[tuple[str, str, str]]  # namespace, name, uid
+
 # Names the operator's requests in API server logs and audit (and in our tests' counts).
 USER_AGENT = f"{labels.FIELD_MANAGER}/0.1.0"
 
@@ -57,9 +59,15 @@ class ChildKind:
     plural: str
 
     def path(self, namespace: str, name: str | None = None) -> str:
-        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        base = f"{prefix}/namespaces/{namespace}/{self.plural}"
+        base = self.collection(namespace)
         return base if name is None else f"{base}/{name}"
+
+    def collection(self, namespace: str | None) -> str:
+        """The objects of one namespace, or of all (``None``)."""
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if namespace is None:
+            return f"{prefix}/{self.plural}"
+        return f"{prefix}/namespaces/{namespace}/{self.plural}"
 
 
 DEPLOYMENT = ChildKind("apps/v1", "Deployment", "deployments")
@@ -222,6 +230,34 @@ class Kube:
             [("labelSelector", selector)],
         )
         return [item for item in answer.get("items") or () if isinstance(item, dict)]
+
+    async def list_identities(
+        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 500
+    ) -> Identities:
+        """(namespace, name, uid) of every object of a kind, read in pages of ``page``, so
+        that a large cluster's objects are never all in memory at once."""
+        found: Identities = []
+        token = ""
+        while True:
+            query = [("limit", str(page))]
+            if selector:
+                query.append(("labelSelector", selector))
+            if token:
+                query.append(("continue", token))
+            answer = await self._run(
+                f"list {ck.plural} in {namespace or 'all namespaces'}",
+                "GET",
+                ck.collection(namespace),
+                query,
+            )
+            for item in answer.get("items") or ():
+                meta = item.get("metadata") or {} if isinstance(item, dict) else {}
+                found.append(
+                    (str(meta.get("namespace") or ""), str(meta.get("name")), str(meta.get("uid")))
+                )
+            token = str((answer.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return found
 
     async def delete(self, ck: ChildKind, namespace: str, name: str, uid: str | None) -> bool:
         """Delete a child; with ``uid``, only that very object (never a namesake made since).

@@ -10,6 +10,8 @@ import kopf
 from llmservice_operator import settings as settings_mod
 from llmservice_operator.metrics import METRICS
 
+WORKER_IDLE_SECONDS = 0.5
+
 
 def configure_logging(config: settings_mod.Settings) -> None:
     fmt = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
@@ -32,6 +34,12 @@ def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
     ks.watching.connect_timeout = config.watch_connect_timeout
     ks.watching.chunk_size = config.watch_list_chunk
     ks.posting.loggers = False
+    # kopf keeps a worker per object alive for a while after its last event, and the
+    # worker holds that event's full body until it exits. After a listing (start-up, or a
+    # watch that ended) that is every object of every watched kind at once: with a
+    # thousand LLMServices, the largest part of the operator's memory. Our handlers copy
+    # what they need into the indexes, so the bodies can go as soon as they are handled.
+    ks.queueing.idle_timeout = WORKER_IDLE_SECONDS
     # Watching named namespaces, the operator may hold only a Role there (deploy/namespaced):
     # kopf's scanning would list namespaces and watch CRDs at cluster scope, retry the 403s
     # for about a minute and only then fall back to the names it was given.

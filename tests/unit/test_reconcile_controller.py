@@ -183,10 +183,6 @@ class FakeKube(Kube):
         pass
 
 
-class FakeIndex(dict[Any, list[Any]]):
-    pass
-
-
 def llmservice(spec: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "llmservice.dev/v1alpha1",
@@ -203,27 +199,24 @@ def llmservice(spec: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world() -> tuple[Controller, FakeKube, dict[str, FakeIndex]]:
+def world() -> tuple[Controller, FakeKube]:
+    """A controller whose watches have reported one new LLMService (and nothing else)."""
     kube = FakeKube()
     ctl = Controller(kube, debounce=0, status_interval=0)
-    indexes = {
-        name: FakeIndex()
-        for name in (
-            "llmservice_index",
-            "deployment_index",
-            "service_index",
-            "hpa_index",
-            "claim_index",
-            "pod_index",
-        )
-    }
-    ctl.bind(indexes)
-    indexes["llmservice_index"][("ns", "chat")] = [service_summary(llmservice())]
-    return ctl, kube, indexes
+    ctl.cache.put("LLMService", ("ns", "chat"), llmservice(), service_summary(llmservice()))
+    return ctl, kube
+
+
+def report_status_write(ctl: Controller, body: dict[str, Any]) -> None:
+    """The watch reports the LLMService as our last status write left it."""
+    rv, packed = ctl._written[("ns", "chat")]
+    stored = {**body, "status": json.loads(packed)}
+    stored["metadata"] = {**body["metadata"], "resourceVersion": rv}
+    ctl.cache.put("LLMService", ("ns", "chat"), stored, service_summary(stored))
 
 
 async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> None:
-    ctl, kube, indexes = world
+    ctl, kube = world
     again = await ctl.reconcile(("ns", "chat"))
     assert kube.writes == [
         ("apply", "Deployment"),
@@ -237,36 +230,28 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
     assert kube.writes == [("status", "Pending")]
     kube.writes.clear()
     # The status write came back through the watch: nothing more to do, nothing written.
-    rv, packed = ctl._written[("ns", "chat")]
-    stored = {**llmservice(), "status": json.loads(packed)}
-    stored["metadata"]["resourceVersion"] = rv
-    indexes["llmservice_index"][("ns", "chat")] = [service_summary(stored)]
-    for kind, index in (
-        ("Deployment", "deployment_index"),
-        ("Service", "service_index"),
-        ("HorizontalPodAutoscaler", "hpa_index"),
-    ):
+    report_status_write(ctl, llmservice())
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler"):
         summary = json.loads(ctl._applied[(kind, "ns", "chat")])
-        indexes[index][("ns", "chat")] = [summary]
+        ctl.cache.put(kind, ("ns", "chat"), summary, summary)
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == []
 
 
 async def test_an_invalid_spec_writes_status_and_one_event_only(world: Any) -> None:
-    ctl, kube, indexes = world
+    ctl, kube = world
     bad = llmservice({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
-    indexes["llmservice_index"][("ns", "chat")] = [service_summary(bad)]
+    ctl.cache.put("LLMService", ("ns", "chat"), bad, service_summary(bad))
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Failed"), ("event", "InvalidSpec")]
     kube.writes.clear()
-    stored = {**bad, "status": json.loads(ctl._written[("ns", "chat")][1])}
-    indexes["llmservice_index"][("ns", "chat")] = [service_summary(stored)]
+    report_status_write(ctl, bad)
     assert await ctl.reconcile(("ns", "chat")) is None
     assert kube.writes == []
 
 
 async def test_status_writes_are_spaced(world: Any) -> None:
-    ctl, kube, _ = world
+    ctl, kube = world
     ctl.status_interval = 30
     await ctl.reconcile(("ns", "chat"))  # children
     await ctl.reconcile(("ns", "chat"))  # first status: Pending
@@ -295,7 +280,7 @@ async def test_status_writes_are_spaced(world: Any) -> None:
 def test_validation_is_memoized_by_spec(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from llmservice_operator import controller as controller_mod
 
-    ctl, _, _ = world
+    ctl, _ = world
     calls: list[str] = []
     real = controller_mod.validate_llmservice
 

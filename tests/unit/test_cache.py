@@ -1,0 +1,169 @@
+"""The operator's cache of watched objects and its start-up sync: out-of-order events of
+namesakes, and not reconciling before everything that existed at start has been heard of."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+from llmservice_operator import handlers, labels
+from llmservice_operator.cache import Cache, StartupSync
+from llmservice_operator.controller import WATCHED, Controller
+from llmservice_operator.kube import ChildKind, Kube
+
+
+def obj(name: str, uid: str, rv: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "ns", "uid": uid, "resourceVersion": rv},
+        **extra,
+    }
+
+
+def test_a_deletion_removes_only_the_object_with_that_uid() -> None:
+    cache = Cache()
+    old, new = obj("chat", "a", "5"), obj("chat", "b", "9")
+    cache.put("Deployment", ("ns", "chat"), new, {"v": "new"})  # the namesake reported first
+    cache.remove("Deployment", ("ns", "chat"), "a")  # then the old one's deletion
+    assert cache.get("Deployment", ("ns", "chat")) == {"v": "new"}
+    cache.put("Deployment", ("ns", "chat"), old, {"v": "old"})  # a late event of the old one
+    assert cache.get("Deployment", ("ns", "chat")) == {"v": "new"}
+    cache.remove("Deployment", ("ns", "chat"), "b")
+    assert cache.get("Deployment", ("ns", "chat")) is None
+    assert ("Deployment", ("ns", "chat")) not in cache
+
+
+def test_updates_of_one_object_always_replace_it() -> None:
+    cache = Cache()
+    cache.put("Service", ("ns", "chat"), obj("chat", "a", "7"), {"v": 1})
+    cache.put("Service", ("ns", "chat"), obj("chat", "a", "8"), {"v": 2})
+    assert cache.get("Service", ("ns", "chat")) == {"v": 2}
+    # resourceVersions that are not numbers cannot be ordered: the later event wins
+    cache.put("Service", ("ns", "chat"), obj("chat", "c", "opaque"), {"v": 3})
+    assert cache.get("Service", ("ns", "chat")) == {"v": 3}
+    assert cache.count("Service") == 1
+
+
+def test_pods_are_kept_by_the_llmservice_they_belong_to() -> None:
+    cache = Cache()
+    owner = ("ns", "chat")
+    cache.put_pod(owner, obj("chat-1", "p1", "3"), {"metadata": {"name": "chat-1"}})
+    cache.put_pod(owner, obj("chat-2", "p2", "4"), {"metadata": {"name": "chat-2"}})
+    cache.put_pod(owner, obj("chat-1", "p1", "6"), {"metadata": {"name": "chat-1"}, "x": 1})
+    assert sorted(p["metadata"]["name"] for p in cache.pods(owner)) == ["chat-1", "chat-2"]
+    assert cache.count("Pod") == 2
+    cache.remove_pod(owner, "p1")
+    cache.remove_pod(owner, "p2")
+    cache.remove_pod(owner, "unknown")
+    assert cache.pods(owner) == []
+    assert cache.count("Pod") == 0
+
+
+def test_startup_sync_completes_when_every_listed_object_is_heard_of() -> None:
+    sync = StartupSync(stall_seconds=10)
+    assert not sync.complete  # not listed yet
+    sync.heard(("Deployment", "ns", "a"), "ua")  # a watch event before the listing
+    sync.expect(
+        [
+            (("Deployment", "ns", "a"), "ua"),
+            (("Service", "ns", "a"), "us"),
+            (("Pod", "ns", "p"), "up"),
+        ]
+    )
+    assert sorted(oid[0] for oid, _ in sync.missing()) == ["Pod", "Service"]
+    sync.heard(("Service", "ns", "a"), "another-uid")  # a namesake is not the listed object
+    assert not sync.complete
+    sync.heard(("Service", "ns", "a"), "us")
+    sync.gone(("Pod", "ns", "p"), "up")  # still there, with the same uid: keep waiting
+    assert not sync.complete
+    sync.gone(("Pod", "ns", "p"), None)  # deleted since the listing
+    assert sync.complete
+
+
+def test_startup_sync_stalls_only_without_progress() -> None:
+    sync = StartupSync(stall_seconds=2)
+    sync.expect([(("Pod", "ns", "p"), "u"), (("Pod", "ns", "q"), "v")])
+    import time
+
+    now = time.monotonic()
+    assert not sync.stalled(now)
+    assert sync.stalled(now + 3)
+    sync.heard(("Pod", "ns", "p"), "u")
+    assert not sync.stalled(time.monotonic() + 1)
+
+
+class ListingKube(Kube):
+    """Answers the start-up listing and the follow-up reads from a fixed world."""
+
+    def __init__(self, listed: dict[str, list[tuple[str, str, str]]], live: set[str]) -> None:
+        self.listed = listed
+        self.live = live  # uids that still exist
+        self.gets: list[str] = []
+        self.lists: list[tuple[str, str | None, str | None]] = []
+
+    async def list_identities(
+        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 500
+    ) -> list[tuple[str, str, str]]:
+        self.lists.append((ck.kind, namespace, selector))
+        if ck.kind == "PersistentVolumeClaim":
+            raise kopf.PermanentError("list persistentvolumeclaims: HTTP 403 Forbidden")
+        return self.listed.get(ck.kind, [])
+
+    async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:
+        self.gets.append(f"{ck.kind} {name}")
+        for _, listed_name, uid in self.listed.get(ck.kind, []):
+            if listed_name == name and uid in self.live:
+                return obj(name, uid, "1")
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+async def test_no_reconcile_before_the_watches_report_what_was_listed() -> None:
+    kube = ListingKube(
+        {
+            "LLMService": [("ns", "chat", "s1")],
+            "Deployment": [("ns", "chat", "d1"), ("ns", "gone", "d2")],
+            "Service": [("ns", "chat", "v1")],
+        },
+        live={"s1", "d1", "v1"},  # d2 was deleted after the listing: no event will come
+    )
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    ctl.sync = StartupSync(stall_seconds=0.05)
+    await ctl.list_existing(["ns"])
+    assert ("Pod", "ns", labels.SERVICE_LABEL) in kube.lists  # the pods, by label
+    assert len(kube.lists) == len(WATCHED)  # the forbidden claims only cost a warning
+    ctl.on_service_event(None, {**obj("chat", "s1", "3"), "spec": {}})
+    await asyncio.sleep(0.6)
+    assert not ctl.synced.is_set()  # the Deployment and Service "chat" are not reported yet
+    assert "Deployment chat" in kube.gets  # asked about, since nothing came for a while
+    ctl.on_child_event("Deployment", None, obj("chat", "d1", "4"))
+    ctl.on_child_event("Service", None, obj("chat", "v1", "5"))
+    await asyncio.wait_for(ctl.synced.wait(), 5)
+    assert "Deployment gone" in kube.gets
+    await ctl.close()
+
+
+def test_the_handlers_watch_what_the_startup_listing_lists() -> None:
+    registry = kopf.get_default_registry()
+    watched = set()
+    for handler in registry._watching.get_all_handlers():
+        selector = handler.selector
+        assert selector is not None
+        watched.add((selector.any_name, tuple(sorted((handler.labels or {}).keys()))))
+    listed = {(ck.plural, (selector,) if selector else ()) for ck, selector in WATCHED}
+    assert watched == listed
+    assert {WATCHED[-1][1]: kopf.PRESENT} == handlers.OUR_PODS
+
+
+@pytest.mark.parametrize("namespace", ["ns", None])
+def test_collection_paths(namespace: str | None) -> None:
+    from llmservice_operator.kube import DEPLOYMENT, POD
+
+    expected = (
+        "/apis/apps/v1/namespaces/ns/deployments" if namespace else "/apis/apps/v1/deployments"
+    )
+    assert DEPLOYMENT.collection(namespace) == expected
+    assert POD.collection(namespace).endswith("/pods")
