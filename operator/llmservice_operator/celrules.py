@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 import celpy
+import lark
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
@@ -576,13 +577,103 @@ def _node_failures(
 # the memo
 #
 # The same rules run on the same values over and over: a status write re-checks an unchanged
-# spec, a thousand objects share the same defaulted sub-objects. What a node's rules decide
-# depends only on the node's schema (its rules, and the types and formats that shape the CEL
-# value), the value there and, for transition rules, the old value; so verdicts are kept in
-# a bounded LRU keyed by those contents. Keys are pickles, which tell apart what JSON would
+# spec, a thousand objects share the same defaulted sub-objects. What a rule decides depends
+# only on its schema node (its rules, and the types and formats that shape the CEL value),
+# the value there and, for a transition rule, the old value; so verdicts are kept in a
+# bounded LRU keyed by those contents. Keys are pickles, which tell apart what JSON would
 # merge (1 and "1" as map keys, tuples and lists, True and 1), so a hit can only be a value
 # the uncached evaluation would treat identically. A value that cannot be pickled is simply
 # evaluated.
+#
+# A rule that reads ``self`` only through field selections (``self.metadata.name``,
+# ``has(self.a.b)``, ``self.spec.x.matches(...)``) is keyed by, and evaluated on, the part
+# of the value those selections reach: the root rule on ``metadata.name`` then does not
+# depend on the status, which changes on every status write. Selections missing from the
+# value stay missing in the part (same result, same "no such member" error); CEL's errors
+# name the member, never the enclosing map, so messages are the same too.
+
+
+def _self_paths(tree: Any) -> set[tuple[str, ...]] | None:
+    """The field-selection chains from ``self`` in a parsed expression; None when ``self``
+    is also used otherwise (as a whole, as a macro target, as a function argument)."""
+    paths: set[tuple[str, ...]] = set()
+
+    def is_self(node: Any) -> bool:
+        return (
+            isinstance(node, lark.Tree)
+            and node.data == "primary"
+            and len(node.children) == 1
+            and isinstance(node.children[0], lark.Tree)
+            and node.children[0].data == "ident"
+            and [str(t) for t in node.children[0].children] == ["self"]
+        )
+
+    def walk(node: Any) -> bool:
+        if not isinstance(node, lark.Tree):
+            return True
+        if node.data == "member_dot":
+            names: list[str] = []
+            current: Any = node
+            while isinstance(current, lark.Tree) and current.data == "member_dot":
+                inner, name = current.children
+                names.append(str(name))
+                current = inner.children[0] if isinstance(inner, lark.Tree) else inner
+            if is_self(current):
+                paths.add(tuple(reversed(names)))
+                return True
+            return walk(current)
+        if node.data == "ident" and [str(t) for t in node.children] == ["self"]:
+            return False
+        return all(walk(child) for child in node.children)
+
+    return paths if walk(tree) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule_paths(
+    rule_text: str, message_expression: str | None
+) -> frozenset[tuple[str, ...]] | None:
+    """What of ``self`` a rule (and its messageExpression) can read, or None: all of it."""
+    found: set[tuple[str, ...]] = set()
+    for expression in (rule_text, message_expression):
+        if expression is None:
+            continue
+        try:
+            paths = _self_paths(_ENVIRONMENT.compile(expression))
+        except (CELParseError, CELUnsupportedError):
+            return None
+        if paths is None:
+            return None
+        found |= paths
+    return frozenset(found)
+
+
+def _project(value: Mapping[str, Any], paths: frozenset[tuple[str, ...]]) -> dict[str, Any]:
+    """The part of ``value`` the selections reach (raw keys matched as written or escaped),
+    in the value's own key order."""
+    trie: dict[str, Any] = {}
+    for path in sorted(paths, key=len):
+        node = trie
+        for name in path[:-1]:
+            if node.get(name) is True:
+                break  # a shorter selection already keeps all of this
+            node = node.setdefault(name, {})
+        else:
+            node[path[-1]] = True
+
+    def walk(raw: Mapping[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+        kept: dict[str, Any] = {}
+        for key, item in raw.items():
+            sub = node.get(key)
+            if sub is None and isinstance(key, str):
+                escaped = escape_property_name(key)
+                sub = node.get(escaped) if escaped is not None else None
+            if sub is None:
+                continue
+            kept[key] = walk(item, sub) if sub is not True and isinstance(item, Mapping) else item
+        return kept
+
+    return walk(value, trie)
 
 
 @dataclass(frozen=True)
@@ -595,20 +686,30 @@ class MemoStats:
     max_key_bytes: int
 
 
-class RuleMemo:
-    """A bounded LRU of node verdicts, bounded both in entries and in the bytes of its keys."""
+@dataclass(frozen=True)
+class _Plan:
+    """What the memo needs to know of a rule, worked out once per schema node."""
 
-    def __init__(self, max_entries: int = 4096, max_key_bytes: int = 16 << 20) -> None:
+    transition: bool  # reads oldSelf
+    paths: frozenset[tuple[str, ...]] | None  # what of self it reads; None: all of it
+
+
+class RuleMemo:
+    """A bounded LRU of rule verdicts, bounded both in entries and in the bytes of its keys."""
+
+    def __init__(self, max_entries: int = 8192, max_key_bytes: int = 16 << 20) -> None:
         self.max_entries = max_entries
         self.max_key_bytes = max_key_bytes
-        self._entries: collections.OrderedDict[tuple[bytes, bytes, bytes], tuple[_Failure, ...]]
+        self._entries: collections.OrderedDict[tuple[bytes, int, bytes, bytes], _Failure | None]
         self._entries = collections.OrderedDict()
         self._key_bytes = 0
         self.hits = 0
         self.misses = 0
-        # schema node id -> (the node, its fingerprint, whether a rule reads oldSelf); the
-        # node is held so its id cannot be reused while the entry lives.
-        self._nodes: collections.OrderedDict[int, tuple[Mapping[str, Any], bytes, bool]]
+        # schema node id -> (the node, its fingerprint, a plan per rule); the node is held
+        # so its id cannot be reused while the entry lives.
+        self._nodes: collections.OrderedDict[
+            int, tuple[Mapping[str, Any], bytes, tuple[_Plan, ...]]
+        ]
         self._nodes = collections.OrderedDict()
         # The operator's sync handlers may validate from several threads at once.
         self._lock = threading.Lock()
@@ -642,20 +743,30 @@ class RuleMemo:
             self.max_key_bytes,
         )
 
-    def _node(self, schema: Mapping[str, Any]) -> tuple[bytes, bool]:
-        known = self._nodes.get(id(schema))
-        if known is not None and known[0] is schema:
-            self._nodes.move_to_end(id(schema))
-            return known[1], known[2]
+    def _node(self, schema: Mapping[str, Any]) -> tuple[bytes, tuple[_Plan, ...]]:
+        with self._lock:
+            known = self._nodes.get(id(schema))
+            if known is not None and known[0] is schema:
+                self._nodes.move_to_end(id(schema))
+                return known[1], known[2]
         fingerprint = pickle.dumps(schema, pickle.HIGHEST_PROTOCOL)
-        transition = any(
-            isinstance(rule.get("rule"), str) and _OLD_SELF.search(rule["rule"]) is not None
-            for rule in _rules_at(schema)
-        )
-        self._nodes[id(schema)] = (schema, fingerprint, transition)
-        while len(self._nodes) > 1024:
-            self._nodes.popitem(last=False)
-        return fingerprint, transition
+        plans = []
+        for rule in _rules_at(schema):
+            text = rule.get("rule")
+            message_expression = rule.get("messageExpression")
+            if not isinstance(text, str):
+                plans.append(_Plan(False, None))
+                continue
+            transition = _OLD_SELF.search(text) is not None
+            paths = _rule_paths(
+                text, message_expression if isinstance(message_expression, str) else None
+            )
+            plans.append(_Plan(transition, None if transition else paths))
+        with self._lock:
+            self._nodes[id(schema)] = (schema, fingerprint, tuple(plans))
+            while len(self._nodes) > 1024:
+                self._nodes.popitem(last=False)
+        return fingerprint, tuple(plans)
 
     def failures(
         self,
@@ -667,35 +778,74 @@ class RuleMemo:
         if not self.enabled:
             return _node_failures(schema, rules, value, old_value)
         try:
-            with self._lock:
-                fingerprint, transition = self._node(schema)
-            value_key = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-            old_key = b""
-            if transition and old_value is not _MISSING and old_value is not None:
-                old_key = b"o" + pickle.dumps(old_value, pickle.HIGHEST_PROTOCOL)
+            return self._failures(schema, rules, value, old_value)
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return _node_failures(schema, rules, value, old_value)
-        key = (fingerprint, value_key, old_key)
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self.hits += 1
-                self._entries.move_to_end(key)
-                return found
-            self.misses += 1
-        failures = _node_failures(schema, rules, value, old_value)
-        with self._lock:
-            if key not in self._entries:
-                self._entries[key] = failures
-                self._key_bytes += len(value_key) + len(old_key)
-                self._evict()
-        return failures
+
+    def _failures(
+        self,
+        schema: Mapping[str, Any],
+        rules: Sequence[Mapping[str, Any]],
+        value: Any,
+        old_value: Any,
+    ) -> tuple[_Failure, ...]:
+        fingerprint, plans = self._node(schema)
+        no_old = old_value is _MISSING or old_value is None
+        whole: list[Any] = []  # the value's pickle and CEL form, made when first needed
+        old: list[Any] = []  # the old value's pickle and CEL form
+        found: list[_Failure] = []
+        for index, (rule, plan) in enumerate(zip(rules, plans, strict=True)):
+            if plan.transition and no_old:
+                continue  # a transition rule on create: skipped, as _rule_failure does
+            part: Any = _MISSING
+            if plan.paths is not None and isinstance(value, Mapping):
+                part = _project(value, plan.paths)
+                value_key = b"p" + pickle.dumps(part, pickle.HIGHEST_PROTOCOL)
+            else:
+                if not whole:
+                    whole.append(b"w" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+                value_key = whole[0]
+            old_key = b""
+            if plan.transition:
+                if not old:
+                    old.append(b"o" + pickle.dumps(old_value, pickle.HIGHEST_PROTOCOL))
+                old_key = old[0]
+            key = (fingerprint, index, value_key, old_key)
+            cached: Any
+            with self._lock:
+                cached = self._entries.get(key, _MISSING)
+                if cached is not _MISSING:
+                    self.hits += 1
+                    self._entries.move_to_end(key)
+                else:
+                    self.misses += 1
+            if cached is _MISSING:
+                if part is not _MISSING:
+                    cel_value = _to_cel(schema, part)
+                else:
+                    if len(whole) == 1:
+                        whole.append(_to_cel(schema, value))
+                    cel_value = whole[1]
+                cel_old: Any = _MISSING
+                if plan.transition:
+                    if len(old) == 1:
+                        old.append(_to_cel(schema, old_value))
+                    cel_old = old[1]
+                cached = _rule_failure(rule, cel_value, cel_old)
+                with self._lock:
+                    if key not in self._entries:
+                        self._entries[key] = cached
+                        self._key_bytes += len(value_key) + len(old_key)
+                        self._evict()
+            if cached is not None:
+                found.append(cached)
+        return tuple(found)
 
     def _evict(self) -> None:
         while self._entries and (
             len(self._entries) > self.max_entries or self._key_bytes > self.max_key_bytes
         ):
-            (_, value_key, old_key), _ = self._entries.popitem(last=False)
+            (_, _, value_key, old_key), _ = self._entries.popitem(last=False)
             self._key_bytes -= len(value_key) + len(old_key)
 
 

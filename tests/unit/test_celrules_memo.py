@@ -26,12 +26,13 @@ def memo() -> Iterator[RuleMemo]:
 
 
 def uncached(schema: dict[str, Any], obj: Any, **kwargs: Any) -> list[FieldError]:
-    saved = (celrules.RULE_MEMO.max_entries, celrules.RULE_MEMO.max_key_bytes)
-    celrules.set_memo_size(0)
+    """The evaluation with the memo off (a memo of size 0 in its place, leaving it intact)."""
+    kept = celrules.RULE_MEMO
+    setattr(celrules, "RULE_MEMO", RuleMemo(max_entries=0))  # noqa: B010 (Final in the module)
     try:
         return evaluate_validations(schema, obj, **kwargs)
     finally:
-        celrules.RULE_MEMO.resize(*saved)
+        setattr(celrules, "RULE_MEMO", kept)  # noqa: B010
 
 
 def crd_object(spec: dict[str, Any], name: str = "chat") -> dict[str, Any]:
@@ -160,7 +161,9 @@ def test_the_memo_is_bounded_in_entries_and_bytes(memo: RuleMemo) -> None:
     schema = {
         "type": "object",
         "properties": {"a": INT, "pad": {"type": "string"}},
-        "x-kubernetes-validations": [{"rule": "self.a < 1000", "message": "big"}],
+        "x-kubernetes-validations": [
+            {"rule": "self.a < 1000 && (!has(self.pad) || self.pad.size() >= 0)", "message": "big"}
+        ],
     }
     memo.resize(5, 1 << 20)
     for i in range(50):
@@ -192,3 +195,90 @@ def test_rules_compile_once_however_often_they_run(memo: RuleMemo) -> None:
     for i in range(20):
         evaluate_validations(schema, {"a": i})
     assert compile_rule.cache_info().misses == misses
+
+
+# --------------------------------------------------------------------------------------
+# rules keyed by the part of self they read
+
+
+@pytest.mark.parametrize(
+    ("expression", "paths"),
+    [
+        ("self.metadata.name.matches('^a$')", {("metadata", "name")}),
+        ("has(self.a.b) && self.c[0] == 1", {("a", "b"), ("c",)}),
+        ("self.x__dash__y == 1 || self.a.b.c > 2", {("x__dash__y",), ("a", "b", "c")}),
+        ("self.all(k, k != 'x')", None),
+        ("self == 1", None),
+        ("size(self) > 0 && self.a == 1", None),
+        ("[1].all(x, x == 1)", set()),
+    ],
+)
+def test_what_a_rule_reads_of_self(expression: str, paths: set[tuple[str, ...]] | None) -> None:
+    found = celrules._rule_paths(expression, None)
+    assert (set(found) if found is not None else None) == paths
+
+
+def test_a_message_expression_reading_all_of_self_keys_the_rule_by_all_of_it() -> None:
+    assert celrules._rule_paths("self.a == 1", "'bad ' + string(self)") is None
+    assert celrules._rule_paths("self.a == 1", "'bad ' + self.b") == frozenset({("a",), ("b",)})
+
+
+def test_the_root_rule_is_keyed_by_the_name_only(memo: RuleMemo) -> None:
+    """A status write does not change what the root rule on metadata.name reads."""
+    first = crd_object({})
+    evaluate_validations(support.SCHEMA, first)
+    entries = memo.stats().entries
+    for phase in ("Pending", "Ready", "Degraded"):
+        changed = {**first, "status": {"phase": phase, "ready": "0/1"}}
+        assert evaluate_validations(support.SCHEMA, changed) == uncached(support.SCHEMA, changed)
+    assert memo.stats().entries == entries  # every rule's part of the value was seen before
+    renamed = crd_object({}, name="9-bad")
+    assert evaluate_validations(support.SCHEMA, renamed) == uncached(support.SCHEMA, renamed)
+    assert evaluate_validations(support.SCHEMA, renamed) != []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        {"a": {}},
+        {"a": None},
+        {"a": {"b": 1}, "c": 2},
+        {"a": {"b": 2}, "c": 3},
+        {"a": {"b": "x"}},
+        {"a": 5},
+        {"c": 1, "a": {"z": 1, "b": 1}},
+    ],
+)
+def test_a_partial_key_gives_the_same_verdicts_and_errors(memo: RuleMemo, value: Any) -> None:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "x-kubernetes-validations": [
+            {"rule": "self.a.b == 1", "messageExpression": "'b is ' + string(self.a.b)"},
+            {"rule": "has(self.a.b)", "message": "no b"},
+            {"rule": "!has(self.c) || self.c < 3", "message": "c too big"},
+        ],
+    }
+    expected = uncached(schema, value)
+    assert evaluate_validations(schema, value) == expected
+    assert evaluate_validations(schema, value) == expected
+
+
+def test_escaped_property_names_are_kept_in_the_part(memo: RuleMemo) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"x-y": INT, "namespace": {"type": "string"}, "pad": INT},
+        "x-kubernetes-validations": [
+            {"rule": "self.x__dash__y > 0 && self.__namespace__ == 'ns'", "message": "m"}
+        ],
+    }
+    for value in (
+        {"x-y": 1, "namespace": "ns", "pad": 1},
+        {"x-y": 1, "namespace": "ns", "pad": 2},
+        {"x-y": 0, "namespace": "ns", "pad": 3},
+        {"x-y": 1, "namespace": "other", "pad": 4},
+        {"namespace": "ns"},
+    ):
+        assert evaluate_validations(schema, value) == uncached(schema, value)
+    assert memo.stats().hits == 1  # pad is not read: the second value shares the first's entry
