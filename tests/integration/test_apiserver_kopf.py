@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,13 +37,14 @@ def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-@pytest.fixture
-def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path]:
-    api_client = api_client_for(fresh_apiserver)
+def create_crd(server: ServerThread) -> None:
     crd = yaml.safe_load((DATA / "widgets-crd.yaml").read_text())
-    client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
-    log = tmp_path / "kopf.log"
-    env = {**os.environ, "KUBECONFIG": str(fresh_apiserver.kubeconfig_path)}
+    client.ApiextensionsV1Api(api_client_for(server)).create_custom_resource_definition(crd)
+
+
+@contextlib.contextmanager
+def kopf_running(server: ServerThread, log: Path) -> Iterator[Path]:
+    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig_path)}
     with log.open("w") as sink:
         proc = subprocess.Popen(
             [
@@ -70,6 +72,13 @@ def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def operator_run(fresh_apiserver: ServerThread, tmp_path: Path) -> Iterator[Path]:
+    create_crd(fresh_apiserver)
+    with kopf_running(fresh_apiserver, tmp_path / "kopf.log") as log:
+        yield log
 
 
 def test_kopf_operator_runs_without_errors(
@@ -146,3 +155,44 @@ def test_kopf_operator_runs_without_errors(
         if "[ERROR" in line or "Traceback" in line or "[WARNING" in line
     ]
     assert problems == [], "\n".join(problems)
+
+
+def test_kopf_lists_in_pages(fresh_apiserver: ServerThread, tmp_path: Path) -> None:
+    """Widgets that exist when kopf starts reach it through a list with limit=2
+    (its chunk_size) and continue tokens; every one of them is handled."""
+    create_crd(fresh_apiserver)
+    api_client = api_client_for(fresh_apiserver)
+    custom = client.CustomObjectsApi(api_client)
+    core = client.CoreV1Api(api_client)
+    names = [f"w{i}" for i in range(5)]
+    for name in names:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Widget",
+            "metadata": {"name": name},
+            "spec": {"size": 1},
+        }
+        custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    mark = fresh_apiserver.call(lambda api: len(list(api)))
+    with kopf_running(fresh_apiserver, tmp_path / "kopf.log"):
+        for name in names:
+            eventually(
+                lambda n=name: core.read_namespaced_config_map(f"{n}-child", "default"), name
+            )
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/default/{PLURAL}"
+
+    def widget_lists(api: Any) -> list[dict[str, str]]:
+        return [
+            dict(r.params)
+            for r in list(api)[mark:]
+            if getattr(r, "url", None) is not None
+            and r.url.path == path
+            and r.params.get("watch") not in ("true", "1")
+        ]
+
+    lists = fresh_apiserver.call(widget_lists)
+    assert lists[:3] == [
+        {"limit": "2"},
+        {"limit": "2", "continue": lists[1].get("continue", "?")},
+        {"limit": "2", "continue": lists[2].get("continue", "?")},
+    ]

@@ -26,6 +26,7 @@ from llmservice_operator.testing import (
     defaults,
     metadata,
     openapi,
+    paging,
     patching,
     schemas,
     selectors,
@@ -108,6 +109,8 @@ class ApiServer(KubernetesEmulator):
 
     store: Store = attrs.field(factory=Store)
     faults: Faults = attrs.field(factory=Faults)
+    # Snapshots behind the continue tokens of paged lists.
+    pager: paging.Pager = attrs.field(factory=paging.Pager)
     registry: Registry = attrs.field(init=False)
     request_log_limit: int = 20000
     _gc_depth: int = attrs.field(default=0, init=False)
@@ -493,20 +496,52 @@ class ApiServer(KubernetesEmulator):
 
     def _list(self, request: rendering.Request, target: Target) -> aiohttp.web.Response:
         check = self._filters(request)
-        objs = [
-            self._as_version(target.rt, o)
-            for o in self.store.items(target.rt.storage_key, target.namespace)
-            if check(o)
-        ]
-        rv = str(self.store.rv)
+        params = request.params
+        limit = paging.parse_limit(params.get("limit"))
+        token = params.get("continue") or ""
+        storage = target.rt.storage_key
+        if token and params.get("resourceVersion"):
+            raise bad_request("specifying resourceVersion is not allowed when using continue")
+
+        def keep(obj: dict[str, Any]) -> bool:
+            in_scope = target.namespace is None or obj["metadata"].get("namespace") == (
+                target.namespace
+            )
+            return in_scope and check(obj)
+
+        list_meta: dict[str, Any]
+        if token or limit:
+            if token:
+                snap, after = self.pager.resume(
+                    token,
+                    storage,
+                    lambda: (self.store.rv, list(self.store.objects[storage].values())),
+                )
+            else:
+                objects = list(self.store.objects[storage].values())
+                snap, after = self.pager.snapshot(storage, self.store.rv, objects), None
+            filtered = bool(params.get("labelSelector") or params.get("fieldSelector"))
+            page = self.pager.page(snap, after, limit or len(snap.objects), keep, not filtered)
+            found = page.items
+            list_meta = {"resourceVersion": str(page.resource_version)}
+            if page.continue_token:
+                list_meta["continue"] = page.continue_token
+            if page.remaining is not None:
+                list_meta["remainingItemCount"] = page.remaining
+        else:
+            found = [o for o in self.store.items(storage, target.namespace) if check(o)]
+            list_meta = {"resourceVersion": str(self.store.rv)}
+        objs = [self._as_version(target.rt, o) for o in found]
         if tables.wants_table(request.headers.get("Accept", "")):
-            include = request.params.get("includeObject", "Metadata")
-            return _json_response(tables.table(target.rt, objs, rv, include))
+            include = params.get("includeObject", "Metadata")
+            table = tables.table(target.rt, objs, list_meta["resourceVersion"], include)
+            table["metadata"] = list_meta
+            return _json_response(table)
         return _json_response(
             {
                 "kind": f"{target.rt.kind}List",
                 "apiVersion": target.rt.api_version,
-                "metadata": {"resourceVersion": rv},
+                "metadata": list_meta,
                 "items": objs,
             }
         )
@@ -1117,5 +1152,7 @@ class ApiServer(KubernetesEmulator):
         self.store.cut_watches()
 
     def expire_resource_versions(self) -> None:
-        """Forget the event history: resuming a watch from any older version gets 410 Gone."""
+        """Forget the event history: resuming a watch from any older version, or continuing a
+        paged list, gets 410 Gone."""
         self.store.expire()
+        self.pager.clear()

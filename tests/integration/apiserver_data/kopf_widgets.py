@@ -15,6 +15,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = "testing.llmservice.dev/kopf-finalizer"
     settings.posting.enabled = True
     settings.watching.server_timeout = 30
+    settings.watching.chunk_size = 2  # lists come in pages of 2 (limit/continue)
     kubernetes.config.load_kube_config()
 
 
