@@ -86,3 +86,24 @@ def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> N
 def test_client_timeout_must_outlast_the_server_timeout() -> None:
     with pytest.raises(SettingsError, match="LLMSERVICE_WATCH_CLIENT_TIMEOUT"):
         load({"LLMSERVICE_WATCH_SERVER_TIMEOUT": "60", "LLMSERVICE_WATCH_CLIENT_TIMEOUT": "30"})
+
+
+def test_kopf_settings_follow_ours() -> None:
+    """What the operator asks of kopf: our watch timeouts and list pages, no log lines
+    posted as events, short-lived per-object workers, and no diff base (the operator has
+    no change handlers; building one deep-copied every watched object on every event)."""
+    import kopf
+    from llmservice_operator.runner import WORKER_IDLE_SECONDS, NoDiffBase, kopf_settings
+
+    config = load({"LLMSERVICE_NAMESPACES": "a,b", "LLMSERVICE_WATCH_LIST_CHUNK": "50"})
+    ks = kopf_settings(config)
+    assert ks.watching.chunk_size == 50
+    assert ks.posting.loggers is False
+    assert ks.scanning.disabled is True  # named namespaces: no cluster-scope scanning
+    assert ks.queueing.idle_timeout == WORKER_IDLE_SECONDS < 1
+    storage = ks.persistence.diffbase_storage
+    assert isinstance(storage, NoDiffBase)
+    body = kopf.Body({"metadata": {"name": "x"}, "spec": {"big": list(range(100))}})
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None
+    assert kopf_settings(load({})).scanning.disabled is False  # all namespaces
