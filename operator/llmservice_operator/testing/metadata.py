@@ -62,7 +62,8 @@ def on_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     old_meta = old["metadata"]
     for key in (*_IMMUTABLE, *_SERVER_OWNED):
         if key in old_meta:
-            meta[key] = clone(old_meta[key])
+            value = old_meta[key]
+            meta[key] = value if isinstance(value, (str, int, float)) else clone(value)
         else:
             meta.pop(key, None)
     if old_meta.get("deletionTimestamp"):

@@ -571,19 +571,27 @@ class ApiServer(KubernetesEmulator):
             body: Any = self._as_version(rt, obj)
             if as_table:
                 body = tables.table(rt, [body], obj["metadata"].get("resourceVersion", ""), include)
-                body["rows"] = body["rows"]
             return json.dumps({"type": kind, "object": body}).encode() + b"\n"
+
+        rendering_key = (rt.group, rt.version, rt.plural, as_table, include)
+
+        def event_frame(kind: str, event: Event) -> bytes:
+            key = (kind, *rendering_key)
+            cached = event.frames.get(key)
+            if cached is None:
+                cached = event.frames[key] = frame(kind, event.obj)
+            return cached
 
         def translate(event: Event) -> bytes | None:
             now_in, was_in = scoped(event.obj), scoped(event.prev)
             if event.type == "DELETED":
-                return frame("DELETED", event.obj) if (was_in or now_in) else None
+                return event_frame("DELETED", event) if (was_in or now_in) else None
             if now_in and not was_in and event.prev is not None:
-                return frame("ADDED", event.obj)
+                return event_frame("ADDED", event)
             if now_in:
-                return frame(event.type, event.obj)
+                return event_frame(event.type, event)
             if was_in:
-                return frame("DELETED", event.obj)
+                return event_frame("DELETED", event)
             return None
 
         # Everything up to subscribing happens without awaiting: no event can slip in between.

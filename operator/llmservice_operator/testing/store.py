@@ -39,6 +39,9 @@ class Event:
     type: str  # ADDED, MODIFIED, DELETED
     obj: dict[str, Any]
     prev: dict[str, Any] | None = None  # the object before, for selector transitions
+    # Serialised watch frames of this event, shared by every watcher asking for the same
+    # rendering: one json.dumps per event and rendering, not one per watcher.
+    frames: dict[tuple[Any, ...], bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(eq=False)
