@@ -648,9 +648,8 @@ def _rule_paths(
     return frozenset(found)
 
 
-def _project(value: Mapping[str, Any], paths: frozenset[tuple[str, ...]]) -> dict[str, Any]:
-    """The part of ``value`` the selections reach (raw keys matched as written or escaped),
-    in the value's own key order."""
+def _selection_trie(paths: frozenset[tuple[str, ...]]) -> dict[str, Any]:
+    """The selections as a tree of CEL names; True where a selection ends (all below kept)."""
     trie: dict[str, Any] = {}
     for path in sorted(paths, key=len):
         node = trie
@@ -660,20 +659,22 @@ def _project(value: Mapping[str, Any], paths: frozenset[tuple[str, ...]]) -> dic
             node = node.setdefault(name, {})
         else:
             node[path[-1]] = True
+    return trie
 
-    def walk(raw: Mapping[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-        kept: dict[str, Any] = {}
-        for key, item in raw.items():
-            sub = node.get(key)
-            if sub is None and isinstance(key, str):
-                escaped = escape_property_name(key)
-                sub = node.get(escaped) if escaped is not None else None
-            if sub is None:
-                continue
-            kept[key] = walk(item, sub) if sub is not True and isinstance(item, Mapping) else item
-        return kept
 
-    return walk(value, trie)
+def _project(raw: Mapping[str, Any], trie: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``raw`` the selections reach (raw keys matched as written or escaped),
+    in the value's own key order."""
+    kept: dict[str, Any] = {}
+    for key, item in raw.items():
+        sub = trie.get(key)
+        if sub is None and isinstance(key, str):
+            escaped = escape_property_name(key)
+            sub = trie.get(escaped) if escaped is not None else None
+        if sub is None:
+            continue
+        kept[key] = _project(item, sub) if sub is not True and isinstance(item, Mapping) else item
+    return kept
 
 
 @dataclass(frozen=True)
@@ -691,7 +692,7 @@ class _Plan:
     """What the memo needs to know of a rule, worked out once per schema node."""
 
     transition: bool  # reads oldSelf
-    paths: frozenset[tuple[str, ...]] | None  # what of self it reads; None: all of it
+    selections: dict[str, Any] | None  # what of self it reads (a _selection_trie); None: all
 
 
 class RuleMemo:
@@ -761,7 +762,8 @@ class RuleMemo:
             paths = _rule_paths(
                 text, message_expression if isinstance(message_expression, str) else None
             )
-            plans.append(_Plan(transition, None if transition else paths))
+            selections = None if transition or paths is None else _selection_trie(paths)
+            plans.append(_Plan(transition, selections))
         with self._lock:
             self._nodes[id(schema)] = (schema, fingerprint, tuple(plans))
             while len(self._nodes) > 1024:
@@ -798,8 +800,8 @@ class RuleMemo:
             if plan.transition and no_old:
                 continue  # a transition rule on create: skipped, as _rule_failure does
             part: Any = _MISSING
-            if plan.paths is not None and isinstance(value, Mapping):
-                part = _project(value, plan.paths)
+            if plan.selections is not None and isinstance(value, Mapping):
+                part = _project(value, plan.selections)
                 value_key = b"p" + pickle.dumps(part, pickle.HIGHEST_PROTOCOL)
             else:
                 if not whole:
