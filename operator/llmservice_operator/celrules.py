@@ -695,22 +695,51 @@ class _Plan:
     selections: dict[str, Any] | None  # what of self it reads (a _selection_trie); None: all
 
 
+@dataclass(frozen=True)
+class _NodeInfo:
+    fingerprint: bytes  # the node's schema, pickled
+    plans: tuple[_Plan, ...]  # one per rule at the node
+    rules_below: bool  # rules at the node or under it: else nothing to check there
+    transition_below: bool  # transition rules at the node or under it: the old value matters
+
+
+def _children(schema: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = [c for c in (schema.get("properties") or {}).values() if isinstance(c, Mapping)]
+    for key in ("additionalProperties", "items"):
+        if isinstance(schema.get(key), Mapping):
+            found.append(schema[key])
+    return found
+
+
+# Where the paths of a memoized subtree's errors start; replaced by the subtree's real path.
+_BASE: Final = "\x00"
+
+
+def _rebase(error: FieldError, path: str) -> FieldError:
+    """An error of a memoized subtree at the subtree's path: the same text _join_path and
+    _apply_field_path would have produced from ``path``."""
+    relative = error.path[len(_BASE) :]
+    if not path:
+        relative = relative.removeprefix(".")
+    return FieldError(path + relative, error.message, error.reason)
+
+
 class RuleMemo:
     """A bounded LRU of rule verdicts, bounded both in entries and in the bytes of its keys."""
 
     def __init__(self, max_entries: int = 8192, max_key_bytes: int = 16 << 20) -> None:
         self.max_entries = max_entries
         self.max_key_bytes = max_key_bytes
-        self._entries: collections.OrderedDict[tuple[bytes, int, bytes, bytes], _Failure | None]
+        # (node fingerprint, rule index or -1 for a whole subtree, value key, old value key)
+        # -> the rule's failure or None, or the subtree's errors
+        self._entries: collections.OrderedDict[tuple[bytes, int, bytes, bytes], Any]
         self._entries = collections.OrderedDict()
         self._key_bytes = 0
         self.hits = 0
         self.misses = 0
-        # schema node id -> (the node, its fingerprint, a plan per rule); the node is held
-        # so its id cannot be reused while the entry lives.
-        self._nodes: collections.OrderedDict[
-            int, tuple[Mapping[str, Any], bytes, tuple[_Plan, ...]]
-        ]
+        # schema node id -> (the node, what is known of it); the node is held so its id
+        # cannot be reused while the entry lives.
+        self._nodes: collections.OrderedDict[int, tuple[Mapping[str, Any], _NodeInfo]]
         self._nodes = collections.OrderedDict()
         # The operator's sync handlers may validate from several threads at once.
         self._lock = threading.Lock()
@@ -744,12 +773,12 @@ class RuleMemo:
             self.max_key_bytes,
         )
 
-    def _node(self, schema: Mapping[str, Any]) -> tuple[bytes, tuple[_Plan, ...]]:
+    def node(self, schema: Mapping[str, Any]) -> _NodeInfo:
         with self._lock:
             known = self._nodes.get(id(schema))
             if known is not None and known[0] is schema:
                 self._nodes.move_to_end(id(schema))
-                return known[1], known[2]
+                return known[1]
         fingerprint = pickle.dumps(schema, pickle.HIGHEST_PROTOCOL)
         plans = []
         for rule in _rules_at(schema):
@@ -764,11 +793,50 @@ class RuleMemo:
             )
             selections = None if transition or paths is None else _selection_trie(paths)
             plans.append(_Plan(transition, selections))
+        children = [self.node(child) for child in _children(schema)]
+        info = _NodeInfo(
+            fingerprint,
+            tuple(plans),
+            bool(plans) or any(c.rules_below for c in children),
+            any(p.transition for p in plans) or any(c.transition_below for c in children),
+        )
         with self._lock:
-            self._nodes[id(schema)] = (schema, fingerprint, tuple(plans))
-            while len(self._nodes) > 1024:
+            self._nodes[id(schema)] = (schema, info)
+            while len(self._nodes) > 4096:
                 self._nodes.popitem(last=False)
-        return fingerprint, tuple(plans)
+        return info
+
+    def subtree(
+        self, schema: Mapping[str, Any], info: _NodeInfo, value: Any, old_value: Any
+    ) -> tuple[FieldError, ...] | None:
+        """The errors of a whole subtree, paths based at _BASE; None: not memoizable."""
+        try:
+            value_key = b"t" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+            old_key = b""
+            if info.transition_below:
+                old_key = (
+                    b"m"
+                    if old_value is _MISSING
+                    else b"o" + pickle.dumps(old_value, pickle.HIGHEST_PROTOCOL)
+                )
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return None
+        key = (info.fingerprint, -1, value_key, old_key)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self.hits += 1
+                self._entries.move_to_end(key)
+                return tuple(cached)
+            self.misses += 1
+        found: list[FieldError] = []
+        _check_here(schema, value, old_value, _BASE, found)
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = tuple(found)
+                self._key_bytes += len(value_key) + len(old_key)
+                self._evict()
+        return tuple(found)
 
     def failures(
         self,
@@ -791,7 +859,8 @@ class RuleMemo:
         value: Any,
         old_value: Any,
     ) -> tuple[_Failure, ...]:
-        fingerprint, plans = self._node(schema)
+        info = self.node(schema)
+        fingerprint, plans = info.fingerprint, info.plans
         no_old = old_value is _MISSING or old_value is None
         whole: list[Any] = []  # the value's pickle and CEL form, made when first needed
         old: list[Any] = []  # the old value's pickle and CEL form
@@ -860,10 +929,32 @@ def set_memo_size(max_entries: int, max_key_bytes: int | None = None) -> None:
 
 
 def _check(
-    schema: Mapping[str, Any], value: Any, old_value: Any, path: str, errors: list[FieldError]
+    schema: Mapping[str, Any],
+    value: Any,
+    old_value: Any,
+    path: str,
+    errors: list[FieldError],
+    top: bool = False,
 ) -> None:
     if value is None:
         return
+    memo = RULE_MEMO
+    if memo.enabled:
+        info = memo.node(schema)
+        if not info.rules_below:
+            return  # no rule at or under this node
+        if not top and isinstance(value, (Mapping, list)):
+            # The top value (a whole object) changes with every write; its parts seldom do.
+            found = memo.subtree(schema, info, value, old_value)
+            if found is not None:
+                errors.extend(_rebase(error, path) for error in found)
+                return
+    _check_here(schema, value, old_value, path, errors)
+
+
+def _check_here(
+    schema: Mapping[str, Any], value: Any, old_value: Any, path: str, errors: list[FieldError]
+) -> None:
     rules = _rules_at(schema)
     if rules:
         for failure in RULE_MEMO.failures(schema, rules, value, old_value):
@@ -905,5 +996,5 @@ def evaluate_validations(
     Verdicts are memoized (see :class:`RuleMemo`); :func:`set_memo_size` bounds or disables it.
     """
     errors: list[FieldError] = []
-    _check(schema, obj, old_obj, root_path, errors)
+    _check(schema, obj, old_obj, root_path, errors, top=True)
     return errors

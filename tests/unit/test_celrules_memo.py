@@ -153,8 +153,8 @@ def test_error_paths_follow_the_node_not_the_cached_entry(memo: RuleMemo) -> Non
     schema = {"type": "object", "properties": {"x": item, "y": item}}
     errors = evaluate_validations(schema, {"x": {"a": 0}, "y": {"a": 0}})
     assert errors == [FieldError("x.a", "m"), FieldError("y.a", "m")]
-    assert memo.stats().entries == 1
-    assert memo.stats().hits == 1
+    assert memo.stats().entries == 2  # the subtree under x, and the rule's verdict
+    assert memo.stats().hits == 1  # y is x's subtree again
 
 
 def test_the_memo_is_bounded_in_entries_and_bytes(memo: RuleMemo) -> None:
@@ -282,3 +282,90 @@ def test_escaped_property_names_are_kept_in_the_part(memo: RuleMemo) -> None:
     ):
         assert evaluate_validations(schema, value) == uncached(schema, value)
     assert memo.stats().hits == 1  # pad is not read: the second value shares the first's entry
+
+
+# --------------------------------------------------------------------------------------
+# whole subtrees
+
+
+NESTED: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "properties": {
+                "size": INT,
+                "limits": {
+                    "type": "object",
+                    "additionalProperties": INT,
+                    "x-kubernetes-validations": [
+                        {"rule": "self.all(k, self[k] >= 0)", "message": "negative limit"}
+                    ],
+                },
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"n": INT},
+                        "x-kubernetes-validations": [
+                            {"rule": "self.n < 5", "message": "n too big", "fieldPath": ".n"}
+                        ],
+                    },
+                },
+                "named": {  # a property named "": paths end in "." (edge of rebasing)
+                    "type": "object",
+                    "properties": {
+                        "": {
+                            "type": "integer",
+                            "x-kubernetes-validations": [{"rule": "self < 1", "message": "e"}],
+                        }
+                    },
+                },
+            },
+            "x-kubernetes-validations": [
+                {"rule": "self.size >= oldSelf.size", "message": "cannot shrink"},
+                {"rule": "!has(self.size) || self.size < 10", "message": "too big"},
+            ],
+        },
+        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+    },
+}
+
+specs = st.fixed_dictionaries(
+    {"size": st.integers(0, 12)},
+    optional={
+        "limits": st.dictionaries(st.sampled_from(["cpu", "mem", "a.b"]), st.integers(-1, 2)),
+        "items": st.lists(st.fixed_dictionaries({"n": st.integers(3, 6)}), max_size=3),
+        "named": st.fixed_dictionaries({"": st.integers(0, 2)}),
+    },
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    spec=specs,
+    old_spec=st.none() | specs,
+    phase=st.sampled_from(["A", "B"]),
+    root=st.sampled_from(["", "obj", "a.b"]),
+)
+def test_subtree_verdicts_agree_cached_and_uncached(
+    spec: dict[str, Any], old_spec: dict[str, Any] | None, phase: str, root: str
+) -> None:
+    obj = {"spec": spec, "status": {"phase": phase}}
+    kwargs: dict[str, Any] = {} if old_spec is None else {"old_obj": {"spec": old_spec}}
+    expected = uncached(NESTED, obj, root_path=root, **kwargs)
+    assert evaluate_validations(NESTED, obj, root, **kwargs) == expected
+    assert evaluate_validations(NESTED, obj, root, **kwargs) == expected
+
+
+def test_a_status_change_reuses_the_spec_subtree(memo: RuleMemo) -> None:
+    spec = {"size": 11, "items": [{"n": 9}], "limits": {"cpu": -1}}
+    first = evaluate_validations(NESTED, {"spec": spec, "status": {"phase": "A"}})
+    assert [e.path for e in first] == ["spec", "spec.limits", "spec.items[0].n"]
+    assert [e.path for e in evaluate_validations(NESTED, {"spec": {"named": {"": 2}}})] == [
+        "spec.named."
+    ]
+    misses = memo.stats().misses
+    again = evaluate_validations(NESTED, {"spec": spec, "status": {"phase": "B"}})
+    assert again == first
+    assert memo.stats().misses == misses  # the spec's errors came whole from the memo
