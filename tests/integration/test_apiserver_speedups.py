@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -193,3 +194,63 @@ def test_clone_falls_back_for_what_marshal_cannot_write() -> None:
     assert type(copied["x"]) is Labelled
     assert copied == original
     assert copied["x"]["a"] is not original["x"]["a"]
+
+
+def test_item_segments_keep_json_types() -> None:
+    from llmservice_operator.testing import ssa
+
+    segments = [
+        next(p for p in ssa.leaves({"spec": {"ports": [{"containerPort": v}]}}) if p[-1] == ".")[2]
+        for v in (1, 1.0, True, "1", 1)
+    ]
+    assert segments == [
+        'k:{"containerPort":1}',
+        'k:{"containerPort":1.0}',
+        'k:{"containerPort":true}',
+        'k:{"containerPort":"1"}',
+        'k:{"containerPort":1}',
+    ]
+
+
+def managed(server: Any, path: str) -> list[tuple[str, str, Any]]:
+    body = httpx.get(server.url + path, timeout=30).json()
+    return [
+        (e["manager"], e["operation"], e.get("fieldsV1"))
+        for e in body["metadata"].get("managedFields", [])
+    ]
+
+
+def test_managed_fields_are_the_same_with_and_without_the_leaves_cache(
+    fresh_apiserver: Any,
+) -> None:
+    """The server reuses the leaves of the stored version; a server that recomputes them
+    every time (cache of size 0) must end with the same managedFields."""
+    results = []
+    for size in (4096, 0):
+        fresh_apiserver.call(lambda api: api._leaves.clear())
+        fresh_apiserver.call(lambda api, n=size: setattr(api._leaves, "max_entries", n))
+        name = f"cm-{size}"
+        base = "/api/v1/namespaces/default/configmaps"
+        httpx.post(
+            fresh_apiserver.url + base,
+            json={"metadata": {"name": name}, "data": {"a": "1"}},
+            headers={"User-Agent": "first/1"},
+            timeout=30,
+        ).raise_for_status()
+        for agent, patch in [
+            ("second/1", {"data": {"b": "2"}}),
+            ("first/1", {"data": {"a": "3", "c": "4"}}),
+            ("second/1", {"data": {"b": None}, "metadata": {"labels": {"x": "y"}}}),
+            ("third/1", {"data": {"a": "5"}}),
+        ]:
+            httpx.patch(
+                f"{fresh_apiserver.url}{base}/{name}",
+                json=patch,
+                headers={"User-Agent": agent, "Content-Type": "application/merge-patch+json"},
+                timeout=30,
+            ).raise_for_status()
+        results.append(managed(fresh_apiserver, f"{base}/{name}"))
+        hits = fresh_apiserver.call(lambda api: api._leaves.hits)
+        assert (hits > 0) == (size > 0)
+    assert results[0] == results[1]
+    assert [m for m, _, _ in results[0]] == ["first", "second", "third"]

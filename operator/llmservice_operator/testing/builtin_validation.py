@@ -125,7 +125,9 @@ def _schemas(kind: str, api_version: str) -> _Schemas | None:
 
 
 # (schema node label, pickled value) -> the errors inside that value.
-_MEMO: BoundedLRU[tuple[_Error, ...]] = BoundedLRU(max_entries=8192, max_key_bytes=32 << 20)
+_MEMO: BoundedLRU[tuple[str, bytes], tuple[_Error, ...]] = BoundedLRU(
+    max_entries=8192, max_key_bytes=32 << 20
+)
 
 
 def _errors(schemas: _Schemas, node: Mapping[str, Any], value: Any) -> tuple[_Error, ...]:
@@ -142,7 +144,7 @@ def _errors(schemas: _Schemas, node: Mapping[str, Any], value: Any) -> tuple[_Er
     found = _MEMO.get(key)
     if found is None:
         found = _split(schemas, node, level, value)
-        _MEMO.put(key, found)
+        _MEMO.put(key, found, len(key[0]) + len(key[1]))
     return found
 
 

@@ -8,16 +8,20 @@ stay bounded.
 from __future__ import annotations
 
 import collections
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class BoundedLRU(Generic[V]):
+class BoundedLRU(Generic[K, V]):
+    """``put`` takes the size an entry counts for (its key's bytes, say)."""
+
     def __init__(self, max_entries: int, max_key_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_key_bytes = max_key_bytes
-        self._entries: collections.OrderedDict[tuple[str, bytes], V] = collections.OrderedDict()
+        self._entries: collections.OrderedDict[K, tuple[V, int]] = collections.OrderedDict()
         self.key_bytes = 0
         self.hits = 0
         self.misses = 0
@@ -25,25 +29,25 @@ class BoundedLRU(Generic[V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[str, bytes]) -> V | None:
+    def get(self, key: K) -> V | None:
         found = self._entries.get(key)
         if found is None:
             self.misses += 1
             return None
         self.hits += 1
         self._entries.move_to_end(key)
-        return found
+        return found[0]
 
-    def put(self, key: tuple[str, bytes], value: V) -> None:
+    def put(self, key: K, value: V, size: int = 0) -> None:
         if key in self._entries or self.max_entries <= 0:
             return
-        self._entries[key] = value
-        self.key_bytes += len(key[0]) + len(key[1])
+        self._entries[key] = (value, size)
+        self.key_bytes += size
         while self._entries and (
             len(self._entries) > self.max_entries or self.key_bytes > self.max_key_bytes
         ):
-            (label, data), _ = self._entries.popitem(last=False)
-            self.key_bytes -= len(label) + len(data)
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.key_bytes -= dropped
 
     def clear(self) -> None:
         self._entries.clear()

@@ -44,6 +44,7 @@ from llmservice_operator.testing.errors import (
     not_found,
 )
 from llmservice_operator.testing.faults import Faults
+from llmservice_operator.testing.lru import BoundedLRU
 from llmservice_operator.testing.registry import Registry, ResourceType
 from llmservice_operator.testing.store import Event, Store
 
@@ -95,6 +96,13 @@ def parse_resource_path(path: str) -> tuple[str, str, str, str | None, str | Non
     return group, version, plural, namespace, name, sub
 
 
+def _version_key(obj: dict[str, Any] | None) -> tuple[str, str] | None:
+    """Names one stored version of an object, whose content never changes."""
+    meta = (obj or {}).get("metadata") or {}
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    return (str(uid), str(version)) if uid and version else None
+
+
 def _json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> aiohttp.web.Response:
@@ -119,6 +127,10 @@ class ApiServer(KubernetesEmulator):
     # The request's fieldValidation, read by _admit (requests are served one write at a time).
     _field_validation: str = attrs.field(default="", init=False)
     _dry_run: bool = attrs.field(default=False, init=False)
+    # (uid, resourceVersion) of a stored object -> its managed-field leaves (ssa.leaves).
+    _leaves: BoundedLRU[tuple[str, str], dict[Any, Any]] = attrs.field(
+        factory=lambda: BoundedLRU(max_entries=4096, max_key_bytes=1 << 30), init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -718,8 +730,13 @@ class ApiServer(KubernetesEmulator):
         new = self._admit(rt, new, old)
         if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
             new = self._crd_admit(new)
+        after = None
         if manager is not None:
-            ssa.record_update(old, new, manager, rt.api_version, metadata.now(), sub)
+            old_key = _version_key(old)
+            before = self._leaves.get(old_key) if old_key is not None else None
+            after = ssa.record_update(
+                old, new, manager, rt.api_version, metadata.now(), sub, before
+            )
         if old is not None:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             if new == old:
@@ -737,6 +754,11 @@ class ApiServer(KubernetesEmulator):
             self._collect()
             return gone
         stored = self.store.put(rt.storage_key, new, "ADDED" if old is None else "MODIFIED")
+        stored_key = _version_key(stored)
+        if after is not None and stored_key is not None:
+            # The stored object differs from `new` only in resourceVersion, which owns no
+            # field: its leaves are `after`, and the next update of it needs them.
+            self._leaves.put(stored_key, after)
         if rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions":
             self.registry.register_crd(stored)
         self._collect()

@@ -18,6 +18,7 @@ list items) so clients can read it. Simplifications, on purpose:
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -41,31 +42,43 @@ _IGNORED_META = {
 
 
 def _item_segment(item: dict[str, Any], key: str) -> str:
-    return "k:" + json.dumps({key: item[key]}, separators=(",", ":"))
+    value = item[key]
+    if isinstance(value, (str, int, float)) or value is None:
+        return _scalar_segment(key, value)
+    return "k:" + json.dumps({key: value}, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: 1, 1.0 and True differ in JSON
+def _scalar_segment(key: str, value: str | float | None) -> str:
+    return "k:" + json.dumps({key: value}, separators=(",", ":"))
 
 
 def leaves(obj: Any, prefix: Path = (), field: str = "") -> dict[Path, Any]:
     """Every owned leaf path of ``obj`` with its value."""
     out: dict[Path, Any] = {}
+    _collect_leaves(obj, prefix, field, out)
+    return out
+
+
+def _collect_leaves(obj: Any, prefix: Path, field: str, out: dict[Path, Any]) -> None:
     if isinstance(obj, dict) and obj:
         for key, value in obj.items():
             if not prefix and key in ("apiVersion", "kind"):
                 continue
             if prefix == ("f:metadata",) and key in _IGNORED_META:
                 continue
-            out.update(leaves(value, (*prefix, f"f:{key}"), key))
-        return out
+            _collect_leaves(value, (*prefix, f"f:{key}"), key, out)
+        return
     if isinstance(obj, list) and obj and all(isinstance(i, dict) for i in obj):
         key = merge_key_for(field, obj)
         if key is not None and all(key in item for item in obj):
             for item in obj:
                 seg = (*prefix, _item_segment(item, key))
                 out[(*seg, ".")] = True
-                out.update(leaves(item, seg, ""))
-            return out
+                _collect_leaves(item, seg, "", out)
+            return
     if prefix:
         out[prefix] = obj
-    return out
 
 
 def to_fields_v1(paths: set[Path]) -> dict[str, Any]:
@@ -203,9 +216,15 @@ def record_update(
     api_version: str,
     now: str,
     subresource: str = "",
-) -> None:
-    """Give the leaves a non-apply write changed to ``manager``; drop leaves that vanished."""
-    before = leaves(old) if old is not None else {}
+    before: dict[Path, Any] | None = None,
+) -> dict[Path, Any]:
+    """Give the leaves a non-apply write changed to ``manager``; drop leaves that vanished.
+
+    ``before`` is ``leaves(old)`` when the caller has it already; the leaves of ``new`` are
+    returned for the same reuse on the next write.
+    """
+    if before is None:
+        before = leaves(old) if old is not None else {}
     after = leaves(new)
     changed = {p for p, v in after.items() if before.get(p, object()) != v or p not in before}
     gone = set(before) - set(after)
@@ -217,6 +236,7 @@ def record_update(
         mine = (manager, "Update", subresource)
         ownership[mine] = ownership.get(mine, set()) | changed
     _set_entries(new, entries, ownership, api_version, now)
+    return after
 
 
 def apply(
