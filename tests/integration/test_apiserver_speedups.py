@@ -254,3 +254,34 @@ def test_managed_fields_are_the_same_with_and_without_the_leaves_cache(
         assert (hits > 0) == (size > 0)
     assert results[0] == results[1]
     assert [m for m, _, _ in results[0]] == ["first", "second", "third"]
+
+
+def test_list_and_frame_texts_are_what_json_dumps_gives() -> None:
+    import json
+
+    from llmservice_operator.testing import jsoncache
+
+    items = [{"metadata": {"uid": "u1", "resourceVersion": "5"}, "x": [1, "é", None]}, {"a": {}}]
+    envelope = {"kind": "XList", "apiVersion": "v1", "metadata": {"resourceVersion": "9"}}
+    cache = jsoncache.JsonCache()
+    texts = [cache.dumps(o) for o in items]
+    assert jsoncache.list_body(envelope, texts) == json.dumps({**envelope, "items": items}).encode()
+    assert jsoncache.list_body(envelope, []) == json.dumps({**envelope, "items": []}).encode()
+    frame = jsoncache.watch_frame("MODIFIED", cache.dumps(items[0]))
+    assert frame == json.dumps({"type": "MODIFIED", "object": items[0]}).encode() + b"\n"
+    assert cache.dumps(items[0]) is texts[0]  # kept by uid and resourceVersion
+
+
+def test_lists_and_gets_show_each_new_version(fresh_apiserver: Any) -> None:
+    base = f"{fresh_apiserver.url}/api/v1/namespaces/default/configmaps"
+    httpx.post(base, json={"metadata": {"name": "c"}, "data": {"v": "0"}}).raise_for_status()
+    for v in range(1, 4):
+        httpx.patch(
+            f"{base}/c",
+            json={"data": {"v": str(v)}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ).raise_for_status()
+        assert httpx.get(f"{base}/c").json()["data"] == {"v": str(v)}
+        assert httpx.get(base).json()["items"][0]["data"] == {"v": str(v)}
+        assert httpx.get(base).json()["items"][0]["data"] == {"v": str(v)}
+    assert fresh_apiserver.call(lambda api: api.json_texts.hits) > 0

@@ -24,6 +24,7 @@ from kmock._internal.k8s import KubernetesResourceNotFoundError
 from llmservice_operator.testing import (
     builtin_validation,
     defaults,
+    jsoncache,
     metadata,
     openapi,
     paging,
@@ -117,6 +118,8 @@ class ApiServer(KubernetesEmulator):
 
     store: Store = attrs.field(factory=Store)
     faults: Faults = attrs.field(factory=Faults)
+    # The JSON text of stored object versions, for lists, GETs and watch frames.
+    json_texts: jsoncache.JsonCache = attrs.field(factory=jsoncache.JsonCache)
     # Snapshots behind the continue tokens of paged lists.
     pager: paging.Pager = attrs.field(factory=paging.Pager)
     registry: Registry = attrs.field(init=False)
@@ -425,6 +428,9 @@ class ApiServer(KubernetesEmulator):
                 obj = self._get(target)
                 if target.sub == "scale":
                     return _json_response(self._scale_of(target.rt, obj))
+                if not tables.wants_table(request.headers.get("Accept", "")):
+                    text = self.json_texts.dumps(obj)  # a stored version: its text is kept
+                    return aiohttp.web.Response(text=text, status=200, content_type=JSON)
                 return self._respond(request, target.rt, obj)
             if method == "PUT":
                 return self._respond(request, target.rt, self._put(request, target))
@@ -549,14 +555,13 @@ class ApiServer(KubernetesEmulator):
             table = tables.table(target.rt, objs, list_meta["resourceVersion"], include)
             table["metadata"] = list_meta
             return _json_response(table)
-        return _json_response(
-            {
-                "kind": f"{target.rt.kind}List",
-                "apiVersion": target.rt.api_version,
-                "metadata": list_meta,
-                "items": objs,
-            }
-        )
+        envelope = {
+            "kind": f"{target.rt.kind}List",
+            "apiVersion": target.rt.api_version,
+            "metadata": list_meta,
+        }
+        body = jsoncache.list_body(envelope, [self.json_texts.dumps(o) for o in objs])
+        return aiohttp.web.Response(body=body, status=200, content_type=JSON)
 
     async def _watch(
         self, request: rendering.Request, target: Target
@@ -583,7 +588,9 @@ class ApiServer(KubernetesEmulator):
             body: Any = self._as_version(rt, obj)
             if as_table:
                 body = tables.table(rt, [body], obj["metadata"].get("resourceVersion", ""), include)
-            return json.dumps({"type": kind, "object": body}).encode() + b"\n"
+                return json.dumps({"type": kind, "object": body}).encode() + b"\n"
+            # Stored versions, and removed ones (a fresh resourceVersion each): cacheable.
+            return jsoncache.watch_frame(kind, self.json_texts.dumps(body))
 
         rendering_key = (rt.group, rt.version, rt.plural, as_table, include)
 
