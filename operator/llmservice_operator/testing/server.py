@@ -97,6 +97,14 @@ def parse_resource_path(path: str) -> tuple[str, str, str, str | None, str | Non
     return group, version, plural, namespace, name, sub
 
 
+def _is_resource_path(path: str) -> bool:
+    try:
+        parse_resource_path(path)
+    except (ValueError, IndexError):
+        return False
+    return True
+
+
 def _version_key(obj: dict[str, Any] | None) -> tuple[str, str] | None:
     """Names one stored version of an object, whose content never changes."""
     meta = (obj or {}).get("metadata") or {}
@@ -148,11 +156,14 @@ class ApiServer(KubernetesEmulator):
     # ---- kmock hooks -------------------------------------------------------------------------
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        """kmock's entry point, minus its path parser's failure on ``/api/v1/namespaces``.
+        """kmock's entry point, with the request parsed here for resource URLs.
 
-        kmock reads ``namespaces`` as the namespace prefix of a namespaced URL and raises on
-        the cluster-scoped Namespace collection; such requests are parsed here with the
-        HTTP fields only (resource URLs are parsed by ``parse_resource_path`` anyway).
+        kmock parses every request fully (the body's JSON too, kept in the request log) and
+        its path parser raises on the cluster-scoped ``/api/v1/namespaces`` collection
+        (``namespaces`` read as a namespace prefix). Resource URLs are always served by
+        ``_handle`` (parsed by ``parse_resource_path``), so they, and what kmock cannot
+        parse, are logged with the HTTP fields only (method, URL, params, headers, body,
+        text); the rest (discovery, ad-hoc reactions) goes through kmock as before.
         """
         if len(self._requests) > self.request_log_limit:
             # kmock keeps every request for assertions; a long `serve` must not grow forever.
@@ -169,12 +180,13 @@ class ApiServer(KubernetesEmulator):
                     "(the local API server does not speak protobuf; use kubectl apply -f)",
                 )
             )
-        try:
-            parsing.parse_path(raw_request.path)
-        except ValueError:
-            pass
-        else:
-            return await super().__call__(raw_request)
+        if not _is_resource_path(raw_request.path):
+            try:
+                parsing.parse_path(raw_request.path)
+            except ValueError:
+                pass
+            else:
+                return await super().__call__(raw_request)
         body = await raw_request.read()
         request = rendering.Request(
             id=len(self._requests),
@@ -187,7 +199,15 @@ class ApiServer(KubernetesEmulator):
             raw_request=raw_request,
         )
         self._requests.append(request)
-        return await self._handle(request)
+        try:
+            return await self._handle(request)
+        except Exception as exc:
+            # As kmock's entry point does: inside `async with server`, answer with the error
+            # and re-raise it when the context exits; outside, let aiohttp deal with it.
+            if not self._errors:
+                raise
+            self._errors[-1].append(exc)
+            return await self._render_error(exc)
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         path = request.url.path
