@@ -15,17 +15,22 @@ keep them) read every event. The server runs in a process of its own so that the
 does not compete with it for the interpreter lock.
 
 ``--compare`` runs everything twice, with the CEL rule memo off and on, and prints the two
-side by side with their ratio. ``--profile FILE`` writes a cProfile of the server's thread.
+side by side with their ratio; ``--before REV`` compares the server of an older commit
+(its ``operator/`` folder, taken with ``git archive``) with the working tree's instead.
+``--profile FILE`` writes a cProfile of the server's thread.
 
-Run: ``.venv/bin/python benchmarks/apiserver_writes.py [--count 300] [--compare]``.
+Run: ``.venv/bin/python benchmarks/apiserver_writes.py [--count 300] [--compare | --before REV]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -177,14 +182,25 @@ def _writes(client: Client, i: int) -> list[Callable[[], None]]:
 
 
 def run(
-    count: int, workers: int, watchers: int, cel_memo: bool, profile: str | None
+    count: int,
+    workers: int,
+    watchers: int,
+    cel_memo: bool,
+    profile: str | None,
+    source: Path | None = None,
 ) -> dict[str, Any]:
+    """One measurement against a fresh server (from ``source``/operator when given)."""
     with tempfile.TemporaryDirectory() as tmp:
         url_file = Path(tmp) / "url"
         args = [sys.executable, __file__, "--serve", str(url_file)]
         args += [] if cel_memo else ["--no-cel-memo"]
         args += ["--profile", profile] if profile else []
-        server = subprocess.Popen(args, stdin=subprocess.PIPE)
+        env = dict(os.environ)
+        if source is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(source / "operator"), env.get("PYTHONPATH", "")]
+            )
+        server = subprocess.Popen(args, stdin=subprocess.PIPE, env=env)
         try:
             deadline = time.monotonic() + 60
             while not (url_file.exists() and url_file.read_text()):
@@ -259,6 +275,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8, help="client threads")
     parser.add_argument("--watchers", type=int, default=2, help="watch streams per resource type")
     parser.add_argument("--compare", action="store_true", help="CEL memo off, then on")
+    parser.add_argument("--before", metavar="REV", help="compare with the server of commit REV")
     parser.add_argument("--no-cel-memo", action="store_true", help="turn the CEL rule memo off")
     parser.add_argument("--profile", help="write a cProfile of the server thread here")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -266,20 +283,37 @@ def main() -> int:
     if args.serve:
         return serve(args.serve, not args.no_cel_memo, args.profile)
 
-    if not args.compare:
+    if not (args.compare or args.before):
         figures = run(args.count, args.workers, args.watchers, not args.no_cel_memo, args.profile)
         print(json.dumps(figures, indent=2))
         return 0
-    off = run(args.count, args.workers, args.watchers, False, None)
-    on = run(args.count, args.workers, args.watchers, True, None)
-    print(json.dumps({"cel_memo_off": off, "cel_memo_on": on}, indent=2))
+    if args.before:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = _checkout(args.before, Path(tmp))
+            first = run(args.count, args.workers, args.watchers, True, None, tree)
+        labels = (f"server at {args.before}", "working tree")
+    else:
+        first = run(args.count, args.workers, args.watchers, False, None)
+        labels = ("CEL memo off", "CEL memo on")
+    second = run(args.count, args.workers, args.watchers, True, None)
+    print(json.dumps({labels[0]: first, labels[1]: second}, indent=2))
     print()
-    print("| figure | CEL memo off | CEL memo on | on / off |")
+    print(f"| figure | {labels[0]} | {labels[1]} | ratio |")
     print("|---|---|---|---|")
     for key in ("create_seconds", "creates_per_second", "write_seconds", "writes_per_second"):
-        ratio = on[key] / off[key] if off[key] else float("nan")
-        print(f"| {key} | {off[key]} | {on[key]} | {ratio:.2f} |")
+        ratio = second[key] / first[key] if first[key] else float("nan")
+        print(f"| {key} | {first[key]} | {second[key]} | {ratio:.2f} |")
     return 0
+
+
+def _checkout(rev: str, into: Path) -> Path:
+    """The ``operator/`` folder of commit ``rev``, extracted under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "operator/"], capture_output=True, check=True
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 if __name__ == "__main__":
