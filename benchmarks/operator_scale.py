@@ -280,6 +280,9 @@ class FakeControllers:
         self.ns = namespace
         self.pods = pods
         self.pool = ThreadPoolExecutor(workers)
+        # The HPA controller is a controller of its own in kube-controller-manager, with
+        # its own workers: HPA status writes do not queue behind the pods.
+        self.hpa_pool = ThreadPoolExecutor(2)
         self.seen_deployments: set[str] = set()
         self.seen_hpas: set[str] = set()
         self.stop = threading.Event()
@@ -301,7 +304,7 @@ class FakeControllers:
             name = hpa["metadata"]["name"]
             if name not in self.seen_hpas:
                 self.seen_hpas.add(name)
-                self.pool.submit(self._run_hpa, name)
+                self.hpa_pool.submit(self._run_hpa, name)
 
     def _run_deployment(self, name: str, generation: int) -> None:
         try:
@@ -375,6 +378,7 @@ class FakeControllers:
         self.stop.set()
         self.thread.join(5)
         self.pool.shutdown(wait=True)
+        self.hpa_pool.shutdown(wait=True)
 
 
 def raw_writes(url: str, namespace: str, count: int, mix: list[str], workers: int) -> float:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -149,6 +150,20 @@ def child_summary(body: Obj) -> dict[str, Any]:
     return summary
 
 
+def fingerprint(body: Obj) -> str:
+    """A digest of what drift compares (labels, annotations, owners and everything but
+    metadata and status): equal digests, equal verdicts."""
+    meta = body.get("metadata") or {}
+    compared = [
+        meta.get("labels"),
+        meta.get("annotations"),
+        meta.get("ownerReferences"),
+        {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")},
+    ]
+    text = json.dumps(compared, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def owner_of(kind: str, body: Obj) -> str | None:
     """The LLMService a child (or an object in a child's way) belongs to, by label or name."""
     meta = body.get("metadata") or {}
@@ -199,11 +214,15 @@ class _Spec:
     generation: int
     service: LLMService | None
     error: str | None
-    packed_desired: list[str]  # the desired manifests, as compact JSON
+    packed_desired: dict[str, str]  # the desired manifest of each kind, as compact JSON
 
     @property
     def desired(self) -> list[dict[str, Any]]:
-        return [unpack(m) for m in self.packed_desired]
+        return [unpack(m) for m in self.packed_desired.values()]
+
+    def manifest(self, kind: str) -> dict[str, Any] | None:
+        packed = self.packed_desired.get(kind)
+        return None if packed is None else unpack(packed)
 
 
 class Controller:
@@ -214,12 +233,21 @@ class Controller:
         status_interval: float = 1.0,
         metrics: Metrics = METRICS,
         concurrency: int = 16,
+        first_status_delay: float = 0.0,
     ) -> None:
         self.kube = kube
         self.debounce = debounce
         # Least time between two status writes of one LLMService: changes that arrive
         # together (pods, Deployment status, HPA status) cost one write, not three.
         self.status_interval = status_interval
+        # How long a new LLMService may go without a status while its pods start: one
+        # whose pods are ready by then gets one status write (Ready), not two (Pending,
+        # then Ready). Anything worth a user's attention (Degraded, Failed) is written
+        # at once.
+        self.first_status_delay = first_status_delay
+        self._children_created: dict[Key, float] = {}
+        # Set by new events of an LLMService whose worker is waiting to look again.
+        self._wakeups: dict[Key, asyncio.Event] = {}
         self._last_write: dict[Key, float] = {}
         self.metrics = metrics
         # Reconciles in progress at once. A thousand LLMServices created together would
@@ -239,6 +267,8 @@ class Controller:
         self._deleted: dict[ChildKey, str | None] = {}  # uid we deleted
         self._drifted: dict[ChildKey, Obj] = {}  # live bodies found drifted
         self._ignored_drift: dict[ChildKey, tuple[str | None, str]] = {}
+        # children last found as desired: (desired manifest, fingerprint of the child)
+        self._as_desired: dict[ChildKey, tuple[int, str]] = {}
         # resourceVersion and (packed) status of each LLMService after our last status write
         self._written: dict[Key, tuple[str | None, str]] = {}
         self._valid_specs: OrderedDict[str, LLMServiceSpec] = OrderedDict()
@@ -339,11 +369,12 @@ class Controller:
             self._applied.pop(ckey, None)
             self._drifted.pop(ckey, None)
             self._deleted.pop(ckey, None)
+            self._as_desired.pop(ckey, None)
         elif self._is_drifted(key, kind, body):
             self._drifted[ckey] = body
         else:
             self._drifted.pop(ckey, None)
-        if self._service(key) is not None:
+        if (KIND, key) in self.cache:
             self.enqueue(key)
 
     def on_pod_event(self, event_type: str | None, body: Obj) -> None:
@@ -356,15 +387,31 @@ class Controller:
                 self.cache.remove_pod(key, str(meta.get("uid")))
             else:
                 self.cache.put_pod(key, body, status.project_pod(body))
-            if self._service(key) is not None:
+            if (KIND, key) in self.cache:
                 self.enqueue(key)
 
     def _is_drifted(self, key: Key, kind: str, body: Obj) -> bool:
+        """Whether someone else changed what we set on a child. Most events of a child
+        are the echo of our own apply or a change of its status only: those are known
+        from the part we compare being as it was when last found as desired."""
         svc = self._service(key)
         if svc is None:
             return False
         spec = self._spec(key, svc)
-        manifest = next((m for m in spec.desired if m["kind"] == kind), None)
+        ckey = (kind, key[0], str((body.get("metadata") or {}).get("name")))
+        packed = spec.packed_desired.get(kind)
+        if packed is None:
+            return False
+        seen = (hash(packed), fingerprint(body))
+        if self._as_desired.get(ckey) == seen:
+            return False
+        drifted = self._compare(spec, ckey, body)
+        if not drifted:
+            self._as_desired[ckey] = seen
+        return drifted
+
+    def _compare(self, spec: _Spec, ckey: ChildKey, body: Obj) -> bool:
+        manifest = spec.manifest(ckey[0])
         if manifest is None or hash_of(body) != hash_of(manifest):
             return False  # not ours to compare, or a spec change the reconcile applies
         ref = next(
@@ -378,9 +425,7 @@ class Controller:
         if ref is None or ref.get("uid") != spec.uid:
             return False
         where = drift(manifest, body)
-        ignored = self._ignored_drift.get(
-            (kind, key[0], str((body.get("metadata") or {}).get("name")))
-        )
+        ignored = self._ignored_drift.get(ckey)
         return where is not None and ignored != (hash_of(manifest), where)
 
     # ----------------------------------------------------------------------------------
@@ -388,6 +433,9 @@ class Controller:
 
     def enqueue(self, key: Key, delay: float | None = None) -> None:
         self._dirty.add(key)
+        wakeup = self._wakeups.get(key)
+        if wakeup is not None:
+            wakeup.set()
         if key not in self._tasks and not self.stopping:
             self._tasks[key] = asyncio.create_task(self._work(key, delay), name=f"reconcile {key}")
 
@@ -399,6 +447,8 @@ class Controller:
         self._specs.pop(key, None)
         self._written.pop(key, None)
         self._last_write.pop(key, None)
+        self._children_created.pop(key, None)
+        self._wakeups.pop(key, None)
         self.metrics.set_phase(key, None)
 
     async def close(self) -> None:
@@ -424,7 +474,7 @@ class Controller:
             await asyncio.sleep(self.debounce if delay is None else delay)
             while key in self._dirty and not self.stopping:
                 self._dirty.discard(key)
-                pause = self.debounce
+                pause, wake_early = self.debounce, False
                 try:
                     async with self._slots:
                         with self.metrics.timed():
@@ -432,7 +482,7 @@ class Controller:
                     attempt = 0
                     if again is not None:
                         self._dirty.add(key)
-                        pause = again
+                        pause, wake_early = again, True
                 except kopf.TemporaryError as exc:
                     attempt += 1
                     self._dirty.add(key)
@@ -449,13 +499,31 @@ class Controller:
                     self.metrics.reconciles.labels("error").inc()
                     log.exception("%s/%s: reconcile failed; retrying in %.1fs", *key, pause)
                 if key in self._dirty:
-                    await asyncio.sleep(pause)
+                    await self._pause(key, pause, wake_early)
         finally:
             if self._tasks.get(key) is asyncio.current_task():
                 del self._tasks[key]
 
+    async def _pause(self, key: Key, seconds: float, wake_early: bool) -> None:
+        """Sleep before the next pass. A pass that only waits for time to pass (a status
+        held back) ends early when something new is heard of the LLMService, then waits
+        the debounce so that a burst of events costs one pass; a retry after an error
+        always waits its backoff."""
+        if not wake_early:
+            await asyncio.sleep(seconds)
+            return
+        wakeup = self._wakeups.setdefault(key, asyncio.Event())
+        wakeup.clear()
+        try:
+            await asyncio.wait_for(wakeup.wait(), seconds)
+        except TimeoutError:
+            return
+        finally:
+            self._wakeups.pop(key, None)
+        await asyncio.sleep(self.debounce)
+
     # ----------------------------------------------------------------------------------
-    # reading the indexes
+    # reading the cache
 
     def _service(self, key: Key) -> Obj | None:
         return self.cache.get(KIND, key)
@@ -489,10 +557,10 @@ class Controller:
             service = self._validate(body)
         except InvalidLLMServiceError as exc:
             message = "; ".join(str(e) for e in exc.errors[:5])
-            spec = _Spec(uid, generation, None, message or "the spec is invalid", [])
+            spec = _Spec(uid, generation, None, message or "the spec is invalid", {})
         else:
             desired = [with_hash(m) for m in build_children(service)]
-            spec = _Spec(uid, generation, service, None, [pack(m) for m in desired])
+            spec = _Spec(uid, generation, service, None, {m["kind"]: pack(m) for m in desired})
         self._specs[key] = spec
         return spec
 
@@ -575,6 +643,8 @@ class Controller:
         namespace, _ = key
         done: dict[str, list[str]] = {}
         had_status = bool((svc.get("status") or {}).get("conditions"))
+        if not had_status:
+            self._children_created.setdefault(key, time.monotonic())
         for action in actions:
             if isinstance(action, Apply):
                 child_name = action.manifest["metadata"]["name"]
@@ -594,6 +664,10 @@ class Controller:
                     # would re-apply for ever. Remember it, say so once.
                     self._ignored_drift[ckey] = (hash_of(action.manifest), left)
                     log.warning("%s %s/%s: the API server changes %s", *ckey, left)
+                spec = self._specs.get(key)
+                packed = spec.packed_desired.get(action.kind) if spec is not None else None
+                if packed is not None:  # the watch's echo of this answer needs no compare
+                    self._as_desired[ckey] = (hash(packed), fingerprint(live))
                 why = action.why
                 if why == "created" and had_status:
                     why = "recreated"
@@ -645,9 +719,15 @@ class Controller:
         self.metrics.set_phase(key, new.get("phase"))
         if same_status(current, new):
             return None
-        wait = self._last_write.get(key, -1e9) + self.status_interval - time.monotonic()
+        now = time.monotonic()
+        wait = self._last_write.get(key, -1e9) + self.status_interval - now
+        if not current.get("conditions") and not status.settled(new):
+            created = self._children_created.get(key)
+            if created is not None:
+                wait = max(wait, created + self.first_status_delay - now)
         if wait > 0:
             return wait
+        self._children_created.pop(key, None)
         patch: dict[str, Any] = dict(new)
         for stale in set(current) - set(new):
             patch[stale] = None

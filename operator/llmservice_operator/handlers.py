@@ -41,6 +41,7 @@ async def start(**_: Any) -> None:
         debounce=config.status_debounce,
         status_interval=config.status_interval,
         concurrency=2 * config.api_workers,
+        first_status_delay=config.first_status_delay,
     )
     _state["controller"] = ctl
     # kopf starts its watches once the start-up handlers are done: what is listed here

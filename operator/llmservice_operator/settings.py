@@ -46,6 +46,9 @@ class Settings:
     api_workers: int = 8
     status_debounce: float = 0.3
     status_interval: float = 1.0  # least time between two status writes of one LLMService
+    # how long a new LLMService may have no status while its pods start (Degraded and
+    # Failed are written at once): pods ready by then cost one status write, not two
+    first_status_delay: float = 5.0
 
     @property
     def clusterwide(self) -> bool:
@@ -187,5 +190,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         status_interval=_parse(
             env, "STATUS_INTERVAL", defaults.status_interval, _non_negative_seconds
+        ),
+        first_status_delay=_parse(
+            env, "FIRST_STATUS_DELAY", defaults.first_status_delay, _non_negative_seconds
         ),
     )

@@ -324,6 +324,20 @@ def _utilization(hpa_status: Obj, resource: str) -> int | None:
     return None
 
 
+def settled(computed: Obj) -> bool:
+    """Whether a status says something a user should see now: the service is Ready and its
+    autoscaler (if any) has reported, or something is wrong (Degraded, Failed). A new
+    LLMService's first status waits a little for this (``controller``), so that one that
+    starts quickly is reported once rather than once per step on the way."""
+    phase = computed.get("phase")
+    if phase in ("Degraded", "Failed"):
+        return True
+    if phase != "Ready":
+        return False
+    autoscaling = computed.get("autoscaling") or {}
+    return autoscaling.get("state") == "Disabled" or "desiredReplicas" in autoscaling
+
+
 def autoscaling_status(spec: LLMServiceSpec, hpa: Obj | None) -> dict[str, Any]:
     auto = spec.autoscaling
     if not auto.enabled:

@@ -318,3 +318,78 @@ def test_phase_gauge_follows_each_service() -> None:
     m.set_phase(("ns", "b"), None)
     text = generate_latest(m.registry).decode()
     assert 'llmservice_services{phase="Pending"} 0.0' in text
+
+
+def ready_deployment(ctl: Controller, rv: str = "999") -> None:
+    """kube-controller-manager reports the Deployment's two pods ready."""
+    dep = json.loads(ctl._applied[("Deployment", "ns", "chat")])
+    dep["metadata"] = {**dep["metadata"], "resourceVersion": rv, "generation": 1}
+    dep["status"] = {
+        "observedGeneration": 1,
+        "replicas": 2,
+        "readyReplicas": 2,
+        "updatedReplicas": 2,
+    }
+    ctl._applied[("Deployment", "ns", "chat")] = json.dumps(dep)
+
+
+async def test_a_new_service_whose_pods_start_quickly_gets_one_status_write(world: Any) -> None:
+    ctl, kube = world
+    ctl.first_status_delay = 30
+    await ctl.reconcile(("ns", "chat"))  # children
+    kube.writes.clear()
+    hold = await ctl.reconcile(("ns", "chat"))
+    assert hold is not None  # Pending is not written yet...
+    assert 25 < hold <= 30  # ...for up to the first status delay
+    assert kube.writes == []
+    ready_deployment(ctl)
+    # Ready, but the autoscaler has not reported yet: still worth waiting for
+    assert await ctl.reconcile(("ns", "chat")) is not None
+    assert kube.writes == []
+    hpa = json.loads(ctl._applied[("HorizontalPodAutoscaler", "ns", "chat")])
+    hpa["metadata"] = {**hpa["metadata"], "resourceVersion": "1000"}
+    hpa["status"] = {"currentReplicas": 2, "desiredReplicas": 2}
+    ctl._applied[("HorizontalPodAutoscaler", "ns", "chat")] = json.dumps(hpa)
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == [("status", "Ready")]
+
+
+async def test_a_slow_start_is_reported_once_the_first_status_delay_is_over(world: Any) -> None:
+    ctl, kube = world
+    ctl.first_status_delay = 30
+    await ctl.reconcile(("ns", "chat"))
+    kube.writes.clear()
+    assert await ctl.reconcile(("ns", "chat")) is not None
+    ctl._children_created[("ns", "chat")] -= 31
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes == [("status", "Pending")]
+
+
+async def test_an_invalid_spec_is_not_held_back(world: Any) -> None:
+    ctl, kube = world
+    ctl.first_status_delay = 30
+    bad = llmservice({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
+    ctl.cache.put("LLMService", ("ns", "chat"), bad, service_summary(bad))
+    assert await ctl.reconcile(("ns", "chat")) is None
+    assert kube.writes[0] == ("status", "Failed")
+
+
+async def test_a_held_pass_wakes_up_on_news_but_an_error_backoff_does_not() -> None:
+    import asyncio
+    import time
+
+    ctl = Controller(FakeKube(), debounce=0.01, status_interval=0)
+    key = ("ns", "chat")
+    started = time.monotonic()
+    held = asyncio.create_task(ctl._pause(key, 30, wake_early=True))
+    await asyncio.sleep(0.05)
+    ctl.enqueue(key)  # an event about the LLMService
+    await asyncio.wait_for(held, 5)
+    assert time.monotonic() - started < 5
+    backoff = asyncio.create_task(ctl._pause(key, 30, wake_early=False))
+    await asyncio.sleep(0.05)
+    ctl.enqueue(key)
+    await asyncio.sleep(0.1)
+    assert not backoff.done()
+    backoff.cancel()
+    await ctl.close()

@@ -31,6 +31,7 @@ def test_everything_can_be_set() -> None:
             "LLMSERVICE_API_WORKERS": "4",
             "LLMSERVICE_STATUS_DEBOUNCE": "0",
             "LLMSERVICE_STATUS_INTERVAL": "2.5",
+            "LLMSERVICE_FIRST_STATUS_DELAY": "0",
             "LLMSERVICE_WATCH_LIST_CHUNK": "50",
         }
     )
@@ -45,6 +46,7 @@ def test_everything_can_be_set() -> None:
     assert settings.api_workers == 4
     assert settings.status_debounce == 0
     assert settings.status_interval == 2.5
+    assert settings.first_status_delay == 0
     assert settings.watch_list_chunk == 50
 
 
@@ -73,6 +75,7 @@ def test_client_timeout_follows_the_server_timeout() -> None:
         ("PEERING", "Not A Name", "DNS label"),
         ("API_WORKERS", "0", "1 to 256"),
         ("STATUS_DEBOUNCE", "-2", "zero or a positive"),
+        ("FIRST_STATUS_DELAY", "later", "number of seconds"),
         ("WATCH_LIST_CHUNK", "5", "10 to 10000"),
     ],
 )

@@ -16,6 +16,7 @@ from llmservice_operator.status import (
     project_deployment,
     project_hpa,
     project_pod,
+    settled,
 )
 
 T0 = "2026-01-01T00:00:00Z"
@@ -644,3 +645,21 @@ def test_phase_agrees_with_the_ready_condition(world: Observed) -> None:
         assert status["phase"] in ("Ready", "Degraded")
     if status["phase"] == "Degraded":
         assert cond(status, "Degraded")["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("computed", "expected"),
+    [
+        ({"phase": "Pending"}, False),
+        ({"phase": "Progressing"}, False),
+        ({"phase": "Ready", "autoscaling": {"state": "Stable", "minReplicas": 2}}, False),
+        ({"phase": "Ready", "autoscaling": {"state": "Stable", "desiredReplicas": 2}}, True),
+        ({"phase": "Ready", "autoscaling": {"state": "Disabled"}}, True),
+        ({"phase": "Degraded"}, True),
+        ({"phase": "Failed"}, True),
+    ],
+)
+def test_settled_says_when_a_first_status_is_worth_writing(
+    computed: dict[str, Any], expected: bool
+) -> None:
+    assert settled(computed) is expected
