@@ -138,9 +138,10 @@ class ApiServer(KubernetesEmulator):
     # The request's fieldValidation, read by _admit (requests are served one write at a time).
     _field_validation: str = attrs.field(default="", init=False)
     _dry_run: bool = attrs.field(default=False, init=False)
-    # (uid, resourceVersion) of a stored object -> its managed-field leaves (ssa.leaves).
+    # (uid, resourceVersion) of a stored object -> its managed-field leaves (ssa.leaves),
+    # bounded in leaves (about 200 bytes each: 100,000 of them take some 20 MB).
     _leaves: BoundedLRU[tuple[str, str], dict[Any, Any]] = attrs.field(
-        factory=lambda: BoundedLRU(max_entries=4096, max_key_bytes=1 << 30), init=False
+        factory=lambda: BoundedLRU(max_entries=4096, max_key_bytes=100_000), init=False
     )
 
     def __attrs_post_init__(self) -> None:
@@ -785,7 +786,7 @@ class ApiServer(KubernetesEmulator):
         if after is not None and stored_key is not None:
             # The stored object differs from `new` only in resourceVersion, which owns no
             # field: its leaves are `after`, and the next update of it needs them.
-            self._leaves.put(stored_key, after)
+            self._leaves.put(stored_key, after, len(after))
         if rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions":
             self.registry.register_crd(stored)
         self._collect()
