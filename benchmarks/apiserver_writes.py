@@ -207,7 +207,9 @@ def run(
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start")
                 time.sleep(0.05)
-            return _measure(url_file.read_text(), count, workers, watchers)
+            figures = _measure(url_file.read_text(), count, workers, watchers)
+            figures["server_peak_rss_mb"] = _peak_rss_mb(server.pid)
+            return figures
         finally:
             assert server.stdin is not None
             server.stdin.close()
@@ -300,10 +302,18 @@ def main() -> int:
     print()
     print(f"| figure | {labels[0]} | {labels[1]} | ratio |")
     print("|---|---|---|---|")
-    for key in ("create_seconds", "creates_per_second", "write_seconds", "writes_per_second"):
+    keys = ("create_seconds", "creates_per_second", "write_seconds", "writes_per_second")
+    for key in (*keys, "server_peak_rss_mb"):
         ratio = second[key] / first[key] if first[key] else float("nan")
         print(f"| {key} | {first[key]} | {second[key]} | {ratio:.2f} |")
     return 0
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
 
 
 def _checkout(rev: str, into: Path) -> Path:
