@@ -187,6 +187,31 @@ class OperatorProcess:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time of the operator's threads so far, by thread name (the event loop runs
+        in the main thread; ``kube-api`` threads make the API requests)."""
+        assert self.process is not None
+        ticks = os.sysconf("SC_CLK_TCK")
+        by_name: dict[str, float] = {}
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            seconds = (int(fields[11]) + int(fields[12])) / ticks
+            group = "main" if task.name == str(self.process.pid) else name.split("_")[0]
+            by_name[group] = round(by_name.get(group, 0.0) + seconds, 1)
+        return by_name
+
+    def rss_mb(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def reconciles(self) -> float:
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
         total = 0.0
@@ -569,12 +594,15 @@ def main() -> int:
         )
         status_spread = Counter(status_writes.values())
         rss_first = operator.peak_rss_mb()
+        cpu_first = operator.cpu_seconds()
+        log(f"operator CPU seconds by thread: {cpu_first}")
         log(f"all Ready: {ready}/{args.count} in {to_ready:.1f} s; {len(writes)} operator writes")
 
         time.sleep(args.settle)  # late events (a last HPA status) may still be on their way
         mark = request_count(server)
         time.sleep(args.idle)
         idle_writes = operator_writes(server, mark)
+        rss_idle = operator.rss_mb()
         log(f"idle {args.idle:.0f} s: {len(idle_writes)} operator writes")
 
         operator.stop()
@@ -622,6 +650,8 @@ def main() -> int:
         "peak_rss_mb": round(max(rss_first, rss_second), 1),
         "peak_rss_mb_first_run": round(rss_first, 1),
         "peak_rss_mb_after_restart": round(rss_second, 1),
+        "rss_mb_idle_after_first_run": round(rss_idle, 1),
+        "operator_cpu_seconds_to_ready": cpu_first,
         "llmservices_by_status_writes": {str(k): v for k, v in sorted(status_spread.items())},
         "create_to_first_status_seconds": percentiles(first_status),
         "create_to_ready_seconds": percentiles(latencies),

@@ -268,7 +268,7 @@ class Controller:
         self._drifted: dict[ChildKey, Obj] = {}  # live bodies found drifted
         self._ignored_drift: dict[ChildKey, tuple[str | None, str]] = {}
         # children last found as desired: (desired manifest, fingerprint of the child)
-        self._as_desired: dict[ChildKey, tuple[int, str]] = {}
+        self._as_desired: dict[ChildKey, str] = {}
         # resourceVersion and (packed) status of each LLMService after our last status write
         self._written: dict[Key, tuple[str | None, str]] = {}
         self._valid_specs: OrderedDict[str, LLMServiceSpec] = OrderedDict()
@@ -393,19 +393,17 @@ class Controller:
     def _is_drifted(self, key: Key, kind: str, body: Obj) -> bool:
         """Whether someone else changed what we set on a child. Most events of a child
         are the echo of our own apply or a change of its status only: those are known
-        from the part we compare being as it was when last found as desired."""
+        from the parts drift compares being as they were when last found as desired.
+        (A verdict depends on those parts only: the desired manifest they are compared
+        with is the one named by the hash annotation among them.)"""
+        ckey = (kind, key[0], str((body.get("metadata") or {}).get("name")))
+        seen = fingerprint(body)
+        if self._as_desired.get(ckey) == seen:
+            return False
         svc = self._service(key)
         if svc is None:
             return False
-        spec = self._spec(key, svc)
-        ckey = (kind, key[0], str((body.get("metadata") or {}).get("name")))
-        packed = spec.packed_desired.get(kind)
-        if packed is None:
-            return False
-        seen = (hash(packed), fingerprint(body))
-        if self._as_desired.get(ckey) == seen:
-            return False
-        drifted = self._compare(spec, ckey, body)
+        drifted = self._compare(self._spec(key, svc), ckey, body)
         if not drifted:
             self._as_desired[ckey] = seen
         return drifted
@@ -664,10 +662,8 @@ class Controller:
                     # would re-apply for ever. Remember it, say so once.
                     self._ignored_drift[ckey] = (hash_of(action.manifest), left)
                     log.warning("%s %s/%s: the API server changes %s", *ckey, left)
-                spec = self._specs.get(key)
-                packed = spec.packed_desired.get(action.kind) if spec is not None else None
-                if packed is not None:  # the watch's echo of this answer needs no compare
-                    self._as_desired[ckey] = (hash(packed), fingerprint(live))
+                # the watch's echo of this answer needs no compare
+                self._as_desired[ckey] = fingerprint(live)
                 why = action.why
                 if why == "created" and had_status:
                     why = "recreated"
