@@ -451,7 +451,7 @@ class ApiServer(KubernetesEmulator):
                     return _json_response(self._scale_of(target.rt, obj))
                 if not tables.wants_table(request.headers.get("Accept", "")):
                     text = self.json_texts.dumps(obj)  # a stored version: its text is kept
-                    return aiohttp.web.Response(text=text, status=200, content_type=JSON)
+                    return aiohttp.web.Response(body=text.encode(), content_type=JSON)
                 return self._respond(request, target.rt, obj)
             if method == "PUT":
                 return self._respond(request, target.rt, self._put(request, target))
