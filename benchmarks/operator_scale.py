@@ -158,6 +158,7 @@ class OperatorProcess:
             "LLMSERVICE_HEALTH_PORT": str(self.health_port),
             "LLMSERVICE_METRICS_PORT": str(self.metrics_port),
             "LLMSERVICE_LOG_LEVEL": "WARNING",
+            "MALLOC_ARENA_MAX": "2",  # as the operator image sets it (Dockerfile)
         }
         self.runs += 1
         code = RUN
@@ -522,6 +523,8 @@ def main() -> int:
         ServerThread(kubeconfig_path=Path(tmp) / "kc") as server,
     ):
         workdir = Path(tmp)
+        # The writes are counted from the server's request log: keep all of this run's.
+        server.call(lambda apiserver: setattr(apiserver, "request_log_limit", 10**7))
         api = Api(server.url)
         api.post(
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",

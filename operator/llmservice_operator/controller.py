@@ -40,7 +40,14 @@ from pydantic import ValidationError
 
 from llmservice_operator import labels, status
 from llmservice_operator.builders import build_children
-from llmservice_operator.cache import Cache, ObjectId, StartupSync, pack, unpack
+from llmservice_operator.cache import (
+    Cache,
+    ObjectId,
+    StartupSync,
+    pack,
+    resource_version,
+    unpack,
+)
 from llmservice_operator.kube import (
     CHILD_KINDS,
     HPA,
@@ -208,21 +215,23 @@ def same_status(a: Obj | None, b: Obj | None) -> bool:
 
 @dataclass
 class _Spec:
-    """A validated spec and its desired children, cached per generation."""
+    """A validated spec, cached per generation (validation is the costly part). The
+    desired children are built again when needed: that takes a fraction of a
+    millisecond, and keeping them would cost some 10 KB per LLMService."""
 
     uid: str
     generation: int
     service: LLMService | None
     error: str | None
-    packed_desired: dict[str, str]  # the desired manifest of each kind, as compact JSON
 
     @property
     def desired(self) -> list[dict[str, Any]]:
-        return [unpack(m) for m in self.packed_desired.values()]
+        if self.service is None:
+            return []
+        return [with_hash(m) for m in build_children(self.service)]
 
     def manifest(self, kind: str) -> dict[str, Any] | None:
-        packed = self.packed_desired.get(kind)
-        return None if packed is None else unpack(packed)
+        return next((m for m in self.desired if m["kind"] == kind), None)
 
 
 class Controller:
@@ -365,6 +374,11 @@ class Controller:
             self.cache.remove(kind, (namespace, name), str(meta.get("uid")))
         else:
             self.cache.put(kind, (namespace, name), body, child_summary(body))
+            mine = self._applied.get(ckey)
+            if mine is not None:
+                ours, seen = resource_version(unpack(mine)), resource_version(body)
+                if ours is not None and seen is not None and seen >= ours:
+                    del self._applied[ckey]  # the watch has caught up with our write
         if event_type == "DELETED":
             self._applied.pop(ckey, None)
             self._drifted.pop(ckey, None)
@@ -555,10 +569,9 @@ class Controller:
             service = self._validate(body)
         except InvalidLLMServiceError as exc:
             message = "; ".join(str(e) for e in exc.errors[:5])
-            spec = _Spec(uid, generation, None, message or "the spec is invalid", {})
+            spec = _Spec(uid, generation, None, message or "the spec is invalid")
         else:
-            desired = [with_hash(m) for m in build_children(service)]
-            spec = _Spec(uid, generation, service, None, {m["kind"]: pack(m) for m in desired})
+            spec = _Spec(uid, generation, service, None)
         self._specs[key] = spec
         return spec
 
@@ -608,7 +621,8 @@ class Controller:
             return await self._write_status(key, svc, spec, name_conflict=None)
 
         observed: dict[str, Observed | None] = {}
-        for manifest in spec.desired:
+        desired = spec.desired
+        for manifest in desired:
             kind = str(manifest["kind"])
             summary = self._child(kind, namespace, manifest["metadata"]["name"])
             drifted = self._drifted.get((kind, namespace, manifest["metadata"]["name"]))
@@ -626,7 +640,7 @@ class Controller:
             if hpa is not None:
                 unwanted.append(Observed.of({**hpa, "kind": HPA.kind}, with_body=False))
 
-        result = plan(spec.desired, observed, name, spec.uid, unwanted)
+        result = plan(desired, observed, name, spec.uid, unwanted)
         if result.conflicts:
             self.metrics.reconciles.labels("conflict").inc()
             return await self._write_status(key, svc, spec, "; ".join(result.conflicts))
