@@ -77,6 +77,7 @@ from llmservice_operator.reconcile import (
     replicas_handover,
     with_hash,
 )
+from llmservice_operator.slots import PrioritySlots
 from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ class Controller:
         # Reconciles in progress at once. A thousand LLMServices created together would
         # otherwise each build their manifests and wait for the API threads holding them:
         # a memory peak for no speed (the API thread pool is the limit anyway).
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = PrioritySlots(concurrency)
         self.cache = Cache()
         self.sync = StartupSync()
         # Set once the cache holds everything that existed at start; no pass runs before.
@@ -488,7 +489,8 @@ class Controller:
                 self._dirty.discard(key)
                 pause, wake_early = self.debounce, False
                 try:
-                    async with self._slots:
+                    # Follow-up passes (children written, status to report) go first.
+                    async with self._slots.hold(0 if key in self._specs else 1):
                         with self.metrics.timed():
                             again = await self.reconcile(key)
                     attempt = 0

@@ -232,7 +232,7 @@ class Kube:
         return [item for item in answer.get("items") or () if isinstance(item, dict)]
 
     async def list_identities(
-        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 500
+        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
     ) -> Identities:
         """(namespace, name, uid) of every object of a kind, read in pages of ``page``, so
         that a large cluster's objects are never all in memory at once."""
