@@ -12,7 +12,7 @@ import kopf
 from llmservice_operator import settings as settings_mod
 from llmservice_operator.metrics import METRICS
 
-WORKER_IDLE_SECONDS = 0.5
+WORKER_IDLE_SECONDS = 0.1
 
 
 class NoDiffBase(kopf.DiffBaseStorage):

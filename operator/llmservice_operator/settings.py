@@ -38,7 +38,7 @@ class Settings:
     watch_connect_timeout: float = 60.0
     # kopf lists every watched kind again each time a watch ends (every server timeout);
     # in pages of this many objects, so a thousand Deployments are never in memory at once.
-    watch_list_chunk: int = 200
+    watch_list_chunk: int = 100
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     metrics_port: int = 9090  # 0 turns the metrics endpoint off
@@ -48,7 +48,7 @@ class Settings:
     status_interval: float = 1.0  # least time between two status writes of one LLMService
     # how long a new LLMService may have no status while its pods start (Degraded and
     # Failed are written at once): pods ready by then cost one status write, not two
-    first_status_delay: float = 5.0
+    first_status_delay: float = 10.0
 
     @property
     def clusterwide(self) -> bool:
