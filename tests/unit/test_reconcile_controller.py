@@ -258,15 +258,7 @@ async def test_status_writes_are_spaced(world: Any) -> None:
     assert kube.writes[-1] == ("status", "Pending")
     kube.writes.clear()
     # kube-controller-manager reports the pods ready: the status changes...
-    dep = json.loads(ctl._applied[("Deployment", "ns", "chat")])
-    dep["metadata"] = {**dep["metadata"], "resourceVersion": "999", "generation": 1}
-    dep["status"] = {
-        "observedGeneration": 1,
-        "replicas": 2,
-        "readyReplicas": 2,
-        "updatedReplicas": 2,
-    }
-    ctl._applied[("Deployment", "ns", "chat")] = json.dumps(dep)
+    ready_deployment(ctl)
     delay = await ctl.reconcile(("ns", "chat"))
     # ...but the last write was just now: held back, to be looked at again later.
     assert delay is not None
