@@ -85,10 +85,14 @@ class Cache:
         if known is None or known.uid == entry.uid or known.older_than(entry):
             store[key] = entry
 
-    def remove(self, kind: str, key: Key, uid: str) -> None:
+    def remove(self, kind: str, key: Key, uid: str) -> bool:
+        """Forget the object with this uid; False when another one (or none) is known
+        under its name."""
         store = self._objects.get(kind)
         if store is not None and key in store and store[key].uid == uid:
             del store[key]
+            return True
+        return False
 
     def get(self, kind: str, key: Key) -> dict[str, Any] | None:
         entry = self._objects.get(kind, {}).get(key)

@@ -97,6 +97,7 @@ WATCHED: tuple[tuple[ChildKind, str | None], ...] = (
 MAX_BACKOFF = 30.0
 VALID_SPEC_MEMO = 256  # distinct specs whose validation is remembered
 SYNC_TIMEOUT = 300.0  # reconcile anyway if the watches have not caught up by then
+LIST_ATTEMPTS = 4  # start-up listing of one kind: tries before going on without it
 
 
 def service_summary(body: Obj) -> dict[str, Any]:
@@ -156,6 +157,15 @@ def child_summary(body: Obj) -> dict[str, Any]:
         projected = status.project_hpa(body)
         summary["spec"], summary["status"] = projected["spec"], projected["status"]
     return summary
+
+
+def _expired(exc: BaseException) -> bool:
+    """A 410 (a continue token too old): worth listing again from the start."""
+    return "HTTP 410" in str(exc)
+
+
+def _labelled(pod: Obj) -> bool:
+    return bool(((pod.get("metadata") or {}).get("labels") or {}).get(labels.SERVICE_LABEL))
 
 
 def fingerprint(body: Obj) -> str:
@@ -279,6 +289,7 @@ class Controller:
         self._ignored_drift: dict[ChildKey, tuple[str | None, str]] = {}
         # children last found as desired: (desired manifest, fingerprint of the child)
         self._as_desired: dict[ChildKey, str] = {}
+        self._pod_owners: dict[str, Key] = {}  # pod uid -> its LLMService
         # resourceVersion and (packed) status of each LLMService after our last status write
         self._written: dict[Key, tuple[str | None, str]] = {}
         self._valid_specs: OrderedDict[str, LLMServiceSpec] = OrderedDict()
@@ -292,44 +303,75 @@ class Controller:
 
     async def list_existing(self, namespaces: Iterable[str | None]) -> None:
         """List every watched kind once, before kopf's watches start, and wait (in the
-        background) until the watches have reported each listed object."""
+        background) until the watches have reported each listed object.
+
+        The LLMServices themselves go into the cache at once: a child reported before its
+        LLMService could not be compared with what it should be, and an edit made while
+        the operator was down would go unnoticed."""
         expected: list[tuple[ObjectId, str]] = []
         for ck, selector in WATCHED:
             for namespace in namespaces:
-                try:
-                    found = await self.kube.list_identities(ck, namespace, selector)
-                except (kopf.TemporaryError, kopf.PermanentError) as exc:
-                    log.warning(
-                        "could not list %s at start (%s): reconciling without waiting for "
-                        "them; an existing child may be applied once more",
-                        ck.plural,
-                        exc,
-                    )
-                    continue
-                expected.extend(((ck.kind, ns, name), uid) for ns, name, uid in found)
+                found = await self._list_with_retries(ck, namespace, selector)
+                if found is not None:
+                    expected.extend(((ck.kind, ns, name), uid) for ns, name, uid in found)
         self.sync.expect(expected)
         log.info("%d existing objects to hear of before reconciling", len(expected))
         self._sync_task = asyncio.create_task(self._await_sync(), name="startup sync")
 
+    async def _list_with_retries(
+        self, ck: ChildKind, namespace: str | None, selector: str | None
+    ) -> list[tuple[str, str, str]] | None:
+        """The identities of one kind (LLMServices also cached whole); None when the API
+        server would not list them after a few attempts."""
+        for attempt in range(LIST_ATTEMPTS):
+            try:
+                found: list[tuple[str, str, str]] = []
+                async for items in self.kube.list_pages(ck, namespace, selector):
+                    for item in items:
+                        meta = item.get("metadata") or {}
+                        ns, name = str(meta.get("namespace") or ""), str(meta.get("name"))
+                        found.append((ns, name, str(meta.get("uid"))))
+                        if ck is LLMSERVICE:
+                            self.cache.put(KIND, (ns, name), item, service_summary(item))
+                return found
+            except (kopf.TemporaryError, kopf.PermanentError) as exc:
+                last = exc
+                if isinstance(exc, kopf.PermanentError) and not _expired(exc):
+                    break
+                await asyncio.sleep(0.5 * 2**attempt)
+        log.warning(
+            "could not list %s at start (%s): reconciling without waiting for them; an "
+            "existing child may be applied once more",
+            ck.plural,
+            last,
+        )
+        return None
+
     async def _await_sync(self) -> None:
         started = time.monotonic()
-        while not self.sync.complete and not self.stopping:
-            if time.monotonic() - started > SYNC_TIMEOUT:
-                log.warning(
-                    "the watches have not reported %d objects after %.0f s; reconciling anyway",
-                    len(self.sync.missing()),
-                    SYNC_TIMEOUT,
-                )
-                break
-            if self.sync.stalled():
-                await self._recheck_missing()
-            await asyncio.sleep(0.2)
-        self.synced.set()
+        try:
+            while not self.sync.complete and not self.stopping:
+                if time.monotonic() - started > SYNC_TIMEOUT:
+                    log.warning(
+                        "the watches have not reported %d objects after %.0f s; reconciling anyway",
+                        len(self.sync.missing()),
+                        SYNC_TIMEOUT,
+                    )
+                    break
+                if self.sync.stalled():
+                    try:
+                        await self._recheck_missing()
+                    except Exception:
+                        log.exception("checking objects missing since start-up failed")
+                        self.sync.stalled_since_now()
+                await asyncio.sleep(0.2)
+        finally:
+            self.synced.set()  # whatever happened, reconciling must not wait for ever
 
     async def _recheck_missing(self) -> None:
         """Objects listed at start but not reported since: gone in between, most likely."""
         kinds = {ck.kind: ck for ck, _ in WATCHED}
-        for (kind, namespace, name), _ in self.sync.missing()[:100]:
+        for (kind, namespace, name), uid in self.sync.missing()[:100]:
             try:
                 live = await self.kube.get(kinds[kind], namespace, name)
             except kopf.TemporaryError:
@@ -337,7 +379,11 @@ class Controller:
             except kopf.PermanentError:
                 live = None
             now = str((live or {}).get("metadata", {}).get("uid") or "") or None
+            if kind == POD.kind and live is not None and not _labelled(live):
+                now = None  # no longer one of ours: the watch will not report it
             self.sync.gone((kind, namespace, name), now)
+            if now != uid and kind == KIND and self.cache.remove(KIND, (namespace, name), uid):
+                self.forget((namespace, name))  # cached from the listing, gone since
         self.sync.stalled_since_now()
 
     def _heard(self, kind: str, body: Obj) -> None:
@@ -353,8 +399,9 @@ class Controller:
         key = (str(meta.get("namespace")), str(meta.get("name")))
         self._heard(KIND, body)
         if event_type == "DELETED":
-            self.cache.remove(KIND, key, str(meta.get("uid")))
-            self.forget(key)
+            # Only if it is the one we know: its namesake's ADDED may have come first.
+            if self.cache.remove(KIND, key, str(meta.get("uid"))):
+                self.forget(key)
             return
         self.cache.put(KIND, key, body, service_summary(body))
         written = self._written.get(key)
@@ -371,8 +418,12 @@ class Controller:
             return
         key = (namespace, owner)
         ckey = (kind, namespace, name)
+        uid = str(meta.get("uid"))
         if event_type == "DELETED":
-            self.cache.remove(kind, (namespace, name), str(meta.get("uid")))
+            if self._deleted.get(ckey) == uid:
+                del self._deleted[ckey]
+            if not self.cache.remove(kind, (namespace, name), uid):
+                return  # a namesake has taken its place: its state stays
         else:
             self.cache.put(kind, (namespace, name), body, child_summary(body))
             mine = self._applied.get(ckey)
@@ -383,7 +434,6 @@ class Controller:
         if event_type == "DELETED":
             self._applied.pop(ckey, None)
             self._drifted.pop(ckey, None)
-            self._deleted.pop(ckey, None)
             self._as_desired.pop(ckey, None)
         elif self._is_drifted(key, kind, body):
             self._drifted[ckey] = body
@@ -393,17 +443,26 @@ class Controller:
             self.enqueue(key)
 
     def on_pod_event(self, event_type: str | None, body: Obj) -> None:
+        """Pods are watched with our label as a server-side selector: a pod whose label is
+        removed is reported DELETED (as it leaves the selection), with the label gone, so
+        the LLMService it belonged to is remembered by uid."""
         meta = body.get("metadata") or {}
         self._heard(POD.kind, body)
+        uid = str(meta.get("uid"))
         owner = (meta.get("labels") or {}).get(labels.SERVICE_LABEL)
-        if owner:
-            key = (str(meta.get("namespace")), str(owner))
-            if event_type == "DELETED":
-                self.cache.remove_pod(key, str(meta.get("uid")))
-            else:
-                self.cache.put_pod(key, body, status.project_pod(body))
-            if (KIND, key) in self.cache:
-                self.enqueue(key)
+        key = (str(meta.get("namespace")), str(owner)) if owner else None
+        before = self._pod_owners.get(uid)
+        if before is not None and (event_type == "DELETED" or before != key):
+            self.cache.remove_pod(before, uid)
+            del self._pod_owners[uid]
+            if (KIND, before) in self.cache:
+                self.enqueue(before)
+        if key is None or event_type == "DELETED":
+            return
+        self.cache.put_pod(key, body, status.project_pod(body))
+        self._pod_owners[uid] = key
+        if (KIND, key) in self.cache:
+            self.enqueue(key)
 
     def _is_drifted(self, key: Key, kind: str, body: Obj) -> bool:
         """Whether someone else changed what we set on a child. Most events of a child
@@ -419,14 +478,16 @@ class Controller:
         if svc is None:
             return False
         drifted = self._compare(self._spec(key, svc), ckey, body)
-        if not drifted:
+        if drifted is False:
             self._as_desired[ckey] = seen
-        return drifted
+        return bool(drifted)
 
-    def _compare(self, spec: _Spec, ckey: ChildKey, body: Obj) -> bool:
+    def _compare(self, spec: _Spec, ckey: ChildKey, body: Obj) -> bool | None:
+        """True or False when compared with the desired manifest; None when not ours to
+        compare now (another hash: a spec change the reconcile applies; another owner)."""
         manifest = spec.manifest(ckey[0])
         if manifest is None or hash_of(body) != hash_of(manifest):
-            return False  # not ours to compare, or a spec change the reconcile applies
+            return None
         ref = next(
             (
                 r
@@ -436,7 +497,7 @@ class Controller:
             None,
         )
         if ref is None or ref.get("uid") != spec.uid:
-            return False
+            return None
         where = drift(manifest, body)
         ignored = self._ignored_drift.get(ckey)
         return where is not None and ignored != (hash_of(manifest), where)
@@ -488,6 +549,8 @@ class Controller:
             while key in self._dirty and not self.stopping:
                 self._dirty.discard(key)
                 pause, wake_early = self.debounce, False
+                # From now on, news of this LLMService can end the wait after this pass.
+                self._wakeups.setdefault(key, asyncio.Event()).clear()
                 try:
                     # Follow-up passes (children written, status to report) go first.
                     async with self._slots.hold(0 if key in self._specs else 1):
@@ -517,23 +580,21 @@ class Controller:
         finally:
             if self._tasks.get(key) is asyncio.current_task():
                 del self._tasks[key]
+                self._wakeups.pop(key, None)
 
     async def _pause(self, key: Key, seconds: float, wake_early: bool) -> None:
         """Sleep before the next pass. A pass that only waits for time to pass (a status
-        held back) ends early when something new is heard of the LLMService, then waits
-        the debounce so that a burst of events costs one pass; a retry after an error
-        always waits its backoff."""
-        if not wake_early:
+        held back) ends early when something new is heard of the LLMService (since the
+        last pass began), then waits the debounce so that a burst of events costs one
+        pass; a retry after an error always waits its backoff."""
+        wakeup = self._wakeups.get(key)
+        if not wake_early or wakeup is None:
             await asyncio.sleep(seconds)
             return
-        wakeup = self._wakeups.setdefault(key, asyncio.Event())
-        wakeup.clear()
         try:
             await asyncio.wait_for(wakeup.wait(), seconds)
         except TimeoutError:
             return
-        finally:
-            self._wakeups.pop(key, None)
         await asyncio.sleep(self.debounce)
 
     # ----------------------------------------------------------------------------------

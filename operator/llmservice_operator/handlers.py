@@ -18,14 +18,12 @@ import kopf
 from llmservice_operator import settings as settings_mod
 from llmservice_operator.controller import Controller
 from llmservice_operator.kube import Kube, api_client_from_environment
-from llmservice_operator.labels import SERVICE_LABEL
 from llmservice_operator.models import API_GROUP, API_VERSION, PLURAL
 
 log = logging.getLogger(__name__)
 _state: dict[str, Controller] = {}
 
 LLMSERVICES = (API_GROUP, API_VERSION, PLURAL)
-OUR_PODS = {SERVICE_LABEL: kopf.PRESENT}
 
 
 def controller() -> Controller:
@@ -83,6 +81,8 @@ async def claim_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     controller().on_child_event("PersistentVolumeClaim", type, body)
 
 
-@kopf.on.event("v1", "pods", labels=OUR_PODS)
+# No label filter here: the pods are selected by the API server (runner.kopf_settings), and
+# a pod whose label is removed is reported once more, as DELETED and without the label.
+@kopf.on.event("v1", "pods")
 async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     controller().on_pod_event(type, body)

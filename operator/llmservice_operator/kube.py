@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ MERGE = "application/merge-patch+json"
 RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
 REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read
 Identities = list[tuple[str, str, str]]  # namespace, name, uid
+Page = list[dict[str, Any]]
 
 # Names the operator's requests in API server logs and audit (and in our tests' counts).
 USER_AGENT = f"{labels.FIELD_MANAGER}/0.1.0"
@@ -231,12 +232,11 @@ class Kube:
         )
         return [item for item in answer.get("items") or () if isinstance(item, dict)]
 
-    async def list_identities(
+    async def list_pages(
         self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
-    ) -> Identities:
-        """(namespace, name, uid) of every object of a kind, read in pages of ``page``, so
-        that a large cluster's objects are never all in memory at once."""
-        found: Identities = []
+    ) -> AsyncIterator[Page]:
+        """Every object of a kind, a page of ``page`` at a time, so that a large cluster's
+        objects are never all in memory at once."""
         token = ""
         while True:
             query = [("limit", str(page))]
@@ -250,14 +250,23 @@ class Kube:
                 ck.collection(namespace),
                 query,
             )
-            for item in answer.get("items") or ():
-                meta = item.get("metadata") or {} if isinstance(item, dict) else {}
+            yield [item for item in answer.get("items") or () if isinstance(item, dict)]
+            token = str((answer.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return
+
+    async def list_identities(
+        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
+    ) -> Identities:
+        """(namespace, name, uid) of every object of a kind."""
+        found: Identities = []
+        async for items in self.list_pages(ck, namespace, selector, page):
+            for item in items:
+                meta = item.get("metadata") or {}
                 found.append(
                     (str(meta.get("namespace") or ""), str(meta.get("name")), str(meta.get("uid")))
                 )
-            token = str((answer.get("metadata") or {}).get("continue") or "")
-            if not token:
-                return found
+        return found
 
     async def delete(self, ck: ChildKind, namespace: str, name: str, uid: str | None) -> bool:
         """Delete a child; with ``uid``, only that very object (never a namesake made since).

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from llmservice_operator import settings as settings_mod
+from llmservice_operator.controller import POD_SELECTOR
 from llmservice_operator.metrics import METRICS
 
 WORKER_IDLE_SECONDS = 0.1
@@ -60,9 +61,12 @@ def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
     # worker holds that event's full body until it exits. After a listing (start-up, or a
     # watch that ended) that is every object of every watched kind at once: with a
     # thousand LLMServices, the largest part of the operator's memory. Our handlers copy
-    # what they need into the indexes, so the bodies can go as soon as they are handled.
+    # what they need into the controller's cache, so the bodies can go once handled.
     ks.queueing.idle_timeout = WORKER_IDLE_SECONDS
     ks.persistence.diffbase_storage = NoDiffBase()
+    # Only our pods, selected by the API server: a cluster's other pods never reach the
+    # operator, and a pod whose label is removed is reported as leaving (DELETED).
+    ks.watching.label_selectors["v1", "pods"] = POD_SELECTOR
     # Watching named namespaces, the operator may hold only a Role there (deploy/namespaced):
     # kopf's scanning would list namespaces and watch CRDs at cluster scope, retry the 403s
     # for about a minute and only then fall back to the names it was given.

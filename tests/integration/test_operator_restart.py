@@ -102,3 +102,28 @@ def test_a_change_while_the_operator_was_down_is_applied_on_resume(
         wait_for(
             lambda: cluster.status("chat").get("observedGeneration") == 2, "generation 2 observed"
         )
+
+
+def image_of(deployment: dict[str, Any] | None) -> str | None:
+    if deployment is None:
+        return None
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_an_edit_made_while_the_operator_was_down_is_undone_on_resume(
+    kubeconfig_path: Path, k8s_api_client: Any, namespace: str, tmp_path: Path
+) -> None:
+    """The edit keeps our hash annotation, so only comparing the Deployment with what it
+    should be finds it; the Deployment's event may come before its LLMService's."""
+    install_crd(k8s_api_client)
+    cluster = Cluster(k8s_api_client, namespace)
+    log = tmp_path / "operator.log"
+    with running_operator(kubeconfig_path, [namespace], log):
+        cluster.create("chat")
+        wait_for(lambda: all(cluster.children("chat").values()), "the children")
+        wanted = image_of(cluster.deployment("chat"))
+    edit = {"spec": {"template": {"spec": {"containers": [{"name": "backend", "image": "x:1"}]}}}}
+    cluster.apps.patch_namespaced_deployment("chat", namespace, edit)
+    assert image_of(cluster.deployment("chat")) == "x:1"
+    with running_operator(kubeconfig_path, [namespace], log):
+        wait_for(lambda: image_of(cluster.deployment("chat")) == wanted, "the image put back")

@@ -4,6 +4,7 @@ namesakes, and not reconciling before everything that existed at start has been 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import kopf
@@ -11,7 +12,7 @@ import pytest
 from llmservice_operator import handlers, labels
 from llmservice_operator.cache import Cache, StartupSync
 from llmservice_operator.controller import WATCHED, Controller
-from llmservice_operator.kube import ChildKind, Kube
+from llmservice_operator.kube import POD, ChildKind, Kube
 
 
 def obj(name: str, uid: str, rv: str, **extra: Any) -> dict[str, Any]:
@@ -101,14 +102,23 @@ class ListingKube(Kube):
         self.live = live  # uids that still exist
         self.gets: list[str] = []
         self.lists: list[tuple[str, str | None, str | None]] = []
+        self.expired_once = {"Service"}  # the first listing of these gets a 410
 
-    async def list_identities(
-        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 500
-    ) -> list[tuple[str, str, str]]:
+    async def list_pages(
+        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         self.lists.append((ck.kind, namespace, selector))
         if ck.kind == "PersistentVolumeClaim":
             raise kopf.PermanentError("list persistentvolumeclaims: HTTP 403 Forbidden")
-        return self.listed.get(ck.kind, [])
+        items = [
+            {**obj(name, uid, "1"), "kind": ck.kind}
+            for _, name, uid in self.listed.get(ck.kind, [])
+        ]
+        yield items[:1]
+        if ck.kind in self.expired_once:
+            self.expired_once.discard(ck.kind)
+            raise kopf.PermanentError("list services: HTTP 410 Gone: continue token expired")
+        yield items[1:]
 
     async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:
         self.gets.append(f"{ck.kind} {name}")
@@ -134,7 +144,11 @@ async def test_no_reconcile_before_the_watches_report_what_was_listed() -> None:
     ctl.sync = StartupSync(stall_seconds=0.05)
     await ctl.list_existing(["ns"])
     assert ("Pod", "ns", labels.SERVICE_LABEL) in kube.lists  # the pods, by label
-    assert len(kube.lists) == len(WATCHED)  # the forbidden claims only cost a warning
+    # the forbidden claims were tried (4 times), the expired Service listing listed again
+    assert [k for k, _, _ in kube.lists].count("PersistentVolumeClaim") == 1
+    assert [k for k, _, _ in kube.lists].count("Service") == 2
+    # the LLMServices are cached from the listing, before any watch event
+    assert ("LLMService", ("ns", "chat")) in ctl.cache
     ctl.on_service_event(None, {**obj("chat", "s1", "3"), "spec": {}})
     await asyncio.sleep(0.6)
     assert not ctl.synced.is_set()  # the Deployment and Service "chat" are not reported yet
@@ -147,15 +161,22 @@ async def test_no_reconcile_before_the_watches_report_what_was_listed() -> None:
 
 
 def test_the_handlers_watch_what_the_startup_listing_lists() -> None:
+    from llmservice_operator.runner import kopf_settings
+    from llmservice_operator.settings import load
+
     registry = kopf.get_default_registry()
     watched = set()
     for handler in registry._watching.get_all_handlers():
-        selector = handler.selector
-        assert selector is not None
-        watched.add((selector.any_name, tuple(sorted((handler.labels or {}).keys()))))
-    listed = {(ck.plural, (selector,) if selector else ()) for ck, selector in WATCHED}
-    assert watched == listed
-    assert {WATCHED[-1][1]: kopf.PRESENT} == handlers.OUR_PODS
+        assert handler.selector is not None
+        assert not handler.labels  # selection is the API server's (pods) or none
+        watched.add(handler.selector.any_name)
+    assert watched == {ck.plural for ck, _ in WATCHED}
+    assert handlers.pod_event is not None
+    server_side = dict(kopf_settings(load({})).watching.label_selectors.items())
+    assert list(server_side.values()) == [labels.SERVICE_LABEL]
+    (selector,) = server_side
+    assert selector.any_name == "pods"
+    assert dict(WATCHED)[POD] == labels.SERVICE_LABEL
 
 
 @pytest.mark.parametrize("namespace", ["ns", None])
@@ -167,3 +188,36 @@ def test_collection_paths(namespace: str | None) -> None:
     )
     assert DEPLOYMENT.collection(namespace) == expected
     assert POD.collection(namespace).endswith("/pods")
+
+
+async def test_the_sync_survives_failing_checks_and_gives_up_after_its_timeout(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llmservice_operator import controller as controller_mod
+
+    class Failing(ListingKube):
+        async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:
+            self.gets.append(name)
+            raise ValueError("not what the API server should answer")
+
+    monkeypatch.setattr(controller_mod, "SYNC_TIMEOUT", 0.5)
+    kube = Failing({"Deployment": [("ns", "gone", "d2")]}, live=set())
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    ctl.sync = StartupSync(stall_seconds=0.01)
+    await ctl.list_existing(["ns"])
+    await asyncio.wait_for(ctl.synced.wait(), 5)
+    assert len(kube.gets) >= 2  # the failed check was logged, then tried again
+    assert "checking objects missing since start-up failed" in caplog.text
+    assert "reconciling anyway" in caplog.text
+    await ctl.close()
+
+
+async def test_an_llmservice_deleted_after_the_listing_leaves_the_cache() -> None:
+    kube = ListingKube({"LLMService": [("ns", "old", "s0")]}, live=set())
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    ctl.sync = StartupSync(stall_seconds=0.05)
+    await ctl.list_existing(["ns"])
+    assert ("LLMService", ("ns", "old")) in ctl.cache
+    await asyncio.wait_for(ctl.synced.wait(), 5)
+    assert ("LLMService", ("ns", "old")) not in ctl.cache
+    await ctl.close()
