@@ -463,3 +463,28 @@ async def test_drift_is_checked_again_when_a_verdict_could_not_be_made(world: An
     assert ctl._is_drifted(("ns", "chat"), "Deployment", edited)
     assert not ctl._is_drifted(("ns", "chat"), "Deployment", live)
     assert ckey in ctl._as_desired
+
+
+async def test_follow_up_passes_ask_for_a_slot_before_first_passes(world: Any) -> None:
+    """In a burst of new LLMServices, the status pass of one whose children exist must not
+    queue behind every other's first pass."""
+    import asyncio
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    ctl, kube = world
+    asked: list[int] = []
+
+    class RecordingSlots:
+        @contextlib.asynccontextmanager
+        async def hold(self, priority: int = 0) -> AsyncIterator[None]:
+            asked.append(priority)
+            yield
+
+    ctl._slots = RecordingSlots()
+    ctl.synced.set()
+    ctl.enqueue(("ns", "chat"))
+    await asyncio.wait_for(ctl.idle(), 5)
+    assert asked[:2] == [1, 0]  # the first pass (children), then a follow-up (status)
+    assert ("status", "Pending") in kube.writes
+    await ctl.close()
