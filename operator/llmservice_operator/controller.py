@@ -435,6 +435,7 @@ class Controller:
             self._applied.pop(ckey, None)
             self._drifted.pop(ckey, None)
             self._as_desired.pop(ckey, None)
+            self._ignored_drift.pop(ckey, None)
         elif self._is_drifted(key, kind, body):
             self._drifted[ckey] = body
         else:

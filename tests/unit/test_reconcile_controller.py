@@ -488,3 +488,42 @@ async def test_follow_up_passes_ask_for_a_slot_before_first_passes(world: Any) -
     assert asked[:2] == [1, 0]  # the first pass (children), then a follow-up (status)
     assert ("status", "Pending") in kube.writes
     await ctl.close()
+
+
+async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
+    """A thousand LLMServices created and deleted must leave no trace in the operator."""
+    import asyncio
+
+    ctl, _ = world
+    ctl.synced.set()
+    ctl.on_service_event("ADDED", llmservice())
+    await asyncio.wait_for(ctl.idle(), 5)  # children applied, status written
+    children = {k: json.loads(v) for k, v in ctl._applied.items()}
+    assert len(children) == 3
+    for (kind, _, _), summary in children.items():
+        ctl.on_child_event(kind, "ADDED", summary)
+    pod = {
+        "metadata": {
+            "name": "chat-1",
+            "namespace": "ns",
+            "uid": "p1",
+            "labels": {labels.SERVICE_LABEL: "chat"},
+        }
+    }
+    ctl.on_pod_event("ADDED", pod)
+    await asyncio.wait_for(ctl.idle(), 5)
+    # deleted: the LLMService, then (garbage collection) its children and pods
+    ctl.on_service_event("DELETED", llmservice())
+    for (kind, _, _), summary in children.items():
+        ctl.on_child_event(kind, "DELETED", summary)
+    ctl.on_pod_event("DELETED", pod)
+    await asyncio.wait_for(ctl.idle(), 5)
+    per_object = [
+        "_children_created", "_wakeups", "_last_write", "_dirty", "_tasks", "_specs",
+        "_applied", "_deleted", "_drifted", "_ignored_drift", "_as_desired", "_pod_owners",
+        "_written",
+    ]  # fmt: skip
+    assert {name: len(getattr(ctl, name)) for name in per_object} == dict.fromkeys(per_object, 0)
+    for kind in ("LLMService", "Deployment", "Service", "HorizontalPodAutoscaler", "Pod"):
+        assert ctl.cache.count(kind) == 0
+    await ctl.close()
