@@ -55,6 +55,7 @@ from llmservice_operator.kube import (
     POD,
     ChildKind,
     Kube,
+    http_status,
 )
 from llmservice_operator.metrics import METRICS, Metrics
 from llmservice_operator.models import (
@@ -159,11 +160,6 @@ def child_summary(body: Obj) -> dict[str, Any]:
     return summary
 
 
-def _expired(exc: BaseException) -> bool:
-    """A 410 (a continue token too old): worth listing again from the start."""
-    return "HTTP 410" in str(exc)
-
-
 def _labelled(pod: Obj) -> bool:
     return bool(((pod.get("metadata") or {}).get("labels") or {}).get(labels.SERVICE_LABEL))
 
@@ -194,21 +190,13 @@ def owner_of(kind: str, body: Obj) -> str | None:
     return name or None
 
 
-def _rv(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
 def newer(a: Obj | None, b: Obj | None) -> Obj | None:
     """Of two versions of one object, the one with the later resourceVersion (``a`` when
     they cannot be ordered: resourceVersions are opaque, the emulator's and etcd's are
     integers)."""
     if a is None or b is None:
         return a if b is None else b
-    ra = _rv((a.get("metadata") or {}).get("resourceVersion"))
-    rb = _rv((b.get("metadata") or {}).get("resourceVersion"))
+    ra, rb = resource_version(a), resource_version(b)
     if ra is not None and rb is not None and rb > ra:
         return b
     return a
@@ -296,9 +284,6 @@ class Controller:
         self.stopping = False
 
     # ----------------------------------------------------------------------------------
-    # inputs from kopf
-
-    # ----------------------------------------------------------------------------------
     # start-up: know everything that exists before the first pass
 
     async def list_existing(self, namespaces: Iterable[str | None]) -> None:
@@ -336,7 +321,8 @@ class Controller:
                 return found
             except (kopf.TemporaryError, kopf.PermanentError) as exc:
                 last = exc
-                if isinstance(exc, kopf.PermanentError) and not _expired(exc):
+                # 410: a continue token too old; worth listing again from the start
+                if isinstance(exc, kopf.PermanentError) and http_status(exc) != 410:
                     break
                 await asyncio.sleep(0.5 * 2**attempt)
         log.warning(
@@ -424,6 +410,8 @@ class Controller:
                 del self._deleted[ckey]
             if not self.cache.remove(kind, (namespace, name), uid):
                 return  # a namesake has taken its place: its state stays
+            for state in (self._applied, self._drifted, self._as_desired, self._ignored_drift):
+                state.pop(ckey, None)
         else:
             self.cache.put(kind, (namespace, name), body, child_summary(body))
             mine = self._applied.get(ckey)
@@ -431,15 +419,10 @@ class Controller:
                 ours, seen = resource_version(unpack(mine)), resource_version(body)
                 if ours is not None and seen is not None and seen >= ours:
                     del self._applied[ckey]  # the watch has caught up with our write
-        if event_type == "DELETED":
-            self._applied.pop(ckey, None)
-            self._drifted.pop(ckey, None)
-            self._as_desired.pop(ckey, None)
-            self._ignored_drift.pop(ckey, None)
-        elif self._is_drifted(key, kind, body):
-            self._drifted[ckey] = body
-        else:
-            self._drifted.pop(ckey, None)
+            if self._is_drifted(key, ckey, body):
+                self._drifted[ckey] = body
+            else:
+                self._drifted.pop(ckey, None)
         if (KIND, key) in self.cache:
             self.enqueue(key)
 
@@ -465,13 +448,12 @@ class Controller:
         if (KIND, key) in self.cache:
             self.enqueue(key)
 
-    def _is_drifted(self, key: Key, kind: str, body: Obj) -> bool:
+    def _is_drifted(self, key: Key, ckey: ChildKey, body: Obj) -> bool:
         """Whether someone else changed what we set on a child. Most events of a child
         are the echo of our own apply or a change of its status only: those are known
         from the parts drift compares being as they were when last found as desired.
         (A verdict depends on those parts only: the desired manifest they are compared
         with is the one named by the hash annotation among them.)"""
-        ckey = (kind, key[0], str((body.get("metadata") or {}).get("name")))
         seen = fingerprint(body)
         if self._as_desired.get(ckey) == seen:
             return False
@@ -619,8 +601,8 @@ class Controller:
             del self._applied[ckey]  # the watch has caught up with our write
         return best
 
-    def _pods(self, key: Key) -> list[Obj]:
-        return list(self.cache.pods(key))
+    def _pods(self, key: Key) -> list[dict[str, Any]]:
+        return self.cache.pods(key)
 
     def _spec(self, key: Key, svc: Obj) -> _Spec:
         meta = svc.get("metadata") or {}

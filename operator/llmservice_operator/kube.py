@@ -44,7 +44,6 @@ APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
 REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read
-Identities = list[tuple[str, str, str]]  # namespace, name, uid
 Page = list[dict[str, Any]]
 
 # Names the operator's requests in API server logs and audit (and in our tests' counts).
@@ -223,15 +222,6 @@ class Kube:
                 return None
             raise
 
-    async def list(self, ck: ChildKind, namespace: str, selector: str) -> list[Obj]:
-        answer = await self._run(
-            f"list {ck.kind} in {namespace} ({selector})",
-            "GET",
-            ck.path(namespace),
-            [("labelSelector", selector)],
-        )
-        return [item for item in answer.get("items") or () if isinstance(item, dict)]
-
     async def list_pages(
         self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
     ) -> AsyncIterator[Page]:
@@ -254,19 +244,6 @@ class Kube:
             token = str((answer.get("metadata") or {}).get("continue") or "")
             if not token:
                 return
-
-    async def list_identities(
-        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
-    ) -> Identities:
-        """(namespace, name, uid) of every object of a kind."""
-        found: Identities = []
-        async for items in self.list_pages(ck, namespace, selector, page):
-            for item in items:
-                meta = item.get("metadata") or {}
-                found.append(
-                    (str(meta.get("namespace") or ""), str(meta.get("name")), str(meta.get("uid")))
-                )
-        return found
 
     async def delete(self, ck: ChildKind, namespace: str, name: str, uid: str | None) -> bool:
         """Delete a child; with ``uid``, only that very object (never a namesake made since).
@@ -357,9 +334,14 @@ class Kube:
             log.warning("could not record event %s: %s", reason, exc)
 
 
-def _is_not_found(exc: BaseException) -> bool:
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of the answer behind a mapped error, if there was an answer."""
     cause = exc.__cause__
-    return isinstance(cause, ApiException) and cause.status == 404
+    return int(cause.status) if isinstance(cause, ApiException) and cause.status else None
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return http_status(exc) == 404
 
 
 def api_client_from_environment() -> ApiClient:

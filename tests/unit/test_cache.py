@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 import pytest
+from kubernetes.client.exceptions import ApiException
 from llmservice_operator import handlers, labels
 from llmservice_operator.cache import Cache, StartupSync
 from llmservice_operator.controller import WATCHED, Controller
@@ -117,7 +118,8 @@ class ListingKube(Kube):
         yield items[:1]
         if ck.kind in self.expired_once:
             self.expired_once.discard(ck.kind)
-            raise kopf.PermanentError("list services: HTTP 410 Gone: continue token expired")
+            gone = ApiException(status=410, reason="Gone")  # as Kube maps it: with its cause
+            raise kopf.PermanentError("list services: HTTP 410 Gone") from gone
         yield items[1:]
 
     async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:

@@ -456,12 +456,12 @@ async def test_drift_is_checked_again_when_a_verdict_could_not_be_made(world: An
     other_hash = json.loads(json.dumps(live))
     other_hash["metadata"]["annotations"][HASH_ANNOTATION] = "older"
     other_hash["spec"]["replicas"] = 9
-    assert not ctl._is_drifted(("ns", "chat"), "Deployment", other_hash)
+    assert not ctl._is_drifted(("ns", "chat"), ckey, other_hash)
     assert ckey not in ctl._as_desired  # no verdict made, none remembered
     edited = json.loads(json.dumps(live))
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = "evil:1"
-    assert ctl._is_drifted(("ns", "chat"), "Deployment", edited)
-    assert not ctl._is_drifted(("ns", "chat"), "Deployment", live)
+    assert ctl._is_drifted(("ns", "chat"), ckey, edited)
+    assert not ctl._is_drifted(("ns", "chat"), ckey, live)
     assert ckey in ctl._as_desired
 
 
