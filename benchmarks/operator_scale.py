@@ -181,12 +181,16 @@ class OperatorProcess:
             time.sleep(0.1)
         raise RuntimeError("the operator did not become healthy in 60 s")
 
-    def peak_rss_mb(self) -> float:
+    def _status_mb(self, field: str) -> float:
+        """A memory figure of the operator process from /proc, in MB."""
         assert self.process is not None
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def peak_rss_mb(self) -> float:
+        return self._status_mb("VmHWM")
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time of the operator's threads so far, by thread name (the event loop runs
@@ -207,11 +211,7 @@ class OperatorProcess:
         return by_name
 
     def rss_mb(self) -> float:
-        assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return self._status_mb("VmRSS")
 
     def reconciles(self) -> float:
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
