@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -35,8 +35,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck cluster-bin
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The real Kubernetes control plane the tests run against, built from cluster/ (Go) once
+# per machine into ~/.cache/llmservice-operator/kubernetes/; without Go it says so and
+# those tests skip.
+cluster-bin: $(STAMP)
+	PYTHONPATH=testkit $(PY) -c "from llmservice_testkit.cluster.build import main; raise SystemExit(main())"
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,3 +30,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run tests/e2e on a kind cluster the tests create (needs Docker and kind)",
     )
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real control plane of the session (``llmservice_testkit.cluster``), started on
+    first use and shared by tests/cluster and tests/e2e; skips, saying why, without Go."""
+    from llmservice_testkit.cluster.session import start_session
+
+    yield from start_session(tmp_path_factory.mktemp("real-cluster"), ROOT)

@@ -222,6 +222,26 @@ def _structural(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def _materialize_defaults(node: Any) -> None:
+    """Write every object default out in full (``{}`` becomes the object its fields'
+    defaults make).
+
+    The API server checks each default against the schema and the CEL rules at its node as
+    written, without filling in the defaults below it first: a rule such as
+    ``self.minReplicas <= self.maxReplicas`` fails on ``default: {}`` ("no such key") and
+    the whole CRD is refused. Written out, the default is what an object would be after
+    defaulting anyway, so nothing changes for users.
+    """
+    if isinstance(node, dict):
+        for value in node.values():
+            _materialize_defaults(value)
+        if isinstance(node.get("default"), dict) and node.get("type") == "object":
+            node["default"] = apply_defaults(node, node["default"])
+    elif isinstance(node, list):
+        for value in node:
+            _materialize_defaults(value)
+
+
 def _node(schema: dict[str, Any], path: str) -> dict[str, Any]:
     """The schema node at a rules.py path such as ``spec.backend.env[*]``."""
     node = schema
@@ -252,6 +272,7 @@ def openapi_schema() -> dict[str, Any]:
 def _openapi_schema() -> dict[str, Any]:
     spec = _structural(LLMServiceSpec)
     spec["default"] = {}
+    _materialize_defaults(spec)
     status = _structural(LLMServiceStatus)
     conditions = status["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"

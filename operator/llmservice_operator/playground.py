@@ -148,13 +148,16 @@ def kubectl_snapshot(kubeconfig: Path) -> str:
 
 
 @contextlib.contextmanager
-def operator_process(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def operator_process(
+    kubeconfig: Path, log_path: Path, settings: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
         "LLMSERVICE_HEALTH_HOST": "127.0.0.1",
         "LLMSERVICE_HEALTH_PORT": str(free_port()),
         "LLMSERVICE_METRICS_PORT": str(free_port()),
+        **(settings or {}),
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -18,6 +18,11 @@ string it compares or concatenates has a maxItems/maxLength in the models; int-o
 quantities, which the API server always sizes at the full request size, are never passed to
 ``string()`` (its result size is unbounded) and never parsed inside a loop. The key rules
 iterate the keys of maps with maxProperties and never read their values.
+
+Measured on a real kube-apiserver (1.37, ``tests/cluster``), not only reasoned: a
+``messageExpression`` that calls ``string()`` on an integer, or nests a ``filter`` in a
+``filter``, is estimated at more than 100 times the budget and the whole CRD is refused, so
+those rules carry a static ``message`` only (it names the field all the same).
 """
 
 from __future__ import annotations
@@ -185,10 +190,6 @@ RULES: Final[tuple[Rule, ...]] = (
         node="spec.autoscaling",
         rule="self.minReplicas <= self.maxReplicas",
         message="spec.autoscaling.minReplicas must not exceed spec.autoscaling.maxReplicas",
-        message_expression=(
-            "'spec.autoscaling.minReplicas (' + string(self.minReplicas) + ') must not exceed "
-            "spec.autoscaling.maxReplicas (' + string(self.maxReplicas) + ')'"
-        ),
         field_path=".minReplicas",
     ),
     Rule(
@@ -259,13 +260,6 @@ RULES: Final[tuple[Rule, ...]] = (
             "pod use the model claim: set it to ReadWriteMany, or run at most 1 replica "
             "(spec.replicas, or spec.autoscaling.maxReplicas while autoscaling)"
         ),
-        message_expression=(
-            "'spec.model.storage.accessMode ' + self.model.storage.accessMode + ' lets only "
-            "one pod use the model claim, but ' + (self.autoscaling.enabled ? "
-            "'spec.autoscaling.maxReplicas is ' + string(self.autoscaling.maxReplicas) : "
-            "'spec.replicas is ' + string(self.replicas)) + ': use ReadWriteMany or at most "
-            "1 replica'"
-        ),
         field_path=".model.storage.accessMode",
     ),
     Rule(
@@ -323,11 +317,6 @@ RULES: Final[tuple[Rule, ...]] = (
             "spec.gpu.resourceName while spec.gpu.count is above 0: the operator requests "
             "spec.gpu.count of it"
         ),
-        message_expression=(
-            "'spec.ollama.resources must not set ' + self.gpu.resourceName + ' while "
-            "spec.gpu.count is ' + string(self.gpu.count) + ': the operator requests "
-            "spec.gpu.count of it'"
-        ),
         field_path=".ollama.resources",
         reason=FIELD_VALUE_FORBIDDEN,
     ),
@@ -348,10 +337,6 @@ RULES: Final[tuple[Rule, ...]] = (
         node="spec.backend.env",
         rule="self.all(e, self.filter(f, f.name == e.name).size() == 1)",
         message="spec.backend.env must not name a variable twice",
-        message_expression=(
-            "'spec.backend.env names ' + self.filter(e, self.filter(f, f.name == e.name)"
-            ".size() > 1)[0].name + ' more than once'"
-        ),
         reason=FIELD_VALUE_DUPLICATE,
     ),
     Rule(
@@ -359,10 +344,6 @@ RULES: Final[tuple[Rule, ...]] = (
         node="spec.ollama.env",
         rule="self.all(e, self.filter(f, f.name == e.name).size() == 1)",
         message="spec.ollama.env must not name a variable twice",
-        message_expression=(
-            "'spec.ollama.env names ' + self.filter(e, self.filter(f, f.name == e.name)"
-            ".size() > 1)[0].name + ' more than once'"
-        ),
         reason=FIELD_VALUE_DUPLICATE,
     ),
     Rule(

@@ -5,6 +5,13 @@ and the helpers the tests share.
   subprocess (``python -m llmservice_operator run``, cluster-wide), and the Deployment and
   HPA controllers played by this process (``playground.PlayedControllers``). No container
   runs: the tests that need real pods skip.
+- ``real`` (also in CI, beside ``local``, where Go is installed): the real control plane
+  of ``llmservice_testkit.cluster`` (etcd, kube-apiserver, kube-controller-manager,
+  kube-scheduler built from the Kubernetes Go module; simulated nodes play the kubelet),
+  the operator as a subprocess under the ServiceAccount and ClusterRole of ``deploy/``,
+  watching the test namespace, which enforces the restricted Pod Security level. Nothing
+  is played: ReplicaSets, pods, HPA status and garbage collection are Kubernetes' own. No
+  container runs (the nodes are simulated): the tests that need real pods skip.
 - ``--kubeconfig FILE``: the cluster of that kubeconfig, which must already have the
   operator installed cluster-wide (``kubectl apply -k deploy/``: the tests make a namespace
   of their own) and able to pull the images; the tests play nothing.
@@ -67,7 +74,7 @@ class E2E:
 
     @property
     def real_pods(self) -> bool:
-        return self.mode != "local"
+        return self.mode in ("cluster", "kind")
 
     def kubectl(
         self,
@@ -183,10 +190,36 @@ def local_environment(workdir: Path) -> Iterator[E2E]:
             api_client.close()
 
 
-def create_namespace(env: E2E) -> None:
+def create_namespace(env: E2E, labels: dict[str, str] | None = None) -> None:
     # `kubectl create namespace` sends protobuf, which the local API server refuses (415).
-    doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": env.namespace, "labels": labels or {}},
+    }
     env.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc), namespaced=False)
+
+
+@contextlib.contextmanager
+def real_environment(real: Any, workdir: Path) -> Iterator[E2E]:
+    """The session's real control plane (tests/conftest.py ``real_cluster``)."""
+    from llmservice_operator.playground import operator_process
+
+    env = E2E("real", real.kubeconfig, f"e2e-{uuid.uuid4().hex[:6]}")
+    create_namespace(env, {"pod-security.kubernetes.io/enforce": "restricted"})
+    log_path = workdir / "operator-real.log"
+    settings = {"LLMSERVICE_NAMESPACES": env.namespace, "LLMSERVICE_FIRST_STATUS_DELAY": "0"}
+    try:
+        with operator_process(real.operator_kubeconfig, log_path, settings) as process:
+            env.notes.append(f"operator log: {log_path}")
+            yield env
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"the operator exited ({process.returncode}):\n{log_path.read_text()}"
+                )
+    finally:
+        env.kubectl("delete", "namespace", env.namespace, "--wait=false", check=False,
+                    namespaced=False)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -259,11 +292,23 @@ def kind_environment(workdir: Path) -> Iterator[E2E]:
             subprocess.run(["kind", "delete", "cluster", "--name", KIND_CLUSTER], check=False)
 
 
+def modes(config: pytest.Config) -> list[str]:
+    """The environments of a run: the one named by an option, or both built-in ones."""
+    if config.getoption("--kind"):
+        return ["kind"]
+    if config.getoption("--kubeconfig"):
+        return ["cluster"]
+    return ["local", "real"]
+
+
 @pytest.fixture(scope="session")
-def e2e(request: pytest.FixtureRequest) -> Iterator[E2E]:
+def e2e(request: pytest.FixtureRequest, e2e_mode: str) -> Iterator[E2E]:
     workdir = Path(tempfile.mkdtemp(prefix="llmservice-e2e-"))
     kubeconfig = request.config.getoption("--kubeconfig")
-    if request.config.getoption("--kind"):
+    if e2e_mode == "real":
+        with real_environment(request.getfixturevalue("real_cluster"), workdir) as env:
+            yield env
+    elif request.config.getoption("--kind"):
         with kind_environment(workdir) as env:
             yield env
     elif kubeconfig:

@@ -94,8 +94,15 @@ def _strip(node: Any) -> None:
 class Operator:
     """``llmservice-operator run`` in a subprocess, watching ``namespaces``."""
 
-    def __init__(self, kubeconfig: Path, namespaces: list[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespaces: list[str],
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
+        self.extra_env = dict(extra_env or {})
         self.namespaces = namespaces
         self.log_path = log_path
         self.health_port = free_port()
@@ -113,6 +120,7 @@ class Operator:
             "LLMSERVICE_STATUS_DEBOUNCE": "0.1",
             "LLMSERVICE_STATUS_INTERVAL": "0.3",
             "LLMSERVICE_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -152,8 +160,13 @@ class Operator:
 
 
 @contextlib.contextmanager
-def running_operator(kubeconfig: Path, namespaces: list[str], log_path: Path) -> Iterator[Operator]:
-    op = Operator(kubeconfig, namespaces, log_path).start()
+def running_operator(
+    kubeconfig: Path,
+    namespaces: list[str],
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Operator]:
+    op = Operator(kubeconfig, namespaces, log_path, extra_env).start()
     try:
         yield op
     finally:

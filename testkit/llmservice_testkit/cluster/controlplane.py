@@ -1,0 +1,422 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager
+and kube-scheduler, each a process of the binaries :mod:`build` makes.
+
+Everything it writes lives in one temporary folder (etcd's data, certificates, tokens,
+kubeconfigs, logs, the audit log); :meth:`ControlPlane.stop` ends exactly the processes it
+started, in reverse order, and removes the folder. Ports are picked free on 127.0.0.1.
+
+The API server runs as clusters do: the RBAC and Node authorizers, the default admission
+plugins (PodSecurity among them) plus NodeRestriction, service-account tokens signed with
+a key made here, and an aggregation layer for metrics APIs. Its audit log records every
+request but those of the components themselves (the controller manager, the scheduler,
+the nodes), so tests and benchmarks count the operator's writes from the server's own
+account of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+from llmservice_testkit.cluster import build, pki
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"  # the first address of the range: the `kubernetes` Service
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+START_TIMEOUT = 180.0
+
+# The components' own requests are left out of the audit log: they are most of the
+# traffic, and what the tests count is what the operator and its users did.
+AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "None",
+            "users": [
+                "system:kube-controller-manager",
+                "system:kube-scheduler",
+                "system:apiserver",
+            ],
+        },
+        {
+            "level": "None",
+            "userGroups": ["system:nodes", "system:serviceaccounts:kube-system"],
+        },
+        {"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/version"]},
+        {"level": "Metadata"},
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kubeconfig(server: str, ca: Path, user: str, token: str) -> dict[str, Any]:
+    """A kubeconfig for one token user (the components and the tests share the shape)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "testkit",
+                # The CA inline: the file stays usable wherever it is copied.
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+                },
+            }
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "testkit", "context": {"cluster": "testkit", "user": user}}],
+        "current-context": "testkit",
+    }
+
+
+def write_kubeconfig(path: Path, config: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+@dataclass
+class Component:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class ControlPlane:
+    """``with ControlPlane(nodes=2) as cp:`` — ``cp.url``, ``cp.admin_kubeconfig``, ``cp.pki``."""
+
+    def __init__(
+        self,
+        node_names: list[str] | None = None,
+        *,
+        workdir: Path | None = None,
+        hpa_sync_seconds: float = 5.0,
+        audit: bool = True,
+        binaries: build.Binaries | None = None,
+    ) -> None:
+        self.node_names = list(node_names or [])
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="llmservice-cluster-"))
+        self.hpa_sync_seconds = hpa_sync_seconds
+        self.audit = audit
+        self.binaries = binaries
+        self.components: list[Component] = []
+        self.etcd_url = ""
+        self.url = ""
+        self._pki: pki.Pki | None = None
+
+    # -- paths and identities ------------------------------------------------------------
+
+    @property
+    def pki(self) -> pki.Pki:
+        assert self._pki is not None, "the control plane is not started"
+        return self._pki
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.workdir / "admin.kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def user_kubeconfig(self, path: Path, user: str, token: str) -> Path:
+        """Write a kubeconfig for a token (a ServiceAccount's, say) to ``path``."""
+        return write_kubeconfig(path, kubeconfig(self.url, self.pki.ca_cert, user, token))
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.pki.ca_cert))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> ControlPlane:
+        self.binaries = self.binaries or build.ensure(build.CONTROL_PLANE)
+        try:
+            self._pki = pki.make(self.workdir / "pki", self.node_names, SERVICE_IP)
+            self._start_etcd()
+            self._start_apiserver()
+            write_kubeconfig(
+                self.admin_kubeconfig,
+                kubeconfig(self.url, self.pki.ca_cert, self.pki.admin.name, self.pki.admin.token),
+            )
+            self._start_controller_manager()
+            self._start_scheduler()
+            self._wait_for_default_service_account()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """End what was started, newest first; remove the folder if it was made here."""
+        for component in reversed(self.components):
+            _terminate(component.process)
+        self.components.clear()
+        if self._own_workdir and not os.environ.get("LLMSERVICE_KEEP_CLUSTER_DIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def restart(self, name: str) -> None:
+        """Stop one component and start it again with the same flags (faults under test)."""
+        for i, component in enumerate(self.components):
+            if component.name == name:
+                _terminate(component.process)
+                command = list(component.process.args)  # type: ignore[arg-type]
+                self.components[i] = self._spawn(name, command)
+                break
+        else:
+            raise KeyError(name)
+        if name == "kube-apiserver":
+            self._wait_ready(self.components[i], self._apiserver_ready)
+        elif name == "etcd":
+            self._wait_ready(self.components[i], self._etcd_ready)
+
+    # -- the components ------------------------------------------------------------------
+
+    def _spawn(self, name: str, command: list[str]) -> Component:
+        log = self.workdir / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C at the terminal reaches us, not them
+            )
+        component = Component(name, process, log)
+        self.components.append(component)
+        return component
+
+    def _binary(self, name: str) -> str:
+        assert self.binaries is not None
+        return str(self.binaries.path(name))
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        peer_url = f"http://127.0.0.1:{peer}"
+        component = self._spawn(
+            "etcd",
+            [
+                self._binary("etcd"),
+                "--name=testkit",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=testkit={peer_url}",
+                # A test cluster's data is thrown away: no fsync, the disk is not the bottleneck.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        self._wait_ready(component, self._etcd_ready)
+
+    def _etcd_ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as answer:
+            return bool(json.loads(answer.read()).get("health") == "true")
+
+    def _start_apiserver(self) -> None:
+        port = free_port()
+        self.url = f"https://127.0.0.1:{port}"
+        keys = self.pki
+        flags = [
+            self._binary("kube-apiserver"),
+            f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={self.workdir / 'pki'}",
+            f"--tls-cert-file={keys.serving_cert}",
+            f"--tls-private-key-file={keys.serving_key}",
+            f"--client-ca-file={keys.ca_cert}",
+            f"--token-auth-file={keys.token_file}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--service-account-issuer={ISSUER}",
+            f"--service-account-key-file={keys.service_account_public}",
+            f"--service-account-signing-key-file={keys.service_account_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # Endpoints of the `kubernetes` Service would name 127.0.0.1, which is refused.
+            "--endpoint-reconciler-type=none",
+            # The aggregation layer (a metrics server registers through it).
+            f"--requestheader-client-ca-file={keys.front_proxy_ca}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={keys.front_proxy_cert}",
+            f"--proxy-client-key-file={keys.front_proxy_key}",
+            "--enable-aggregator-routing=true",
+            "--profiling=false",
+        ]
+        if self.audit:
+            policy = self.workdir / "audit-policy.yaml"
+            policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+            flags += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+            ]
+        component = self._spawn("kube-apiserver", flags)
+        self._wait_ready(component, self._apiserver_ready)
+
+    def _apiserver_ready(self) -> bool:
+        request = urllib.request.Request(
+            f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.pki.admin.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=3, context=self.ssl_context()) as answer:
+            return bool(answer.status == 200)
+
+    def _component_kubeconfig(self, user: pki.User) -> Path:
+        path = self.workdir / f"{user.name.rsplit(':', 1)[-1]}.kubeconfig"
+        return write_kubeconfig(path, kubeconfig(self.url, self.pki.ca_cert, user.name, user.token))
+
+    def _start_controller_manager(self) -> None:
+        port = free_port()
+        config = self._component_kubeconfig(self.pki.controller_manager)
+        component = self._spawn(
+            "kube-controller-manager",
+            [
+                self._binary("kube-controller-manager"),
+                f"--kubeconfig={config}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                "--leader-elect=false",
+                # Every controller acts under its own ServiceAccount, as kubeadm sets it up.
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={self.pki.service_account_key}",
+                f"--root-ca-file={self.pki.ca_cert}",
+                f"--horizontal-pod-autoscaler-sync-period={self.hpa_sync_seconds}s",
+                # Thousands of pods on two cores: the default 20 requests/s would be the limit.
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--profiling=false",
+            ],
+        )
+        self._wait_ready(component, lambda: _https_ok(f"https://127.0.0.1:{port}/healthz"))
+
+    def _start_scheduler(self) -> None:
+        port = free_port()
+        config = self._component_kubeconfig(self.pki.scheduler)
+        component = self._spawn(
+            "kube-scheduler",
+            [
+                self._binary("kube-scheduler"),
+                f"--kubeconfig={config}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        )
+        self._wait_ready(component, lambda: _https_ok(f"https://127.0.0.1:{port}/healthz"))
+
+    def _wait_for_default_service_account(self) -> None:
+        """Pods can only be created once their namespace's ServiceAccount exists: wait for the
+        controller manager to have made the first one, a sign that it works."""
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/namespaces/default/serviceaccounts/default",
+            headers={"Authorization": f"Bearer {self.pki.admin.token}"},
+        )
+
+        def found() -> bool:
+            with urllib.request.urlopen(request, timeout=3, context=self.ssl_context()):
+                return True
+
+        self._wait_ready(self.components[-1], found)
+
+    def _wait_ready(self, component: Component, check: Any) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        last: object = None
+        while time.monotonic() < deadline:
+            if component.process.poll() is not None:
+                raise RuntimeError(
+                    f"{component.name} exited with {component.process.returncode}:\n"
+                    f"{component.tail()}"
+                )
+            try:
+                if check():
+                    return
+            except (OSError, urllib.error.URLError, ValueError) as exc:
+                last = exc
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"{component.name} was not ready after {START_TIMEOUT:.0f} s (last: {last!r}):\n"
+            f"{component.tail()}"
+        )
+
+    # -- what tests read ------------------------------------------------------------------
+
+    def audit_events(self) -> Iterator[dict[str, Any]]:
+        """Every audit event written so far (the log is flushed per request: blocking mode)."""
+        if not self.audit_log.exists():
+            return
+        with self.audit_log.open() as lines:
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+
+
+def _https_ok(url: str) -> bool:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the components' self-signed loopback endpoints
+    with urllib.request.urlopen(url, timeout=3, context=context) as answer:
+        return bool(answer.status == 200)
+
+
+def _terminate(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait(5)

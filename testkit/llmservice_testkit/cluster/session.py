@@ -1,0 +1,141 @@
+"""The real control plane as a pytest session uses it: one :class:`LocalCluster` with two
+simulated nodes, the LLMService CRD, and the operator's identity as ``deploy/`` ships it
+(namespace, ServiceAccount, ClusterRole), so an operator started with
+``operator_kubeconfig`` passes the real RBAC authorizer exactly as in a cluster.
+
+Writes are counted from the API server's audit log (:meth:`RealSession.writes`), the
+server's own account of who did what.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from llmservice_testkit.cluster import BuildUnavailable, LocalCluster
+
+KUBECTL = shutil.which("kubectl")
+OPERATOR_NAMESPACE = "llmservice-system"
+OPERATOR_ACCOUNT = "llmservice-operator"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+# How long a step may take on two shared cores (no timing is asserted).
+WAIT = 90.0
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except Exception as exc:  # not there yet; a transient API answer
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what}; last: {last!r}"
+            )
+        time.sleep(0.25)
+
+
+@dataclass
+class RealSession:
+    """A control plane for a test session: kubectl, clients and the audit log's account."""
+
+    cluster: Any  # llmservice_testkit.cluster.LocalCluster
+    kubeconfig: Path
+    operator_kubeconfig: Path
+    workdir: Path
+
+    def kubectl(
+        self,
+        *args: str,
+        check: bool = True,
+        stdin: str | None = None,
+        kubeconfig: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        if KUBECTL is None:
+            pytest.skip("kubectl is not installed")
+        done = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(kubeconfig or self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{done.stderr}")
+        return done
+
+    def api_client(self, kubeconfig: Path | None = None) -> Any:
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(kubeconfig or self.kubeconfig))  # type: ignore[no-untyped-call]
+
+    # -- the API server's own account of requests (its audit log) ---------------------
+
+    def audit_mark(self) -> int:
+        """A position in the audit log: requests after it are counted by the readers below."""
+        time.sleep(0.3)  # the last responses' events are written as they complete
+        return sum(1 for _ in self.cluster.control_plane.audit_events())
+
+    def audit(self, since: int = 0, user: str = OPERATOR_USER) -> list[dict[str, Any]]:
+        time.sleep(0.3)
+        return [
+            event
+            for i, event in enumerate(self.cluster.control_plane.audit_events())
+            if i >= since and event.get("user", {}).get("username") == user
+        ]
+
+    def writes(self, since: int = 0, user: str = OPERATOR_USER) -> list[str]:
+        """The user's mutating requests since ``since``, as ``VERB resource/name`` lines."""
+        out = []
+        for event in self.audit(since, user):
+            if event.get("verb") in WRITE_VERBS:
+                ref = event.get("objectRef") or {}
+                resource = ref.get("resource", "?")
+                if ref.get("subresource"):
+                    resource += "/" + ref["subresource"]
+                out.append(f"{event['verb']} {resource}/{ref.get('name', '')}")
+        return out
+
+
+def start_session(workdir: Path, root: Path) -> Iterator[RealSession]:
+    """A control plane with the CRD and the operator's identity from ``root``'s deploy/:
+    its namespace, ServiceAccount and ClusterRole, and a token for it (``operator_kubeconfig``)."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed (the real-control-plane tests drive it with kubectl)")
+    try:
+        cluster = LocalCluster(nodes=2, ready_delay=1.0).start()
+    except BuildUnavailable as exc:
+        pytest.skip(f"no real control plane here: {exc}")
+    try:
+        real = RealSession(
+            cluster, cluster.admin_kubeconfig, workdir / "operator.kubeconfig", workdir
+        )
+        real.kubectl(
+            "apply", "--server-side", "-f", str(root / "crds" / "llmservices.llmservice.dev.yaml")
+        )
+        real.kubectl("wait", "--for=condition=Established", "crd/llmservices.llmservice.dev")
+        # The operator's namespace, ServiceAccount and ClusterRole, as deploy/ ships them.
+        for manifest in ("namespace.yaml", "serviceaccount.yaml"):
+            real.kubectl("apply", "-f", str(root / "deploy" / "operator" / manifest))
+        real.kubectl("apply", "-k", str(root / "deploy" / "rbac" / "cluster"))
+        token = real.kubectl(
+            "create", "token", OPERATOR_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h"
+        ).stdout.strip()
+        cluster.control_plane.user_kubeconfig(real.operator_kubeconfig, OPERATOR_USER, token)
+        yield real
+    finally:
+        cluster.stop()

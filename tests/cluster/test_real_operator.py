@@ -1,0 +1,226 @@
+"""Drift, restarts, degraded pods and RBAC on the real control plane. Writes are counted
+from the API server's audit log, under the operator's own ServiceAccount."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from realcluster import (
+    OPERATOR_USER,
+    ROOT,
+    Cluster,
+    Operator,
+    Real,
+    apply,
+    llms,
+    operator_in,
+    service_doc,
+    wait_for,
+)
+from test_real_lifecycle import condition, pods, wait_condition
+
+pytestmark = pytest.mark.slow
+FAULT = "testkit.llmservice.dev/fault"
+
+
+def fixed(name: str, replicas: int = 1, **spec: Any) -> dict[str, Any]:
+    return service_doc(name, replicas=replicas, autoscaling={"enabled": False}, **spec)
+
+
+@pytest.mark.parametrize("kind", ["deployment", "service"])
+def test_an_edited_or_deleted_child_is_restored(
+    real: Real, namespace: str, cluster: Cluster, operator: Operator, kind: str
+) -> None:
+    apply(real, namespace, fixed("drift"))
+    wait_condition(real, namespace, "drift", "Ready", "True")
+    if kind == "deployment":
+        real.kubectl(
+            "patch", "deployment", "drift", "-n", namespace, "--type=json",
+            "-p", '[{"op": "replace", "path": "/spec/template/spec/containers/0/image", '
+            '"value": "example.org/other:1"}]',
+        )  # fmt: skip
+
+        def restored() -> bool:
+            dep = cluster.deployment("drift") or {}
+            images = [c["image"] for c in dep["spec"]["template"]["spec"]["containers"]]
+            return "example.org/other:1" not in images
+
+        wait_for(restored, "the Deployment's image to be restored")
+    else:
+        uid = (cluster.service("drift") or {})["metadata"]["uid"]
+        real.kubectl("delete", "service", "drift", "-n", namespace)
+        wait_for(
+            lambda: (s := cluster.service("drift")) is not None and s["metadata"]["uid"] != uid,
+            "the Service to be recreated",
+        )
+
+
+def test_idle_and_restarted_operator_write_nothing(
+    real: Real, namespace: str, tmp_path: Path
+) -> None:
+    with operator_in(real, [namespace], tmp_path / "first.log"):
+        apply(real, namespace, fixed("idle", replicas=2))
+        wait_condition(real, namespace, "idle", "Ready", "True")
+        time.sleep(3)  # the last status write settles
+        mark = real.audit_mark()
+        time.sleep(10)
+        assert real.writes(mark) == []
+    mark = real.audit_mark()
+    with operator_in(real, [namespace], tmp_path / "second.log"):
+        wait_for(lambda: real.audit(mark), "the restarted operator's first requests")
+        time.sleep(10)
+        assert real.writes(mark) == []
+
+
+def test_a_change_made_while_the_operator_was_down_is_applied_on_resume(
+    real: Real, namespace: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    with operator_in(real, [namespace], tmp_path / "first.log"):
+        apply(real, namespace, fixed("resume"))
+        wait_condition(real, namespace, "resume", "Ready", "True")
+    apply(real, namespace, fixed("resume", replicas=2))
+    with operator_in(real, [namespace], tmp_path / "second.log"):
+        doc = wait_for(
+            lambda: (d := llms(real, namespace, "resume"))["status"].get("ready") == "2/2" and d,
+            "the change to be applied after the restart",
+        )
+        assert doc["status"]["observedGeneration"] == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("CrashLoopBackOff", "CrashLoopBackOff"),
+        ("OOMKilled:ollama", "OOMKilled"),
+        ("ImagePullBackOff:ollama", "ImagePullBackOff"),
+        ("ModelPullFailed", "ModelPullFailed"),
+    ],
+)
+def test_a_failing_pod_is_reported_degraded_and_recovers(
+    real: Real, namespace: str, operator: Operator, fault: str, reason: str
+) -> None:
+    apply(real, namespace, fixed("faulty", pod={"annotations": {FAULT: fault}}))
+    doc = wait_condition(real, namespace, "faulty", "Degraded", "True", reason)
+    assert doc["status"]["phase"] == "Degraded"
+    assert (
+        pods(real, namespace, "faulty")[0]["metadata"]["name"]
+        in condition(doc, "Degraded")["message"]
+    )
+    # The fix: a spec without the fault rolls out a healthy pod.
+    apply(real, namespace, fixed("faulty", pod={"annotations": {}}))
+    doc = wait_condition(real, namespace, "faulty", "Ready", "True")
+    assert condition(doc, "Degraded")["status"] == "False"
+
+
+def test_a_pod_no_node_can_take_is_reported_unschedulable(
+    real: Real, namespace: str, operator: Operator
+) -> None:
+    huge = {"resources": {"requests": {"cpu": "100", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}
+    apply(real, namespace, fixed("huge", ollama=huge))
+    doc = wait_condition(real, namespace, "huge", "Degraded", "True", "Unschedulable")
+    assert "Insufficient cpu" in condition(doc, "Degraded")["message"]
+
+
+# --------------------------------------------------------------------------------------
+# RBAC: the shipped roles, through the real authorizer
+
+
+def _rules(path: Path) -> set[tuple[str, str, str]]:
+    doc = yaml.safe_load(path.read_text())
+    return {
+        (group, resource, verb)
+        for rule in doc["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def _used(events: list[dict[str, Any]]) -> tuple[set[tuple[str, str, str]], list[str]]:
+    used, refused = set(), []
+    for event in events:
+        ref = event.get("objectRef") or {}
+        resource = ref.get("resource", "")
+        if ref.get("subresource"):
+            resource += "/" + ref["subresource"]
+        code = (event.get("responseStatus") or {}).get("code", 0)
+        if code in (401, 403):
+            refused.append(f"{event['verb']} {ref.get('apiGroup', '')}/{resource} -> {code}")
+        elif resource:
+            used.add((ref.get("apiGroup", ""), resource, event["verb"]))
+    return used, refused
+
+
+def _lifecycle(real: Real, namespace: str, cluster: Cluster) -> None:
+    """Every path the operator has: create, ready, update, autoscaling off and on, a claim,
+    a deleted child restored, a name conflict, delete."""
+    apply(real, namespace, service_doc("rbac"))
+    wait_condition(real, namespace, "rbac", "Ready", "True")
+    apply(real, namespace, fixed("rbac", replicas=2))
+    wait_for(lambda: cluster.hpa("rbac") is None, "the HPA removed when autoscaling is off")
+    apply(real, namespace, service_doc("rbac"))
+    wait_for(lambda: cluster.hpa("rbac") is not None, "the HPA back")
+    claim = {"type": "PersistentVolumeClaim", "size": "1Gi"}
+    apply(real, namespace, service_doc("stored", model={"storage": claim}))
+    wait_for(
+        lambda: (
+            real.kubectl("get", "pvc", "stored-models", "-n", namespace, check=False).returncode
+            == 0
+        ),
+        "the model claim",
+    )
+    real.kubectl("create", "service", "clusterip", "taken", "--tcp=80:80", "-n", namespace)
+    apply(real, namespace, service_doc("taken"))
+    wait_condition(real, namespace, "taken", "Ready", "False", "NameConflict")
+    real.kubectl("delete", "service", "rbac", "-n", namespace)
+    wait_for(lambda: cluster.service("rbac"), "the deleted Service restored")
+    real.kubectl("delete", "llms", "rbac", "-n", namespace)
+
+
+def test_the_cluster_role_is_exactly_what_the_operator_uses(
+    real: Real, namespace: str, cluster: Cluster, operator: Operator
+) -> None:
+    mark = real.audit_mark()
+    _lifecycle(real, namespace, cluster)
+    used, refused = _used(real.audit(mark))
+    assert refused == []
+    granted = _rules(ROOT / "deploy" / "rbac" / "cluster" / "clusterrole.yaml")
+    assert used <= granted, used - granted
+    # kopf watches CRDs only when it scans cluster-wide: this operator watches one namespace.
+    unused = granted - used - {("apiextensions.k8s.io", "customresourcedefinitions", v)
+                               for v in ("list", "watch")}  # fmt: skip
+    assert unused == set()
+
+
+def test_the_namespaced_role_suffices_in_its_namespace(
+    real: Real, namespace: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    """A ServiceAccount with only deploy/namespaced/role.yaml bound in the test namespace."""
+    account = "confined"
+    real.kubectl("create", "serviceaccount", account, "-n", namespace)
+    role = yaml.safe_load((ROOT / "deploy" / "namespaced" / "role.yaml").read_text())
+    role["metadata"]["namespace"] = namespace
+    real.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(role))
+    real.kubectl(
+        "create", "rolebinding", "confined", "-n", namespace, "--role=llmservice-operator",
+        f"--serviceaccount={namespace}:{account}",
+    )  # fmt: skip
+    token = real.kubectl("create", "token", account, "-n", namespace).stdout.strip()
+    user = f"system:serviceaccount:{namespace}:{account}"
+    config = real.cluster.control_plane.user_kubeconfig(tmp_path / "confined", user, token)
+    real_config = real.operator_kubeconfig
+    real.operator_kubeconfig = config
+    try:
+        mark = real.audit_mark()
+        with operator_in(real, [namespace], tmp_path / "operator.log"):
+            _lifecycle(real, namespace, cluster)
+    finally:
+        real.operator_kubeconfig = real_config
+    used, refused = _used(real.audit(mark, user=user))
+    assert refused == []
+    assert used <= _rules(ROOT / "deploy" / "namespaced" / "role.yaml")
+    assert real.audit(mark, user=OPERATOR_USER) == []
