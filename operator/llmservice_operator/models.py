@@ -602,7 +602,9 @@ class LLMServiceSpec(_Model):
 
 Phase = Literal["Pending", "Progressing", "Ready", "Degraded", "Failed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
-ScalingState = Literal["Disabled", "Stable", "ScalingUp", "ScalingDown", "AtMaximum", "AtMinimum"]
+ScalingState = Literal[
+    "Disabled", "Stable", "ScalingUp", "ScalingDown", "AtMaximum", "AtMinimum", "MetricsUnavailable"
+]
 
 # Condition types.
 READY = "Ready"
@@ -633,7 +635,11 @@ class AutoscalingStatus(_Model):
 
     state: ScalingState = Field(
         "Disabled",
-        description="Disabled, Stable, ScalingUp, ScalingDown, AtMaximum or AtMinimum.",
+        description=(
+            "Disabled, Stable, ScalingUp, ScalingDown, AtMaximum or AtMinimum; "
+            "MetricsUnavailable while the autoscaler cannot read the metrics it scales on "
+            "(no metrics server, or no metrics yet for new pods): it keeps the count as it is."
+        ),
     )
     min_replicas: int | None = Field(None, description="Lower bound in force.")
     max_replicas: int | None = Field(None, description="Upper bound in force.")

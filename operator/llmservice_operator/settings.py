@@ -33,7 +33,8 @@ class Settings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace (cluster-wide)
     log_level: int = logging.INFO
     log_format: LogFormat = "text"
-    watch_server_timeout: float = 600.0
+    # Whole seconds: the API server reads timeoutSeconds as an integer ("600.0" is a 400).
+    watch_server_timeout: int = 600
     watch_client_timeout: float = 660.0
     watch_connect_timeout: float = 60.0
     # kopf lists every watched kind again each time a watch ends (every server timeout);
@@ -108,6 +109,18 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _whole_seconds(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(
+            "expected a whole number of seconds (the API server takes it as an integer)"
+        ) from None
+    if value <= 0:
+        raise ValueError("expected a positive number of seconds")
+    return value
+
+
 def _non_negative_seconds(raw: str) -> float:
     try:
         value = float(raw)
@@ -162,7 +175,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
     defaults = Settings()
-    server = _parse(env, "WATCH_SERVER_TIMEOUT", defaults.watch_server_timeout, _seconds)
+    server = _parse(env, "WATCH_SERVER_TIMEOUT", defaults.watch_server_timeout, _whole_seconds)
     client_raw = _get(env, "WATCH_CLIENT_TIMEOUT")
     client = _parse(env, "WATCH_CLIENT_TIMEOUT", server * 1.1, _seconds)
     if client <= server:

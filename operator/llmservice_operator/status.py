@@ -373,6 +373,8 @@ def scaling_state(spec: LLMServiceSpec, hpa: Obj | None) -> str:
     desired = _int(hpa_status.get("desiredReplicas"))
     if desired == 0:
         return "Stable"  # the HPA has not computed anything yet
+    if _metrics_unavailable(hpa) is not None:
+        return "MetricsUnavailable"
     if desired > current:
         return "ScalingUp"
     if desired < current:
@@ -397,10 +399,27 @@ def _condition(type_: str, status: bool | None, reason: str, message: str) -> di
     return {"type": type_, "status": text, "reason": reason, "message": message}
 
 
+def _metrics_unavailable(hpa: Obj | None) -> str | None:
+    """The HPA's own words when it cannot compute a count (``ScalingActive`` False with a
+    ``FailedGet...`` reason: no metrics API, or no metrics for the pods yet)."""
+    active = _conditions_of(hpa).get("ScalingActive") or {}
+    if active.get("status") == "False" and str(active.get("reason", "")).startswith("FailedGet"):
+        return str(active.get("message") or active.get("reason"))
+    return None
+
+
 def _scaling_limited(spec: LLMServiceSpec, hpa: Obj | None) -> dict[str, str]:
     auto = spec.autoscaling
     if not auto.enabled:
         return _condition(SCALING_LIMITED, False, "AutoscalingDisabled", "autoscaling is off")
+    unavailable = _metrics_unavailable(hpa)
+    if unavailable is not None:
+        return _condition(
+            SCALING_LIMITED,
+            True,
+            "MetricsUnavailable",
+            f"the autoscaler keeps the pod count as it is: {unavailable}",
+        )
     limited = _conditions_of(hpa).get("ScalingLimited") or {}
     state = scaling_state(spec, hpa)
     if (limited.get("status") == "True" and limited.get("reason") == "TooManyReplicas") or (
@@ -437,16 +456,21 @@ def _base_conditions(obs: Observed, n: Counts) -> tuple[str, list[dict[str, str]
     assert obs.spec is not None
     text = f"{n.ready}/{n.desired} pods ready"
     problem = first_problem(obs.deployment, obs.pods)
+    # Pods of the previous template still counted (a rolling update's surge): the rollout
+    # is not over although as many pods as desired may be ready, some of them old ones.
+    old = max(0, n.replicas - n.updated)
     settled = (
         obs.deployment is not None
         and _rollout_current(obs.deployment)
         and n.ready >= n.desired
         and n.updated >= n.desired
+        and old == 0
     )
     if obs.deployment is None:
         waiting = ("WaitingForDeployment", "the Deployment has not been observed yet")
-    elif not _rollout_current(obs.deployment) or n.updated < n.desired:
-        waiting = ("RolloutInProgress", f"{n.updated}/{n.desired} pods updated, {text}")
+    elif not _rollout_current(obs.deployment) or n.updated < n.desired or old:
+        left = f", {old} old still running" if old else ""
+        waiting = ("RolloutInProgress", f"{n.updated}/{n.desired} pods updated{left}, {text}")
     else:
         waiting = ("PodsNotReady", text)
 

@@ -68,6 +68,8 @@ def test_client_timeout_follows_the_server_timeout() -> None:
         ("LOG_FORMAT", "xml", "text or json"),
         ("WATCH_SERVER_TIMEOUT", "soon", "number of seconds"),
         ("WATCH_SERVER_TIMEOUT", "-1", "positive"),
+        # The API server refuses timeoutSeconds=600.0 with a 400: whole seconds only.
+        ("WATCH_SERVER_TIMEOUT", "600.5", "whole number of seconds"),
         ("WATCH_CONNECT_TIMEOUT", "0", "positive"),
         ("HEALTH_PORT", "0", "1 to 65535"),
         ("METRICS_PORT", "70000", "0 to 65535"),

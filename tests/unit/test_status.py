@@ -200,6 +200,18 @@ def test_stale_deployment_generation_is_a_rollout_in_progress() -> None:
     assert cond(status, "Ready")["reason"] == "RolloutInProgress"
 
 
+def test_a_surge_with_old_pods_still_ready_is_a_rollout_in_progress() -> None:
+    """What the real Deployment controller reports mid-rollout (seen on the real control
+    plane): 2 new pods of which 1 ready, 1 old pod ready, so readyReplicas equals the
+    desired 2 and updatedReplicas too, yet an old pod still serves."""
+    status = compute_status(observe(deployment=deployment(ready=2, replicas=3, updated=2)))
+    assert status["phase"] == "Progressing"
+    ready = cond(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "RolloutInProgress")
+    assert "1 old still running" in ready["message"]
+    assert cond(status, "Progressing")["status"] == "True"
+
+
 def test_fixed_replicas_come_from_the_spec() -> None:
     s = spec(replicas=3, autoscaling={"enabled": False})
     status = compute_status(observe(spec=s, deployment=deployment(ready=3, spec_replicas=3)))
@@ -284,6 +296,30 @@ def test_scaling_not_limited_at_idle_minimum() -> None:
         observe(deployment=deployment(ready=2), hpa=hpa(limited="TooFewReplicas"))
     )
     assert cond(status, "ScalingLimited")["status"] == "False"
+
+
+def test_an_autoscaler_without_metrics_keeps_the_count_and_says_why() -> None:
+    """What kube-controller-manager's HPA controller reports in a cluster without a metrics
+    server (seen on the real control plane): empty currentMetrics, ScalingActive False."""
+    h = hpa()
+    h["status"]["currentMetrics"] = [{"type": ""}, {"type": ""}]
+    h["status"]["conditions"] = [
+        {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale"},
+        {
+            "type": "ScalingActive",
+            "status": "False",
+            "reason": "FailedGetResourceMetric",
+            "message": "the HPA was unable to compute the replica count: failed to get cpu "
+            "utilization: unable to get metrics for resource cpu",
+        },
+    ]
+    status = compute_status(observe(deployment=deployment(ready=2), hpa=h))
+    assert status["phase"] == "Ready"
+    assert status["autoscaling"]["state"] == "MetricsUnavailable"
+    assert "currentCPUUtilizationPercentage" not in status["autoscaling"]
+    limited = cond(status, "ScalingLimited")
+    assert (limited["status"], limited["reason"]) == ("True", "MetricsUnavailable")
+    assert "unable to get metrics for resource cpu" in limited["message"]
 
 
 # --------------------------------------------------------------------------------------
