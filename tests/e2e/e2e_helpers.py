@@ -53,7 +53,8 @@ BACKEND_IMAGE = "llmservice-backend:e2e"
 KUBECTL = shutil.which("kubectl")
 REAL_PODS_REASON = (
     "needs real pods: run with --kubeconfig FILE (a cluster with the operator installed) "
-    "or --kind; the local API server runs no containers"
+    "or --kind; the local API server and the simulated nodes of the real control plane run "
+    "no containers"
 )
 T = TypeVar("T")
 

@@ -35,7 +35,8 @@ from types import TracebackType
 from typing import Any
 
 import yaml
-from llmservice_testkit.cluster import build, pki
+from llmservice_testkit.cluster import build
+from llmservice_testkit.cluster import pki as pki_files
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of the range: the `kubernetes` Service
@@ -104,6 +105,7 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> Path:
 @dataclass
 class Component:
     name: str
+    command: list[str]
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -133,12 +135,12 @@ class ControlPlane:
         self.components: list[Component] = []
         self.etcd_url = ""
         self.url = ""
-        self._pki: pki.Pki | None = None
+        self._pki: pki_files.Pki | None = None
 
     # -- paths and identities ------------------------------------------------------------
 
     @property
-    def pki(self) -> pki.Pki:
+    def pki(self) -> pki_files.Pki:
         assert self._pki is not None, "the control plane is not started"
         return self._pki
 
@@ -162,7 +164,7 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         self.binaries = self.binaries or build.ensure(build.CONTROL_PLANE)
         try:
-            self._pki = pki.make(self.workdir / "pki", self.node_names, SERVICE_IP)
+            self._pki = pki_files.make(self.workdir / "pki", self.node_names, SERVICE_IP)
             self._start_etcd()
             self._start_apiserver()
             write_kubeconfig(
@@ -201,8 +203,7 @@ class ControlPlane:
         for i, component in enumerate(self.components):
             if component.name == name:
                 _terminate(component.process)
-                command = list(component.process.args)  # type: ignore[arg-type]
-                self.components[i] = self._spawn(name, command)
+                self.components[i] = self._launch(name, component.command)
                 break
         else:
             raise KeyError(name)
@@ -214,6 +215,11 @@ class ControlPlane:
     # -- the components ------------------------------------------------------------------
 
     def _spawn(self, name: str, command: list[str]) -> Component:
+        component = self._launch(name, command)
+        self.components.append(component)
+        return component
+
+    def _launch(self, name: str, command: list[str]) -> Component:
         log = self.workdir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
@@ -224,9 +230,7 @@ class ControlPlane:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C at the terminal reaches us, not them
             )
-        component = Component(name, process, log)
-        self.components.append(component)
-        return component
+        return Component(name, command, process, log)
 
     def _binary(self, name: str) -> str:
         assert self.binaries is not None
@@ -311,7 +315,7 @@ class ControlPlane:
         with urllib.request.urlopen(request, timeout=3, context=self.ssl_context()) as answer:
             return bool(answer.status == 200)
 
-    def _component_kubeconfig(self, user: pki.User) -> Path:
+    def _component_kubeconfig(self, user: pki_files.User) -> Path:
         path = self.workdir / f"{user.name.rsplit(':', 1)[-1]}.kubeconfig"
         return write_kubeconfig(path, kubeconfig(self.url, self.pki.ca_cert, user.name, user.token))
 

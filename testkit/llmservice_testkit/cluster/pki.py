@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 IN_CLUSTER_NAMES = (
     "localhost",
@@ -110,9 +110,9 @@ def _certificate(
             critical=True,
         )
     else:
-        usages = [x509.ExtendedKeyUsageOID.SERVER_AUTH] if server_names or server_ips else []
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server_names or server_ips else []
         if client:
-            usages.append(x509.ExtendedKeyUsageOID.CLIENT_AUTH)
+            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     alternatives: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
     alternatives += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in server_ips]

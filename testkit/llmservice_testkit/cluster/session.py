@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from llmservice_testkit.cluster import BuildUnavailable, LocalCluster
@@ -40,7 +40,7 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = WAIT) ->
         except Exception as exc:  # not there yet; a transient API answer
             last = exc
         if last and not isinstance(last, Exception):
-            return last
+            return cast(T, last)
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"timed out after {timeout:g} s waiting for {what}; last: {last!r}"
