@@ -64,13 +64,19 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+# Set by the real-control-plane run (``--real``, operator_scale_real.py): every client of
+# the benchmark then authenticates (bearer token) and checks the server's certificate.
+AUTH: dict[str, Any] = {}
+
+
 class Api:
     """A plain HTTP client for the benchmark's own requests (not the operator's)."""
 
     def __init__(self, url: str, agent: str = BENCH_AGENT) -> None:
         self.http = httpx.Client(
             base_url=url,
-            headers={"User-Agent": agent},
+            headers={"User-Agent": agent, **AUTH.get("headers", {})},
+            verify=AUTH.get("verify", True),
             timeout=120,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
@@ -540,12 +546,22 @@ def main() -> int:
         "operator-run2.prof (after the restart) to DIR",
     )
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="run on the real control plane (Kubernetes built from cluster/, simulated "
+        "nodes), then on the emulator, and print both side by side",
+    )
+    parser.add_argument(
         "--play-controllers",
         nargs=2,
         metavar=("URL", "NAMESPACE"),
         help="internal: only play kube-controller-manager for NAMESPACE at URL, until killed",
     )
     args = parser.parse_args()
+    if args.real:
+        from operator_scale_real import main_real
+
+        return main_real(args)
     if args.play_controllers:
         url, namespace = args.play_controllers
         stop_signals = {signal.SIGTERM, signal.SIGINT}

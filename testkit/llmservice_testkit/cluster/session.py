@@ -111,9 +111,28 @@ class RealSession:
         return out
 
 
+def prepare(cluster: LocalCluster, workdir: Path, root: Path) -> RealSession:
+    """Install the CRD and the operator's identity from ``root``'s deploy/ (its namespace,
+    ServiceAccount and ClusterRole) into a started cluster, with a token for it
+    (``operator_kubeconfig``)."""
+    real = RealSession(cluster, cluster.admin_kubeconfig, workdir / "operator.kubeconfig", workdir)
+    real.kubectl(
+        "apply", "--server-side", "-f", str(root / "crds" / "llmservices.llmservice.dev.yaml")
+    )
+    real.kubectl("wait", "--for=condition=Established", "crd/llmservices.llmservice.dev")
+    for manifest in ("namespace.yaml", "serviceaccount.yaml"):
+        real.kubectl("apply", "-f", str(root / "deploy" / "operator" / manifest))
+    real.kubectl("apply", "-k", str(root / "deploy" / "rbac" / "cluster"))
+    token = real.kubectl(
+        "create", "token", OPERATOR_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h"
+    ).stdout.strip()
+    cluster.control_plane.user_kubeconfig(real.operator_kubeconfig, OPERATOR_USER, token)
+    return real
+
+
 def start_session(workdir: Path, root: Path) -> Iterator[RealSession]:
-    """A control plane with the CRD and the operator's identity from ``root``'s deploy/:
-    its namespace, ServiceAccount and ClusterRole, and a token for it (``operator_kubeconfig``)."""
+    """The session's control plane (two simulated nodes), prepared; skips, saying why, where
+    kubectl or the Kubernetes build is missing."""
     if KUBECTL is None:
         pytest.skip("kubectl is not installed (the real-control-plane tests drive it with kubectl)")
     try:
@@ -121,21 +140,6 @@ def start_session(workdir: Path, root: Path) -> Iterator[RealSession]:
     except BuildUnavailable as exc:
         pytest.skip(f"no real control plane here: {exc}")
     try:
-        real = RealSession(
-            cluster, cluster.admin_kubeconfig, workdir / "operator.kubeconfig", workdir
-        )
-        real.kubectl(
-            "apply", "--server-side", "-f", str(root / "crds" / "llmservices.llmservice.dev.yaml")
-        )
-        real.kubectl("wait", "--for=condition=Established", "crd/llmservices.llmservice.dev")
-        # The operator's namespace, ServiceAccount and ClusterRole, as deploy/ ships them.
-        for manifest in ("namespace.yaml", "serviceaccount.yaml"):
-            real.kubectl("apply", "-f", str(root / "deploy" / "operator" / manifest))
-        real.kubectl("apply", "-k", str(root / "deploy" / "rbac" / "cluster"))
-        token = real.kubectl(
-            "create", "token", OPERATOR_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h"
-        ).stdout.strip()
-        cluster.control_plane.user_kubeconfig(real.operator_kubeconfig, OPERATOR_USER, token)
-        yield real
+        yield prepare(cluster, workdir, root)
     finally:
         cluster.stop()
