@@ -1,5 +1,5 @@
-"""``python -m llmservice_testkit.cluster --kubeconfig FILE``: the same as the test kit's
-``cluster`` command."""
+"""``python -m llmservice_testkit.cluster --kubeconfig FILE``: the test kit's ``cluster``
+command under its own module name."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from llmservice_testkit.cluster import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmservice_testkit")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["cluster", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.run(args))
+    parser = argparse.ArgumentParser(
+        prog="python -m llmservice_testkit.cluster", description=cli.HELP
+    )
+    cli.add_arguments(parser)
+    return cli.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -13,16 +13,14 @@ from pathlib import Path
 
 from llmservice_testkit.cluster import BuildFailed, BuildUnavailable, LocalCluster, NodeShape
 
+HELP = (
+    "run the real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, "
+    "kube-scheduler; built once per machine) on loopback with N simulated nodes playing the "
+    "kubelet, until SIGINT or SIGTERM, which stop exactly what it started"
+)
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "cluster",
-        help="run a real Kubernetes control plane (etcd, kube-apiserver, "
-        "kube-controller-manager, kube-scheduler) with simulated nodes",
-        description="Build (once per machine) and run the real Kubernetes control plane on "
-        "loopback, with N simulated nodes playing the kubelet. Stops on SIGINT or SIGTERM, "
-        "ending exactly what it started and removing its temporary files.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", required=True, help="write an admin kubeconfig here")
     parser.add_argument("--nodes", type=int, default=1, help="simulated nodes (default 1)")
     parser.add_argument("--node-cpu", default="16", help="CPU each node offers (default 16)")
@@ -30,7 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--ready-delay", type=float, default=1.0, help="seconds before a pod is Ready (default 1)"
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
