@@ -34,6 +34,8 @@ DIFFERENCES = {
     "child-validation": "built-in kinds are checked against their OpenAPI schema only: "
     "a negative CPU request or an invalid toleration effect is stored",
     "namespace-finalization": "a deleted namespace is gone at once, without Terminating",
+    "crd-defaults": "a CRD's defaults are not checked against its CEL rules, nor the rules'"
+    " estimated cost against the budget: a CRD the real server refuses is accepted",
 }
 
 
@@ -294,3 +296,62 @@ def test_difference_namespace_finalization(backend: Backend) -> None:
         assert phase in ("Terminating", "gone (404)")
     else:
         assert phase == "gone (404)", DIFFERENCES["namespace-finalization"]
+
+
+def test_a_fractional_watch_timeout_is_refused(backend: Backend) -> None:
+    """kopf sends ``timeoutSeconds`` as the operator configures it: "600.0" started no watch
+    at all on the real API server, while the emulator used to accept it."""
+    # The client itself checks for an integer, so the request is built by hand.
+    request = backend.api.param_serialize(
+        method="GET",
+        resource_path="/api/v1/namespaces/{namespace}/configmaps",
+        path_params={"namespace": backend.namespace},
+        query_params=[("watch", "true"), ("timeoutSeconds", "1.5")],
+        auth_settings=["BearerToken"],
+    )
+    answer = backend.api.call_api(*request)
+    assert answer.status == 400
+
+
+def test_difference_crd_defaults_checked_against_rules(backend: Backend) -> None:
+    """A CRD whose default breaks one of its own CEL rules (the LLMService CRD of before, with
+    ``default: {}`` on an object whose rule reads a field) is refused by the real server."""
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets{backend.namespace.replace('-', '')}.example.org"},
+        "spec": {
+            "group": "example.org",
+            "scope": "Namespaced",
+            "names": {
+                "plural": f"widgets{backend.namespace.replace('-', '')}",
+                "kind": f"Widget{backend.namespace.replace('-', '')}",
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "default": {},
+                                    "properties": {"size": {"type": "integer", "default": 1}},
+                                    "x-kubernetes-validations": [{"rule": "self.size > 0"}],
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    ext = client.ApiextensionsV1Api(backend.api)
+    code = status_of(lambda: ext.create_custom_resource_definition(crd))
+    if backend.name == "real":
+        assert code == 422
+    else:
+        assert code in (200, 201), DIFFERENCES["crd-defaults"]

@@ -592,7 +592,7 @@ class ApiServer(KubernetesEmulator):
         as_table = tables.wants_table(request.headers.get("Accept", ""))
         include = request.params.get("includeObject", "Metadata")
         rv_text = request.params.get("resourceVersion", "")
-        timeout = float(request.params.get("timeoutSeconds") or 1800)
+        timeout = _whole_seconds(request.params.get("timeoutSeconds"), 1800)
 
         def scoped(obj: dict[str, Any] | None) -> bool:
             if obj is None:
@@ -1214,3 +1214,13 @@ class ApiServer(KubernetesEmulator):
         paged list, gets 410 Gone."""
         self.store.expire()
         self.pager.clear()
+
+
+def _whole_seconds(raw: str | None, default: int) -> int:
+    """``timeoutSeconds`` as kube-apiserver reads it: an integer, or 400 BadRequest."""
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
