@@ -49,7 +49,7 @@ run: $(STAMP)
 # The API reference is written from the CRD: regenerated with it.
 crd: $(STAMP)
 	$(BIN)/llmservice-operator crd > crds/llmservices.llmservice.dev.yaml
-	$(PY) -m llmservice_operator.apidoc > docs/api.md
+	$(PY) -m llmservice_operator.tools.apidoc > docs/api.md
 
 golden: $(STAMP)
 	$(BIN)/pytest tests/unit/test_render_golden.py --update-golden
@@ -66,7 +66,7 @@ e2e-kind: $(STAMP)
 	$(BIN)/pytest tests/e2e --kind --timeout=3600 -s -rs $(PYTEST_ARGS)
 
 api-docs: $(STAMP)
-	$(PY) -m llmservice_operator.apidoc > docs/api.md
+	$(PY) -m llmservice_operator.tools.apidoc > docs/api.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -41,8 +41,8 @@ from typing import Any
 
 import httpx
 import yaml
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
-from llmservice_operator.models import LLMService
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
@@ -72,8 +72,8 @@ def serve(url_file: str, cel_memo: bool, profile: str | None) -> int:
     """Internal: host a server in this process until stdin closes."""
     import cProfile
 
-    from llmservice_operator import celrules
     from llmservice_operator.testing.runner import ServerThread
+    from llmservice_operator.tools.render import cel as celrules
 
     if not cel_memo:
         celrules.set_memo_size(0)

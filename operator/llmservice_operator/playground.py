@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from llmservice_operator import useryaml
+from llmservice_operator.tools import useryaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXAMPLE = ROOT / "examples" / "tinyllama.yaml"
@@ -177,8 +177,8 @@ def operator_process(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Po
 def install(api_client: Any, example: Path) -> None:
     from kubernetes import client
 
-    from llmservice_operator.crd import crd_manifest
-    from llmservice_operator.models import API_GROUP, API_VERSION, PLURAL
+    from llmservice_operator.api.crd import crd_manifest
+    from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL
 
     extensions: Any = client.ApiextensionsV1Api(api_client)
     extensions.create_custom_resource_definition(crd_manifest())
@@ -264,9 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reason = "--local was given" if args.local else cluster_unreachable_reason()
     if reason is None:
-        from llmservice_operator import runner
+        from llmservice_operator.runtime import main as operator_main
 
-        return runner.main()
+        return operator_main.main()
     return run_local(args.example, args.interval, args.max_seconds, reason)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 import pytest
 import yaml
-from llmservice_operator.kube import USER_AGENT
+from llmservice_operator.runtime.kube import USER_AGENT
 from llmservice_operator.testing import kubeconfig as kubeconfig_mod
 from llmservice_operator.testing import runner as runner_mod
 from llmservice_operator.testing.errors import ApiError

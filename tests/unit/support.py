@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import jsonschema
-from llmservice_operator import crd, useryaml
-from llmservice_operator.celrules import FieldError, evaluate_validations
-from llmservice_operator.models import GROUP_VERSION, KIND
+from llmservice_operator.api import crd
+from llmservice_operator.api.models import GROUP_VERSION, KIND
+from llmservice_operator.tools import useryaml
+from llmservice_operator.tools.render.cel import FieldError, evaluate_validations
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR: Final = ROOT / "examples"

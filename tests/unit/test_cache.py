@@ -10,10 +10,11 @@ from typing import Any
 import kopf
 import pytest
 from kubernetes.client.exceptions import ApiException
-from llmservice_operator import handlers, labels
-from llmservice_operator.cache import Cache, StartupSync
-from llmservice_operator.controller import WATCHED, Controller
-from llmservice_operator.kube import POD, ChildKind, Kube
+from llmservice_operator.api import naming
+from llmservice_operator.runtime import handlers
+from llmservice_operator.runtime.cache import Cache, StartupSync
+from llmservice_operator.runtime.controller import WATCHED, Controller
+from llmservice_operator.runtime.kube import POD, ChildKind, Kube
 
 
 def obj(name: str, uid: str, rv: str, **extra: Any) -> dict[str, Any]:
@@ -145,7 +146,7 @@ async def test_no_reconcile_before_the_watches_report_what_was_listed() -> None:
     ctl = Controller(kube, debounce=0, status_interval=0)
     ctl.sync = StartupSync(stall_seconds=0.05)
     await ctl.list_existing(["ns"])
-    assert ("Pod", "ns", labels.SERVICE_LABEL) in kube.lists  # the pods, by label
+    assert ("Pod", "ns", naming.SERVICE_LABEL) in kube.lists  # the pods, by label
     # the forbidden claims were tried (4 times), the expired Service listing listed again
     assert [k for k, _, _ in kube.lists].count("PersistentVolumeClaim") == 1
     assert [k for k, _, _ in kube.lists].count("Service") == 2
@@ -163,8 +164,8 @@ async def test_no_reconcile_before_the_watches_report_what_was_listed() -> None:
 
 
 def test_the_handlers_watch_what_the_startup_listing_lists() -> None:
-    from llmservice_operator.runner import kopf_settings
-    from llmservice_operator.settings import load
+    from llmservice_operator.runtime.main import kopf_settings
+    from llmservice_operator.runtime.settings import load
 
     registry = kopf.get_default_registry()
     watched = set()
@@ -175,15 +176,15 @@ def test_the_handlers_watch_what_the_startup_listing_lists() -> None:
     assert watched == {ck.plural for ck, _ in WATCHED}
     assert handlers.pod_event is not None
     server_side = dict(kopf_settings(load({})).watching.label_selectors.items())
-    assert list(server_side.values()) == [labels.SERVICE_LABEL]
+    assert list(server_side.values()) == [naming.SERVICE_LABEL]
     (selector,) = server_side
     assert selector.any_name == "pods"
-    assert dict(WATCHED)[POD] == labels.SERVICE_LABEL
+    assert dict(WATCHED)[POD] == naming.SERVICE_LABEL
 
 
 @pytest.mark.parametrize("namespace", ["ns", None])
 def test_collection_paths(namespace: str | None) -> None:
-    from llmservice_operator.kube import DEPLOYMENT, POD
+    from llmservice_operator.runtime.kube import DEPLOYMENT, POD
 
     expected = (
         "/apis/apps/v1/namespaces/ns/deployments" if namespace else "/apis/apps/v1/deployments"
@@ -195,7 +196,7 @@ def test_collection_paths(namespace: str | None) -> None:
 async def test_the_sync_survives_failing_checks_and_gives_up_after_its_timeout(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from llmservice_operator import controller as controller_mod
+    from llmservice_operator.runtime import controller as controller_mod
 
     class Failing(ListingKube):
         async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:

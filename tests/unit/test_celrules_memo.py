@@ -9,8 +9,14 @@ import pytest
 import support
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmservice_operator import celrules, crd
-from llmservice_operator.celrules import FieldError, RuleMemo, compile_rule, evaluate_validations
+from llmservice_operator.api import crd
+from llmservice_operator.tools.render import cel as celrules
+from llmservice_operator.tools.render.cel import (
+    FieldError,
+    RuleMemo,
+    compile_rule,
+    evaluate_validations,
+)
 
 INT = {"type": "integer"}
 

@@ -11,9 +11,10 @@ import kubernetes_validate
 import pytest
 import support
 import yaml
-from llmservice_operator import cli, crd, rules
-from llmservice_operator.celrules import check_schema_rules
-from llmservice_operator.models import LLMService
+from llmservice_operator import cli
+from llmservice_operator.api import crd, rules
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.tools.render.cel import check_schema_rules
 
 CRD_FILE = support.CRD_FILE
 

@@ -19,7 +19,7 @@ from typing import Any
 import support
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
 
 floats = st.integers(-(10**6), 10**6).map(lambda i: i + 0.5) | st.sampled_from(
     [0.1, 1e-9, -2.75, 1.5e300]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import crd
-from llmservice_operator.validation import validate_llmservice
+from llmservice_operator.api import crd
+from llmservice_operator.api.validation import validate_llmservice
 
 DOCUMENTS = list(support.example_documents())
 

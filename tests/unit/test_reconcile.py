@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmservice_operator import labels, reconcile
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
-from llmservice_operator.models import LLMService
-from llmservice_operator.reconcile import (
+from llmservice_operator.core import planner as reconcile
+from llmservice_operator.core.planner import (
     HASH_ANNOTATION,
     Apply,
     Delete,
@@ -44,7 +45,7 @@ def as_stored(manifest: dict[str, Any]) -> dict[str, Any]:
     meta.update(
         uid=f"child-{live['kind']}", resourceVersion="7", creationTimestamp="2026-01-01T00:00:00Z"
     )
-    meta["managedFields"] = [{"manager": labels.FIELD_MANAGER, "operation": "Apply"}]
+    meta["managedFields"] = [{"manager": naming.FIELD_MANAGER, "operation": "Apply"}]
     spec = live["spec"]
     if live["kind"] == "Deployment":
         spec.setdefault("replicas", 1)
@@ -132,7 +133,7 @@ def test_a_model_change_updates_the_deployment() -> None:
         ("Service", lambda o: o["spec"].update(type="LoadBalancer"), "spec.type"),
         (
             "Service",
-            lambda o: o["metadata"]["labels"].pop(labels.INSTANCE_LABEL),
+            lambda o: o["metadata"]["labels"].pop(naming.INSTANCE_LABEL),
             "metadata.labels",
         ),
         (

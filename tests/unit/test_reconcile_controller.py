@@ -9,8 +9,9 @@ from typing import Any
 
 import kopf
 import pytest
-from llmservice_operator import labels
-from llmservice_operator.controller import (
+from llmservice_operator.api import naming
+from llmservice_operator.core.planner import HASH_ANNOTATION
+from llmservice_operator.runtime.controller import (
     Controller,
     child_summary,
     newer,
@@ -19,8 +20,7 @@ from llmservice_operator.controller import (
     service_summary,
     transitions,
 )
-from llmservice_operator.kube import Kube, map_error
-from llmservice_operator.reconcile import HASH_ANNOTATION
+from llmservice_operator.runtime.kube import Kube, map_error
 
 
 def test_newer_orders_by_resource_version() -> None:
@@ -58,7 +58,7 @@ def test_same_status_ignores_defaults_the_crd_fills_in() -> None:
 
 
 def test_owner_of_children_and_claims() -> None:
-    labelled = {"metadata": {"name": "x", "labels": {labels.SERVICE_LABEL: "chat"}}}
+    labelled = {"metadata": {"name": "x", "labels": {naming.SERVICE_LABEL: "chat"}}}
     assert owner_of("Deployment", labelled) == "chat"
     assert owner_of("Service", {"metadata": {"name": "chat"}}) == "chat"
     assert owner_of("PersistentVolumeClaim", {"metadata": {"name": "chat-models"}}) == "chat"
@@ -74,7 +74,7 @@ def test_child_summary_keeps_identity_hash_and_status_inputs_only() -> None:
             "uid": "u",
             "resourceVersion": "5",
             "generation": 2,
-            "labels": {labels.SERVICE_LABEL: "chat", "team": "x"},
+            "labels": {naming.SERVICE_LABEL: "chat", "team": "x"},
             "annotations": {HASH_ANNOTATION: "abc", "other": "y"},
             "ownerReferences": [
                 {"kind": "LLMService", "name": "chat", "uid": "o", "controller": True}
@@ -85,7 +85,7 @@ def test_child_summary_keeps_identity_hash_and_status_inputs_only() -> None:
         "status": {"readyReplicas": 2},
     }
     summary = child_summary(body)
-    assert summary["metadata"]["labels"] == {labels.SERVICE_LABEL: "chat"}
+    assert summary["metadata"]["labels"] == {naming.SERVICE_LABEL: "chat"}
     assert summary["metadata"]["annotations"] == {HASH_ANNOTATION: "abc"}
     assert summary["spec"] == {"replicas": 2}
     assert summary["status"] == {"readyReplicas": 2}
@@ -270,7 +270,7 @@ async def test_status_writes_are_spaced(world: Any) -> None:
 
 
 def test_validation_is_memoized_by_spec(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmservice_operator import controller as controller_mod
+    from llmservice_operator.runtime import controller as controller_mod
 
     ctl, _ = world
     calls: list[str] = []
@@ -297,7 +297,7 @@ def test_validation_is_memoized_by_spec(world: Any, monkeypatch: pytest.MonkeyPa
 
 
 def test_phase_gauge_follows_each_service() -> None:
-    from llmservice_operator.metrics import Metrics
+    from llmservice_operator.runtime.metrics import Metrics
     from prometheus_client import generate_latest
 
     m = Metrics()
@@ -425,7 +425,7 @@ async def test_a_namesakes_late_deletion_leaves_the_new_childs_state_alone(world
 
 async def test_a_pod_that_loses_its_label_leaves_its_llmservice(world: Any) -> None:
     ctl, _ = world
-    labelled = {labels.SERVICE_LABEL: "chat"}
+    labelled = {naming.SERVICE_LABEL: "chat"}
     pod = {"metadata": {"name": "chat-1", "namespace": "ns", "uid": "p1", "labels": labelled}}
     ctl.on_pod_event("ADDED", pod)
     assert [p["metadata"]["name"] for p in ctl.cache.pods(("ns", "chat"))] == ["chat-1"]
@@ -436,7 +436,7 @@ async def test_a_pod_that_loses_its_label_leaves_its_llmservice(world: Any) -> N
     assert ctl._pod_owners == {}
     # moved to another LLMService by relabelling: it leaves the first, joins the second
     ctl.on_pod_event("ADDED", pod)
-    moved = {"metadata": {**pod["metadata"], "labels": {labels.SERVICE_LABEL: "other"}}}
+    moved = {"metadata": {**pod["metadata"], "labels": {naming.SERVICE_LABEL: "other"}}}
     ctl.on_pod_event("MODIFIED", moved)
     assert ctl.cache.pods(("ns", "chat")) == []
     assert len(ctl.cache.pods(("ns", "other"))) == 1
@@ -507,7 +507,7 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
             "name": "chat-1",
             "namespace": "ns",
             "uid": "p1",
-            "labels": {labels.SERVICE_LABEL: "chat"},
+            "labels": {naming.SERVICE_LABEL: "chat"},
         }
     }
     ctl.on_pod_event("ADDED", pod)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import support
 import yaml
-from llmservice_operator import render
+from llmservice_operator.tools.render import command as render
 
 EXAMPLES = support.EXAMPLES_DIR
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import crd
-from llmservice_operator.models import LLMService
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api import crd
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
 from support import crd_cel_errors, crd_schema_errors
 
 SCHEMA = support.SCHEMA

@@ -1,7 +1,7 @@
 """What the API server does with a CRD's openAPIV3Schema: prune, default, validate.
 
 Order as in the API server: unknown fields are pruned, defaults are applied, then the
-structural schema and the CEL rules (``llmservice_operator.celrules``) are checked. Errors
+structural schema and the CEL rules (``llmservice_operator.tools.render.cel``) are checked. Errors
 come back as ``(field path, message)`` worded like the API server's field errors.
 Not covered: ``format`` checks other than int-or-string, ``x-kubernetes-list-type`` uniqueness,
 ``x-kubernetes-embedded-resource`` metadata checks.
@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from llmservice_operator.celrules import evaluate_validations
 from llmservice_operator.testing.clone import clone
+from llmservice_operator.tools.render.cel import evaluate_validations
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmservice_operator.loadtest.config import Config
-from llmservice_operator.loadtest.records import ChatResult, HealthResult, StopReason
+from llmservice_operator.tools.loadtest.config import Config
+from llmservice_operator.tools.loadtest.records import ChatResult, HealthResult, StopReason
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

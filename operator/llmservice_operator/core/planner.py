@@ -30,8 +30,8 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from llmservice_operator import labels
-from llmservice_operator.models import KIND
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import KIND
 
 Obj = Mapping[str, Any]
 
@@ -195,8 +195,8 @@ def conflict(live: Obj, owner_name: str, owner_uid: str) -> str | None:
         )
     obj_labels = meta.get("labels") or {}
     if (
-        obj_labels.get(labels.MANAGED_BY_LABEL) == labels.MANAGED_BY
-        and obj_labels.get(labels.SERVICE_LABEL) == owner_name
+        obj_labels.get(naming.MANAGED_BY_LABEL) == naming.MANAGED_BY
+        and obj_labels.get(naming.SERVICE_LABEL) == owner_name
     ):
         return None  # our orphan: adopt it
     return (
@@ -328,7 +328,7 @@ def plan(
     return Plan(actions, [])
 
 
-def applies_replicas(body: Obj, field_manager: str = labels.FIELD_MANAGER) -> bool:
+def applies_replicas(body: Obj, field_manager: str = naming.FIELD_MANAGER) -> bool:
     """Whether ``field_manager``'s server-side apply owns ``spec.replicas`` of ``body``."""
     for entry in (body.get("metadata") or {}).get("managedFields") or ():
         if entry.get("manager") != field_manager or entry.get("operation") != "Apply":

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from llmservice_operator import labels
-from llmservice_operator.models import (
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import (
     AVAILABLE,
     CONDITION_TYPES,
     DEGRADED,
@@ -531,14 +531,14 @@ def compute_status(obs: Observed) -> dict[str, Any]:
         "availableReplicas": n.available,
         "updatedReplicas": n.updated,
         "desiredReplicas": n.desired,
-        "selector": labels.selector_string(obs.name),
+        "selector": naming.selector_string(obs.name),
     }
     if obs.spec is None:
         message = obs.invalid_spec or "the spec is invalid"
         status["phase"] = "Failed"
         fresh = _blocked(INVALID_SPEC, message)
     else:
-        status["endpoint"] = labels.endpoint(obs.name, obs.namespace, obs.spec.service.port)
+        status["endpoint"] = naming.endpoint(obs.name, obs.namespace, obs.spec.service.port)
         status["autoscaling"] = autoscaling_status(obs.spec, obs.hpa)
         phase, fresh = _base_conditions(obs, n)
         if obs.invalid_spec is not None:

@@ -12,9 +12,9 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from llmservice_operator.loadtest.config import Config
-from llmservice_operator.loadtest.output import progress_line
-from llmservice_operator.loadtest.protocols import (
+from llmservice_operator.tools.loadtest.config import Config
+from llmservice_operator.tools.loadtest.output import progress_line
+from llmservice_operator.tools.loadtest.protocols import (
     CHAT_PATHS,
     HEALTH_PATH,
     StreamState,
@@ -26,7 +26,7 @@ from llmservice_operator.loadtest.protocols import (
     short,
     stream_result,
 )
-from llmservice_operator.loadtest.records import (
+from llmservice_operator.tools.loadtest.records import (
     BAD_RESPONSE,
     CONNECTION,
     MID_STREAM,
@@ -36,7 +36,7 @@ from llmservice_operator.loadtest.records import (
     StopReason,
     http_cause,
 )
-from llmservice_operator.loadtest.stats import Summary, summarize
+from llmservice_operator.tools.loadtest.stats import Summary, summarize
 
 if TYPE_CHECKING:
     import httpx

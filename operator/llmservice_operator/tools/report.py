@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from llmservice_operator import labels
-from llmservice_operator.loadtest.stats import percentile
-from llmservice_operator.models import API_GROUP, API_VERSION, KIND, PLURAL
-from llmservice_operator.texttable import table
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import API_GROUP, API_VERSION, KIND, PLURAL
+from llmservice_operator.tools.loadtest.stats import percentile
+from llmservice_operator.tools.texttable import table
 
 Obj = Mapping[str, Any]
 
@@ -360,16 +360,16 @@ def build_report(fetched: Fetched, now: datetime) -> Report:
 
     missing: list[str] = []
     if fetched.deployment is None:
-        missing.append(f"Deployment {ns}/{labels.deployment_name(name)}")
+        missing.append(f"Deployment {ns}/{naming.deployment_name(name)}")
     if fetched.service is None:
-        missing.append(f"Service {ns}/{labels.service_name(name)}")
+        missing.append(f"Service {ns}/{naming.service_name(name)}")
     if fetched.hpa is None and auto_enabled:
-        missing.append(f"HorizontalPodAutoscaler {ns}/{labels.hpa_name(name)}")
+        missing.append(f"HorizontalPodAutoscaler {ns}/{naming.hpa_name(name)}")
 
     rows = tuple(pod_row(p, now) for p in sorted(fetched.pods, key=_pod_name))
     notes: list[str] = []
     if not rows:
-        notes.append(f"no pods match the selector {labels.selector_string(name)}")
+        notes.append(f"no pods match the selector {naming.selector_string(name)}")
     if not status:
         notes.append("the LLMService has no status yet: is the operator running?")
 
@@ -384,7 +384,7 @@ def build_report(fetched: Fetched, now: datetime) -> Report:
     if port is None:
         port = _opt_int((spec.get("service") or {}).get("port"))
     endpoint = status.get("endpoint") or (
-        labels.endpoint(name, ns, port) if port is not None else "-"
+        naming.endpoint(name, ns, port) if port is not None else "-"
     )
     model = (spec.get("model") or {}).get("name") or "-"
     return Report(
@@ -613,25 +613,25 @@ def fetch(api: Any, name: str, namespace: str) -> Fetched:
     deployment = _read(
         f"Deployment {where}",
         lambda: apps.read_namespaced_deployment(
-            labels.deployment_name(name), namespace, _preload_content=False
+            naming.deployment_name(name), namespace, _preload_content=False
         ),
     )
     service = _read(
         f"Service {where}",
         lambda: core.read_namespaced_service(
-            labels.service_name(name), namespace, _preload_content=False
+            naming.service_name(name), namespace, _preload_content=False
         ),
     )
     hpa = _read(
         f"HorizontalPodAutoscaler {where}",
         lambda: autoscaling.read_namespaced_horizontal_pod_autoscaler(
-            labels.hpa_name(name), namespace, _preload_content=False
+            naming.hpa_name(name), namespace, _preload_content=False
         ),
     )
     pods = _read(
         f"Pods of {where}",
         lambda: core.list_namespaced_pod(
-            namespace, label_selector=labels.selector_string(name), _preload_content=False
+            namespace, label_selector=naming.selector_string(name), _preload_content=False
         ),
     )
     return Fetched(
@@ -731,7 +731,7 @@ def make_report(api: Any, name: str, namespace: str, *, with_probe: bool, sample
         if port is None:
             result = ProbeResult(samples, 0, None, None, ("no Service port to probe",))
         else:
-            result = probe(api, namespace, labels.service_name(name), port, samples)
+            result = probe(api, namespace, naming.service_name(name), port, samples)
         report = replace(report, probe=result)
     return report
 

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from llmservice_operator.loadtest.prompts import BUILTIN_PROMPTS, read_prompts
-from llmservice_operator.loadtest.records import Api, StreamMode, UsageError
+from llmservice_operator.tools.loadtest.prompts import BUILTIN_PROMPTS, read_prompts
+from llmservice_operator.tools.loadtest.records import Api, StreamMode, UsageError
 
 DEFAULT_DURATION_SECONDS = 60.0
 MAX_DURATION_SECONDS = 24 * 3600.0

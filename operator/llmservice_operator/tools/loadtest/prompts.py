@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmservice_operator.loadtest.records import UsageError
+from llmservice_operator.tools.loadtest.records import UsageError
 
 BUILTIN_PROMPTS = (
     "What is Kubernetes, in two sentences?",

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import sys
 
-from llmservice_operator.loadtest.config import config_from_args
-from llmservice_operator.loadtest.output import render_json, render_text
-from llmservice_operator.loadtest.records import UsageError
-from llmservice_operator.loadtest.runner import run_until_interrupted
-from llmservice_operator.loadtest.stats import Summary
+from llmservice_operator.tools.loadtest.config import config_from_args
+from llmservice_operator.tools.loadtest.output import render_json, render_text
+from llmservice_operator.tools.loadtest.records import UsageError
+from llmservice_operator.tools.loadtest.runner import run_until_interrupted
+from llmservice_operator.tools.loadtest.stats import Summary
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -17,9 +17,9 @@ from typing import Any, Final
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from llmservice_operator import crd, models, rules
-from llmservice_operator.celrules import FieldError, evaluate_validations
-from llmservice_operator.models import LLMService
+from llmservice_operator.api import crd, models, rules
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.tools.render.cel import FieldError, evaluate_validations
 
 __all__ = ["FieldError", "InvalidLLMServiceError", "validate_llmservice"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmservice_operator.models import API_GROUP
+from llmservice_operator.api.models import API_GROUP
 
 FIELD_MANAGER = "llmservice-operator"
 # Co-owns a Deployment's replica count for a moment when autoscaling is turned on, so the

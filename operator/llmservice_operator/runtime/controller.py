@@ -5,7 +5,7 @@ every LLMService, one extra write per change, and an idle operator must write no
 reconcile here is level-triggered instead: any event about an LLMService or one of its
 children marks it dirty; its worker waits a moment (so a burst of events costs one pass),
 then compares the desired children with what the watches report (the :class:`Cache`,
-complete before the first pass: see :class:`~llmservice_operator.cache.StartupSync`, so a
+complete before the first pass: see :class:`~llmservice_operator.runtime.cache.StartupSync`, so a
 restarted operator sees every existing child at once) and writes only what differs.
 Create, update and resume are the same pass.
 
@@ -38,27 +38,8 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from llmservice_operator import labels, status
-from llmservice_operator.builders import build_children
-from llmservice_operator.cache import (
-    Cache,
-    ObjectId,
-    StartupSync,
-    pack,
-    resource_version,
-    unpack,
-)
-from llmservice_operator.kube import (
-    CHILD_KINDS,
-    HPA,
-    LLMSERVICE,
-    POD,
-    ChildKind,
-    Kube,
-    http_status,
-)
-from llmservice_operator.metrics import METRICS, Metrics
-from llmservice_operator.models import (
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import (
     DEGRADED,
     KIND,
     READY,
@@ -67,7 +48,10 @@ from llmservice_operator.models import (
     LLMServiceStatus,
     ObjectMeta,
 )
-from llmservice_operator.reconcile import (
+from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.builders import build_children
+from llmservice_operator.core import status
+from llmservice_operator.core.planner import (
     Apply,
     Delete,
     Observed,
@@ -78,8 +62,25 @@ from llmservice_operator.reconcile import (
     replicas_handover,
     with_hash,
 )
-from llmservice_operator.slots import PrioritySlots
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.runtime.cache import (
+    Cache,
+    ObjectId,
+    StartupSync,
+    pack,
+    resource_version,
+    unpack,
+)
+from llmservice_operator.runtime.kube import (
+    CHILD_KINDS,
+    HPA,
+    LLMSERVICE,
+    POD,
+    ChildKind,
+    Kube,
+    http_status,
+)
+from llmservice_operator.runtime.metrics import METRICS, Metrics
+from llmservice_operator.runtime.slots import PrioritySlots
 
 log = logging.getLogger(__name__)
 Obj = Mapping[str, Any]
@@ -89,7 +90,7 @@ ChildKey = tuple[str, str, str]  # kind, namespace, name
 # What the operator watches (handlers.py registers the same watches with kopf): the
 # LLMServices, every object of a child's kind (one of them could be in a child's way), and
 # the pods of LLMServices.
-POD_SELECTOR = labels.SERVICE_LABEL  # the label is present
+POD_SELECTOR = naming.SERVICE_LABEL  # the label is present
 WATCHED: tuple[tuple[ChildKind, str | None], ...] = (
     (LLMSERVICE, None),
     *((ck, None) for ck in CHILD_KINDS.values()),
@@ -137,7 +138,7 @@ def child_summary(body: Obj) -> dict[str, Any]:
             "resourceVersion": meta.get("resourceVersion"),
             "labels": {
                 k: obj_labels[k]
-                for k in (labels.MANAGED_BY_LABEL, labels.SERVICE_LABEL)
+                for k in (naming.MANAGED_BY_LABEL, naming.SERVICE_LABEL)
                 if k in obj_labels
             },
             "annotations": {},
@@ -161,7 +162,7 @@ def child_summary(body: Obj) -> dict[str, Any]:
 
 
 def _labelled(pod: Obj) -> bool:
-    return bool(((pod.get("metadata") or {}).get("labels") or {}).get(labels.SERVICE_LABEL))
+    return bool(((pod.get("metadata") or {}).get("labels") or {}).get(naming.SERVICE_LABEL))
 
 
 def fingerprint(body: Obj) -> str:
@@ -181,7 +182,7 @@ def fingerprint(body: Obj) -> str:
 def owner_of(kind: str, body: Obj) -> str | None:
     """The LLMService a child (or an object in a child's way) belongs to, by label or name."""
     meta = body.get("metadata") or {}
-    owner = (meta.get("labels") or {}).get(labels.SERVICE_LABEL)
+    owner = (meta.get("labels") or {}).get(naming.SERVICE_LABEL)
     if owner:
         return str(owner)
     name = str(meta.get("name") or "")
@@ -433,7 +434,7 @@ class Controller:
         meta = body.get("metadata") or {}
         self._heard(POD.kind, body)
         uid = str(meta.get("uid"))
-        owner = (meta.get("labels") or {}).get(labels.SERVICE_LABEL)
+        owner = (meta.get("labels") or {}).get(naming.SERVICE_LABEL)
         key = (str(meta.get("namespace")), str(owner)) if owner else None
         before = self._pod_owners.get(uid)
         if before is not None and (event_type == "DELETED" or before != key):
@@ -682,7 +683,7 @@ class Controller:
                 observed[kind] = Observed.of({**summary, "kind": kind}, with_body=False)
         unwanted: list[Observed] = []
         if not spec.service.spec.autoscaling.enabled:
-            hpa = self._child(HPA.kind, namespace, labels.hpa_name(name))
+            hpa = self._child(HPA.kind, namespace, naming.hpa_name(name))
             if hpa is not None:
                 unwanted.append(Observed.of({**hpa, "kind": HPA.kind}, with_body=False))
 
@@ -711,7 +712,7 @@ class Controller:
                     action.manifest, self._child(action.kind, namespace, child_name)
                 )
                 if handover is not None:
-                    await self.kube.apply(handover, field_manager=labels.HANDOVER_FIELD_MANAGER)
+                    await self.kube.apply(handover, field_manager=naming.HANDOVER_FIELD_MANAGER)
                 live = await self.kube.apply(action.manifest)
                 self._applied[ckey] = pack(child_summary(live))
                 self._drifted.pop(ckey, None)
@@ -755,7 +756,7 @@ class Controller:
         was too recent."""
         namespace, name = key
         current = self._current_status(key, svc)
-        hpa = self._child(HPA.kind, namespace, labels.hpa_name(name))
+        hpa = self._child(HPA.kind, namespace, naming.hpa_name(name))
         if spec.service is not None and not spec.service.spec.autoscaling.enabled:
             hpa = None
         observed = status.Observed(
@@ -763,7 +764,7 @@ class Controller:
             namespace=namespace,
             generation=spec.generation,
             spec=spec.service.spec if spec.service is not None else None,
-            deployment=self._child("Deployment", namespace, labels.deployment_name(name)),
+            deployment=self._child("Deployment", namespace, naming.deployment_name(name)),
             hpa=hpa,
             pods=self._pods(key),
             previous_conditions=list(current.get("conditions") or ()),

@@ -24,7 +24,7 @@ gathers the names cli.py and the tests use; httpx is imported when a run starts,
 importing it stays light.
 """
 
-from llmservice_operator.loadtest.command import (
+from llmservice_operator.tools.loadtest.command import (
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -32,7 +32,7 @@ from llmservice_operator.loadtest.command import (
     exit_code,
     main,
 )
-from llmservice_operator.loadtest.config import (
+from llmservice_operator.tools.loadtest.config import (
     API_KEY_ENV,
     DEFAULT_DURATION_SECONDS,
     DEFAULT_HEALTH_INTERVAL_SECONDS,
@@ -47,15 +47,15 @@ from llmservice_operator.loadtest.config import (
     config_from_args,
     normalize_url,
 )
-from llmservice_operator.loadtest.output import (
+from llmservice_operator.tools.loadtest.output import (
     format_rate,
     format_seconds,
     progress_line,
     render_json,
     render_text,
 )
-from llmservice_operator.loadtest.prompts import BUILTIN_PROMPTS, read_prompts
-from llmservice_operator.loadtest.protocols import (
+from llmservice_operator.tools.loadtest.prompts import BUILTIN_PROMPTS, read_prompts
+from llmservice_operator.tools.loadtest.protocols import (
     CHAT_PATHS,
     HEALTH_PATH,
     StreamState,
@@ -65,7 +65,7 @@ from llmservice_operator.loadtest.protocols import (
     parse_unary,
     stream_result,
 )
-from llmservice_operator.loadtest.records import (
+from llmservice_operator.tools.loadtest.records import (
     BAD_RESPONSE,
     CONNECTION,
     MID_STREAM,
@@ -78,13 +78,13 @@ from llmservice_operator.loadtest.records import (
     UsageError,
     http_cause,
 )
-from llmservice_operator.loadtest.runner import (
+from llmservice_operator.tools.loadtest.runner import (
     CONNECT_TIMEOUT_SECONDS,
     PROGRESS_INTERVAL_SECONDS,
     Runner,
     run,
 )
-from llmservice_operator.loadtest.stats import (
+from llmservice_operator.tools.loadtest.stats import (
     Distribution,
     Summary,
     distribution,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from llmservice_operator.models import (
+from llmservice_operator.api.models import (
     CONTAINER_RESOURCE_NAME_PATTERN,
     DNS1035_LABEL_PATTERN,
     KEY_PREFIX_MAX_LENGTH,

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from llmservice_operator.loadtest.records import ChatResult, HealthResult
-from llmservice_operator.loadtest.stats import Distribution, Summary
-from llmservice_operator.texttable import table
+from llmservice_operator.tools.loadtest.records import ChatResult, HealthResult
+from llmservice_operator.tools.loadtest.stats import Distribution, Summary
+from llmservice_operator.tools.texttable import table
 
 
 def format_seconds(value: float | None) -> str:

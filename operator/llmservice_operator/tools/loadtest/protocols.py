@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmservice_operator.loadtest.config import Config
-from llmservice_operator.loadtest.records import MID_STREAM, Api, ChatResult
+from llmservice_operator.tools.loadtest.config import Config
+from llmservice_operator.tools.loadtest.records import MID_STREAM, Api, ChatResult
 
 CHAT_PATHS: dict[Api, str] = {"openai": "/v1/chat/completions", "ollama": "/api/chat"}
 HEALTH_PATH = "/healthz"

@@ -1,6 +1,6 @@
 """kopf handlers: watches and the operator's start and stop. Nothing else.
 
-Every event is handed to :class:`~llmservice_operator.controller.Controller`, which keeps
+Every event is handed to :class:`~llmservice_operator.runtime.controller.Controller`, which keeps
 what it needs of it in its cache and reconciles; see there for why the handlers are raw
 event handlers rather than kopf's create/update/resume ones, and :mod:`cache` for why
 there are no kopf indexes. The watches here are the ones ``controller.WATCHED`` lists. All
@@ -15,10 +15,10 @@ from typing import Any
 
 import kopf
 
-from llmservice_operator import settings as settings_mod
-from llmservice_operator.controller import Controller
-from llmservice_operator.kube import Kube, api_client_from_environment
-from llmservice_operator.models import API_GROUP, API_VERSION, PLURAL
+from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL
+from llmservice_operator.runtime import settings as settings_mod
+from llmservice_operator.runtime.controller import Controller
+from llmservice_operator.runtime.kube import Kube, api_client_from_environment
 
 log = logging.getLogger(__name__)
 _state: dict[str, Controller] = {}
@@ -81,7 +81,7 @@ async def claim_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     controller().on_child_event("PersistentVolumeClaim", type, body)
 
 
-# No label filter here: the pods are selected by the API server (runner.kopf_settings), and
+# No label filter here: the pods are selected by the API server (main.kopf_settings), and
 # a pod whose label is removed is reported once more, as DELETED and without the label.
 @kopf.on.event("v1", "pods")
 async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import kopf
 
-from llmservice_operator import settings as settings_mod
-from llmservice_operator.controller import POD_SELECTOR
-from llmservice_operator.metrics import METRICS
+from llmservice_operator.runtime import settings as settings_mod
+from llmservice_operator.runtime.controller import POD_SELECTOR
+from llmservice_operator.runtime.metrics import METRICS
 
 WORKER_IDLE_SECONDS = 0.1
 
@@ -84,7 +84,7 @@ def main() -> int:
         print(f"llmservice-operator: {exc}", file=sys.stderr)
         return 2
     configure_logging(config)
-    from llmservice_operator import handlers  # noqa: F401 - registers the handlers with kopf
+    from llmservice_operator.runtime import handlers  # noqa: F401 - registers the handlers with kopf
 
     if config.metrics_port:
         METRICS.serve(config.metrics_port, addr=config.health_host)

@@ -5,7 +5,7 @@ is written from it rather than from the pydantic models: every field path with i
 default, bounds, enum, pattern and description, then the CEL rules with their messages.
 ``make api-docs`` regenerates the file; tests/unit/test_apidoc.py fails when it is stale.
 
-    python -m llmservice_operator.apidoc [--crd FILE] > docs/api.md
+    python -m llmservice_operator.tools.apidoc [--crd FILE] > docs/api.md
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def render(crd: Mapping[str, Any]) -> str:
     lines = [
         f"# {names['kind']} API reference",
         "",
-        "<!-- Generated from the CRD by `make api-docs` (python -m llmservice_operator.apidoc);",
+        "<!-- Generated from the CRD by `make api-docs` (llmservice_operator.tools.apidoc);",
         "     do not edit: tests/unit/test_apidoc.py fails when this file is stale. -->",
         "",
         " ".join(str(schema.get("description", "")).split()),
@@ -283,7 +283,7 @@ def render(crd: Mapping[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m llmservice_operator.apidoc",
+        prog="python -m llmservice_operator.tools.apidoc",
         description="Print the API reference (Markdown) of the LLMService CRD.",
     )
     parser.add_argument(
@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.crd is None:
-        from llmservice_operator.crd import crd_manifest
+        from llmservice_operator.api.crd import crd_manifest
 
         crd = crd_manifest()
     else:

@@ -15,10 +15,10 @@ from typing import Any, TextIO
 
 import yaml
 
-from llmservice_operator import useryaml
+from llmservice_operator.api.models import KIND, LLMService
+from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
 from llmservice_operator.builders import build_children
-from llmservice_operator.models import KIND, LLMService
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.tools import useryaml
 
 DEFAULT_NAMESPACE = "default"
 

@@ -32,9 +32,9 @@ from kubernetes.client.api_client import ApiClient
 from kubernetes.client.configuration import Configuration
 from kubernetes.client.exceptions import ApiException
 
-from llmservice_operator import labels
-from llmservice_operator.metrics import METRICS, Metrics
-from llmservice_operator.models import API_GROUP, API_VERSION, KIND, PLURAL
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import API_GROUP, API_VERSION, KIND, PLURAL
+from llmservice_operator.runtime.metrics import METRICS, Metrics
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -47,7 +47,7 @@ REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read
 Page = list[dict[str, Any]]
 
 # Names the operator's requests in API server logs and audit (and in our tests' counts).
-USER_AGENT = f"{labels.FIELD_MANAGER}/0.1.0"
+USER_AGENT = f"{naming.FIELD_MANAGER}/0.1.0"
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class Kube:
         api_client: ApiClient | None = None,
         workers: int = 8,
         metrics: Metrics = METRICS,
-        field_manager: str = labels.FIELD_MANAGER,
+        field_manager: str = naming.FIELD_MANAGER,
     ) -> None:
         self.api_client = api_client or ApiClient()
         # The client's connection pool must hold as many connections as threads use it.
@@ -313,8 +313,8 @@ class Kube:
             "type": type_,
             "reason": reason,
             "message": message[:1024],
-            "source": {"component": labels.FIELD_MANAGER},
-            "reportingComponent": labels.FIELD_MANAGER,
+            "source": {"component": naming.FIELD_MANAGER},
+            "reportingComponent": naming.FIELD_MANAGER,
             "reportingInstance": socket.gethostname()[:128],
             "firstTimestamp": moment,
             "lastTimestamp": moment,
