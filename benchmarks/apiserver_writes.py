@@ -72,8 +72,8 @@ def serve(url_file: str, cel_memo: bool, profile: str | None) -> int:
     """Internal: host a server in this process until stdin closes."""
     import cProfile
 
-    from llmservice_operator.testing.runner import ServerThread
     from llmservice_operator.tools.render import cel as celrules
+    from llmservice_testkit.emulator.thread import ServerThread
 
     if not cel_memo:
         celrules.set_memo_size(0)

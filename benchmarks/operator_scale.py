@@ -39,7 +39,7 @@ from llmservice_operator.api import naming
 from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
 from llmservice_operator.runtime.kube import CHILD_KINDS, USER_AGENT
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_testkit.emulator.thread import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "llmservices.llmservice.dev.yaml"

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmservice_operator.testing.pytest_plugin import api_client_for
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_testkit.emulator.thread import ServerThread
+from llmservice_testkit.pytest_plugin import api_client_for
 from operator_helpers import (
     Cluster,
     Operator,

@@ -30,8 +30,8 @@ from llmservice_operator.api import naming
 from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL, LLMService
 from llmservice_operator.builders import build_children
 from llmservice_operator.core import status
-from llmservice_operator.testing import controllers, kubeconfig
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_testkit.emulator import controllers, kubeconfig
+from llmservice_testkit.emulator.thread import ServerThread
 from operator_helpers import install_crd
 
 

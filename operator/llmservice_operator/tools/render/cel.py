@@ -2,7 +2,7 @@
 
 Kubernetes evaluates these rules in the API server; we evaluate the very same rule text with
 cel-python so that ``render``, the unit tests and the local API server in
-``llmservice_operator.testing`` reject what a real cluster would reject, with the same
+``llmservice_testkit.emulator`` reject what a real cluster would reject, with the same
 messages. Nothing here knows about LLMService: give it any structural openAPIV3Schema.
 
 What follows the API server's behaviour:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmservice_operator.testing.lru import BoundedLRU
+from llmservice_testkit.emulator.lru import BoundedLRU
 
 
 class JsonCache:

@@ -21,7 +21,7 @@ from kmock import KubernetesEmulator
 from kmock._internal import apps, parsing, rendering
 from kmock._internal.k8s import KubernetesResourceNotFoundError
 
-from llmservice_operator.testing import (
+from llmservice_testkit.emulator import (
     builtin_validation,
     defaults,
     jsoncache,
@@ -34,9 +34,9 @@ from llmservice_operator.testing import (
     ssa,
     tables,
 )
-from llmservice_operator.testing.clone import clone
-from llmservice_operator.testing.collector import collect
-from llmservice_operator.testing.errors import (
+from llmservice_testkit.emulator.clone import clone
+from llmservice_testkit.emulator.collector import collect
+from llmservice_testkit.emulator.errors import (
     ApiError,
     already_exists,
     bad_request,
@@ -44,10 +44,10 @@ from llmservice_operator.testing.errors import (
     invalid,
     not_found,
 )
-from llmservice_operator.testing.faults import Faults
-from llmservice_operator.testing.lru import BoundedLRU
-from llmservice_operator.testing.registry import Registry, ResourceType
-from llmservice_operator.testing.store import Event, Store
+from llmservice_testkit.emulator.faults import Faults
+from llmservice_testkit.emulator.lru import BoundedLRU
+from llmservice_testkit.emulator.registry import Registry, ResourceType
+from llmservice_testkit.emulator.store import Event, Store
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 PATCH_TYPES = {

@@ -17,9 +17,9 @@ from typing import TypeVar
 
 from kmock._internal import apps
 
-from llmservice_operator.testing import kubeconfig
-from llmservice_operator.testing.faults import Faults
-from llmservice_operator.testing.server import ApiServer
+from llmservice_testkit.emulator import kubeconfig
+from llmservice_testkit.emulator.faults import Faults
+from llmservice_testkit.emulator.server import ApiServer
 
 T = TypeVar("T")
 

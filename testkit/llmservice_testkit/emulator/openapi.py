@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from llmservice_operator.testing.registry import Registry, ResourceType
+from llmservice_testkit.emulator.registry import Registry, ResourceType
 
 
 def _schema_name(rt: ResourceType) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmservice_operator.testing.lru import BoundedLRU
+from llmservice_testkit.emulator.lru import BoundedLRU
 
 # Kinds validated strictly; any other built-in kind is stored as sent.
 VALIDATED_KINDS = frozenset(

@@ -1,8 +1,9 @@
-"""``make run``: the operator against the current kube context, or a local playground.
+"""``make run`` (``python -m llmservice_testkit playground``): the operator against the current
+kube context, or a local playground.
 
 With a reachable cluster this is exactly ``llmservice-operator run``. Without one, a new
 user would otherwise get a stack trace about a missing kubeconfig; instead we start the
-local API server of :mod:`llmservice_operator.testing`, install the CRD and an example
+local API server of :mod:`llmservice_testkit.emulator`, install the CRD and an example
 LLMService, run the real operator against it in a child process, play the Deployment and
 HPA controllers so pods "become ready", and show ``kubectl get llms`` and the children as
 they change. Nothing real is deployed, and the banner says so.
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ class PlayedControllers:
     def tick(self) -> None:
         from kubernetes import client
 
-        from llmservice_operator.testing import controllers
+        from llmservice_testkit.emulator import controllers
 
         apps: Any = client.AppsV1Api(self._api_client)
         autoscaling: Any = client.AutoscalingV2Api(self._api_client)
@@ -176,7 +177,6 @@ def operator_process(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Po
 
 def install(api_client: Any, example: Path) -> None:
     from kubernetes import client
-
     from llmservice_operator.api.crd import crd_manifest
     from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL
 
@@ -194,7 +194,7 @@ def run_local(example: Path, interval: float, max_seconds: float | None, reason:
     from kubernetes import client
     from kubernetes import config as untyped_config
 
-    from llmservice_operator.testing.runner import ServerThread
+    from llmservice_testkit.emulator.thread import ServerThread
 
     config: Any = untyped_config
 
@@ -248,12 +248,13 @@ def run_local(example: Path, interval: float, max_seconds: float | None, reason:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m llmservice_operator.playground",
-        description="Run the operator against the current kube context; without a "
-        "reachable cluster, run a local playground that deploys nothing real.",
-    )
+HELP = (
+    "run the operator against the current kube context; without a reachable cluster, a "
+    "local playground that deploys nothing real (make run)"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", type=Path, default=DEFAULT_EXAMPLE,
                         help="LLMService file applied in the playground")  # fmt: skip
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between ticks")
@@ -261,14 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="stop the playground after this long (for tests)")  # fmt: skip
     parser.add_argument("--local", action="store_true",
                         help="use the playground even when a cluster is reachable")  # fmt: skip
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     reason = "--local was given" if args.local else cluster_unreachable_reason()
     if reason is None:
         from llmservice_operator.runtime import main as operator_main
 
         return operator_main.main()
     return run_local(args.example, args.interval, args.max_seconds, reason)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

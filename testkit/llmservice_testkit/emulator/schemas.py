@@ -13,8 +13,9 @@ import json
 import re
 from typing import Any
 
-from llmservice_operator.testing.clone import clone
 from llmservice_operator.tools.render.cel import evaluate_validations
+
+from llmservice_testkit.emulator.clone import clone
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llmservice_operator.testing.errors import ApiError, bad_request
-from llmservice_operator.testing.store import StorageKey
+from llmservice_testkit.emulator.errors import ApiError, bad_request
+from llmservice_testkit.emulator.store import StorageKey
 
 Key = tuple[str, str]  # (namespace or "", name): the order objects are listed in
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_testkit.emulator.thread import ServerThread
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,6 @@ It is not a cluster: see README.md in this folder for what it emulates and what 
 
 from __future__ import annotations
 
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_testkit.emulator.thread import ServerThread
 
 __all__ = ["ServerThread"]

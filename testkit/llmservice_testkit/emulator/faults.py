@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from llmservice_operator.testing.errors import ApiError
+from llmservice_testkit.emulator.errors import ApiError
 
 _REASONS = {
     409: "Conflict",

@@ -8,8 +8,8 @@ import secrets
 import uuid
 from typing import Any
 
-from llmservice_operator.testing.clone import clone
-from llmservice_operator.testing.errors import ApiError
+from llmservice_testkit.emulator.clone import clone
+from llmservice_testkit.emulator.errors import ApiError
 
 # Fields a client cannot change after create; the server keeps its own values.
 _IMMUTABLE = ("uid", "creationTimestamp", "name", "namespace", "generateName")

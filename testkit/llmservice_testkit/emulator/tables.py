@@ -11,7 +11,7 @@ import datetime
 import re
 from typing import Any
 
-from llmservice_operator.testing.registry import ResourceType
+from llmservice_testkit.emulator.registry import ResourceType
 
 _NAME = {
     "name": "Name",

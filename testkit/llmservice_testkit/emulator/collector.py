@@ -22,11 +22,11 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any
 
-from llmservice_operator.testing.clone import clone
-from llmservice_operator.testing.store import Change, StorageKey
+from llmservice_testkit.emulator.clone import clone
+from llmservice_testkit.emulator.store import Change, StorageKey
 
 if TYPE_CHECKING:
-    from llmservice_operator.testing.server import ApiServer
+    from llmservice_testkit.emulator.server import ApiServer
 
 # What to look at: ("object", uid) for an owner being deleted with a finalizer, a
 # terminating namespace or a possible orphan; ("empty", namespace) for a terminating

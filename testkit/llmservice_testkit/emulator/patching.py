@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonpatch
 
-from llmservice_operator.testing.clone import clone
+from llmservice_testkit.emulator.clone import clone
 
 
 class PatchTestFailed(Exception):

@@ -13,7 +13,7 @@ from typing import Any
 
 from kmock._internal import references
 
-from llmservice_operator.testing.errors import ApiError
+from llmservice_testkit.emulator.errors import ApiError
 
 
 @dataclass

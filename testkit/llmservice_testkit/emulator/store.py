@@ -16,7 +16,7 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmservice_operator.testing.clone import clone
+from llmservice_testkit.emulator.clone import clone
 
 StorageKey = tuple[str, str]  # (group, plural)
 ObjectKey = tuple[str | None, str]  # (namespace, name)

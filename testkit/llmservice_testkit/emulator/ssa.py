@@ -22,9 +22,9 @@ import functools
 import json
 from typing import Any
 
-from llmservice_operator.testing.clone import clone
-from llmservice_operator.testing.errors import ApiError
-from llmservice_operator.testing.patching import merge_key_for
+from llmservice_testkit.emulator.clone import clone
+from llmservice_testkit.emulator.errors import ApiError
+from llmservice_testkit.emulator.patching import merge_key_for
 
 Path = tuple[str, ...]
 _IGNORED_META = {
