@@ -128,11 +128,14 @@ def test_invalid_spec_is_reported_once_and_not_retried(
     cluster = Cluster(api_client, "default")
     assert server._kubeconfig is not None
     with running_operator(server._kubeconfig, ["default"], tmp_path / "operator.log"):
-        cluster.create("bad", {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
+        # The operator trusts the API server's admission (the CRD's CEL rules) and reads
+        # specs through the models: a bad label key, which only a CEL rule of the CRD
+        # rejects, gets past this server and is one the models refuse.
+        cluster.create("bad", {"pod": {"labels": {"not a key!": "x"}}})
         cluster.create("good")
         ready = cluster.wait_condition("bad", "Ready", "False", "InvalidSpec")
-        assert "spec.autoscaling" in ready["message"]
-        assert "minReplicas" in ready["message"]
+        assert "spec.pod.labels" in ready["message"]
+        assert "not a key!" in ready["message"]
         assert cluster.status("bad")["phase"] == "Failed"
         wait_for(lambda: cluster.events("InvalidSpec"), "the InvalidSpec event")
         # The other LLMService reconciles regardless.
@@ -149,6 +152,6 @@ def test_invalid_spec_is_reported_once_and_not_retried(
         assert event["involvedObject"]["name"] == "bad"
 
         # Fixed: it is reconciled like any other.
-        cluster.patch_spec("bad", {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}})
+        cluster.patch_spec("bad", {"pod": {"labels": {"not a key!": None, "team": "x"}}})
         wait_for(lambda: all(cluster.children("bad").values()), "the fixed one's children")
         cluster.wait_condition("bad", "Ready", "False", "RolloutInProgress")

@@ -9,7 +9,6 @@ import pytest
 import support
 from llmservice_operator.api import naming
 from llmservice_operator.api.models import DEFAULT_OLLAMA_IMAGE, LLMService
-from llmservice_operator.api.validation import validate_llmservice
 from llmservice_operator.builders import (
     build_children,
     build_deployment,
@@ -17,6 +16,7 @@ from llmservice_operator.builders import (
     build_service,
 )
 from llmservice_operator.builders import deployment as deployment_module
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 
 def make(

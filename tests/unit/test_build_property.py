@@ -42,9 +42,10 @@ from llmservice_operator.api.models import (
     SECRET_KEY_PATTERN,
     LLMService,
 )
-from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.validation import InvalidLLMServiceError
 from llmservice_operator.builders import build_children
 from llmservice_operator.tools.render import command as render
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 
 def matching(pattern: str, max_size: int) -> st.SearchStrategy[str]:

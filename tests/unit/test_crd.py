@@ -242,7 +242,7 @@ def test_api_server_defaulting_equals_the_models_defaults(schema: dict[str, Any]
     """What the API server stores for a bare LLMService is what the operator reads."""
     bare = support.llmservice(name="x", namespace=None)
     del bare["spec"]
-    defaulted = crd.apply_defaults(schema, bare)
+    defaulted = support.api_server_defaults(bare)
     assert defaulted["spec"] == LLMService.model_validate(bare).to_api()["spec"]
 
 

@@ -16,7 +16,6 @@ import pytest
 import support
 from llmservice_operator.api import naming
 from llmservice_operator.api.models import LLMServiceSpec
-from llmservice_operator.api.validation import validate_llmservice
 from llmservice_operator.builders import build_deployment
 from llmservice_operator.core.status import (
     MODEL_PULL_FAILED,
@@ -26,6 +25,7 @@ from llmservice_operator.core.status import (
     condition,
     project_pod,
 )
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 termination = pytest.importorskip("llmservice_backend.termination")
 backend_settings = pytest.importorskip("llmservice_backend.settings")

@@ -395,38 +395,6 @@ def crd_yaml() -> str:
 
 
 # --------------------------------------------------------------------------------------
-# structural defaulting, as the API server does it before validation
-
-
-def apply_defaults(schema: Mapping[str, Any], obj: Any) -> Any:
-    """A copy of ``obj`` with the schema's defaults filled in, top-down like the API server.
-
-    A defaulted object is then defaulted inside too (``default: {}`` yields every nested
-    default). Null fields that are not nullable are pruned first, as the API server does.
-    """
-    if isinstance(obj, Mapping):
-        out: dict[str, Any] = {}
-        properties = schema.get("properties") or {}
-        for key, value in obj.items():
-            child = properties.get(key)
-            if value is None and child is not None and not child.get("nullable"):
-                continue
-            out[key] = value
-        for key, child in properties.items():
-            if key not in out and "default" in child:
-                out[key] = copy.deepcopy(child["default"])
-        for key, value in list(out.items()):
-            if key in properties:
-                out[key] = apply_defaults(properties[key], value)
-            elif isinstance(schema.get("additionalProperties"), Mapping):
-                out[key] = apply_defaults(schema["additionalProperties"], value)
-        return out
-    if isinstance(obj, list) and isinstance(schema.get("items"), Mapping):
-        return [apply_defaults(schema["items"], item) for item in obj]
-    return obj
-
-
-# --------------------------------------------------------------------------------------
 # structural schema -> JSON Schema, to check objects offline as the API server would
 
 

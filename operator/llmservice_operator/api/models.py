@@ -1,9 +1,14 @@
 """The LLMService API (``llmservice.dev/v1alpha1``) as pydantic models.
 
 These models are the single contract of the project: the CRD is generated from them
-(``crd.py``), the builders read them, and ``render`` validates user files with them. Field
-descriptions end up in the CRD, so ``kubectl explain llmservice.spec.model`` prints them;
-keep them written for users.
+(``crd.py``), the operator reads every LLMService through them, the builders read them, and
+``render`` validates user files with them. Field descriptions end up in the CRD, so
+``kubectl explain llmservice.spec.model`` prints them; keep them written for users.
+
+The defaults are the models' own, and the CRD carries the same ones (a test compares the
+API server's defaulting with the models'): an object read here is what the API server would
+store. A null is read as the API server reads it: dropped where the field cannot be null,
+so its default applies (``replicas: null`` is 2), kept where it can (``size: null``).
 
 Cross-field rules (``minReplicas <= maxReplicas`` and the like) are not here: they live as
 CEL expressions in ``rules.py`` so that the API server and ``render`` enforce the very same
@@ -12,9 +17,20 @@ rule text.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -97,7 +113,7 @@ def _quantity_to_str(value: Any) -> Any:
 
     Not a float: the field is int-or-string and the API server refuses ``cpu: 0.5``
     unquoted ("must be of type integer,string"). Integral floats (``2.0``) never get here
-    from ``validate_llmservice``, which reads them as integers as the API server does.
+    from ``parse_llmservice``, which reads them as integers as the API server does.
     """
     if isinstance(value, bool):
         return value  # let validation reject it: True is not a quantity
@@ -172,6 +188,34 @@ class _Model(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The object as the API server stores it: camelCase keys, unset optionals dropped."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_as_unset(cls, data: Any) -> Any:
+        """Drop nulls from fields that cannot be null, as the API server prunes them before
+        defaulting: the field's default applies instead."""
+        if not isinstance(data, Mapping):
+            return data
+        never_null = _never_null(cls)
+        if not any(value is None and key in never_null for key, value in data.items()):
+            return data
+        return {k: v for k, v in data.items() if not (v is None and k in never_null)}
+
+
+@functools.cache
+def _never_null(model: type[BaseModel]) -> frozenset[str]:
+    """The names and aliases of a model's fields whose type does not admit None."""
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if annotation is None or annotation is types.NoneType:
+            continue
+        if types.NoneType in typing.get_args(annotation):
+            continue
+        keys.add(name)
+        if info.alias:
+            keys.add(info.alias)
+    return frozenset(keys)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,27 +1,43 @@
-"""Validate an LLMService as the API server would, and say what is wrong in the user's terms.
+"""Read an LLMService into the models, and say what is wrong in the user's terms.
 
-``render`` and the operator both call :func:`validate_llmservice`: the pydantic models check
-each field (types, enums, bounds, patterns), then the CRD's own CEL rules run on the defaulted
-object, so a file ``render`` accepts is one ``kubectl apply`` accepts, and the other way round.
+:func:`parse_llmservice` is what the operator runs on every spec it reconciles: the pydantic
+models check each field (types, enums, bounds, patterns, map keys) and fill in the defaults.
+The CRD's cross-field rules are not evaluated here: the API server enforced them when the
+object was written, and the operator trusts its admission. ``render``, which has no API
+server behind it, adds them (``llmservice_operator.tools.render.validation``).
+
 Errors name the field with the dotted camelCase path a user writes in YAML
 (``spec.service.nodePort``), never pydantic's internals.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from llmservice_operator.api import crd, models, rules
+from llmservice_operator.api import models, rules
 from llmservice_operator.api.models import LLMService
-from llmservice_operator.tools.render.cel import FieldError, evaluate_validations
 
-__all__ = ["FieldError", "InvalidLLMServiceError", "validate_llmservice"]
+__all__ = ["FieldError", "InvalidLLMServiceError", "parse_llmservice"]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One rejected field: ``path`` is dotted (``spec.autoscaling.minReplicas``)."""
+
+    path: str
+    message: str
+    # Kubernetes' cause type for the field (FieldValueInvalid, FieldValueForbidden,
+    # FieldValueRequired, FieldValueDuplicate): rules may set it with ``reason``.
+    reason: str = "FieldValueInvalid"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 class InvalidLLMServiceError(ValueError):
@@ -172,11 +188,6 @@ def _is_pydantic_tag(part: int | str) -> bool:
     return isinstance(part, str) and ("[" in part and part.endswith("]") and "-" in part)
 
 
-@functools.lru_cache(maxsize=1)
-def _schema() -> Mapping[str, Any]:
-    return crd.openapi_schema()
-
-
 def _check_type(obj: Mapping[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -215,12 +226,13 @@ def integral_floats_as_ints(value: Any) -> Any:
     return value
 
 
-def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
-    """The object as a defaulted LLMService, or :class:`InvalidLLMServiceError` with every error.
+def parse_llmservice(obj: Mapping[str, Any]) -> LLMService:
+    """The object as a defaulted LLMService, or :class:`InvalidLLMServiceError` with every
+    error the models find.
 
-    Order: apiVersion/kind, then each field (pydantic), then the CRD's CEL rules on the
-    defaulted object. CEL rules run only when the fields are valid: they assume well-typed
-    values, as the API server's do after its schema check.
+    Order: apiVersion/kind, then each field. Nulls and defaults are handled as the API server
+    does (by the models). A ``status`` is read leniently: it is the operator's to write, and a
+    user file may carry a stale one from ``kubectl get``.
     """
     if not isinstance(obj, Mapping):
         raise InvalidLLMServiceError(
@@ -229,12 +241,7 @@ def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
     errors = _check_type(obj)
     if errors:
         raise InvalidLLMServiceError(errors)
-    # status is the operator's to write; a user file may carry a stale one from `kubectl get`.
-    # Nulls and defaults are handled as the API server does: a null in a non-nullable field
-    # is dropped and defaulted (``replicas: null`` means 2), a nullable one stays null.
-    document = crd.apply_defaults(
-        _schema(), {k: integral_floats_as_ints(v) for k, v in obj.items() if k != "status"}
-    )
+    document = {k: integral_floats_as_ints(v) for k, v in obj.items() if k != "status"}
     try:
         # strict: the API server takes no "2" for an integer nor "true" for a boolean.
         service = LLMService.model_validate(document, strict=True)
@@ -245,9 +252,4 @@ def validate_llmservice(obj: Mapping[str, Any]) -> LLMService:
             service.status = models.LLMServiceStatus.model_validate(obj["status"])
         except ValidationError:
             service.status = None  # an unreadable status is recomputed, never a spec error
-    defaulted = service.to_api()
-    defaulted.pop("status", None)
-    cel_errors = evaluate_validations(_schema(), defaulted)
-    if cel_errors:
-        raise InvalidLLMServiceError(cel_errors)
     return service

@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,11 +43,9 @@ from llmservice_operator.api.models import (
     KIND,
     READY,
     LLMService,
-    LLMServiceSpec,
     LLMServiceStatus,
-    ObjectMeta,
 )
-from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.validation import InvalidLLMServiceError, parse_llmservice
 from llmservice_operator.builders import build_children
 from llmservice_operator.core import status
 from llmservice_operator.core.planner import (
@@ -97,7 +94,6 @@ WATCHED: tuple[tuple[ChildKind, str | None], ...] = (
     (POD, POD_SELECTOR),
 )
 MAX_BACKOFF = 30.0
-VALID_SPEC_MEMO = 256  # distinct specs whose validation is remembered
 SYNC_TIMEOUT = 300.0  # reconcile anyway if the watches have not caught up by then
 LIST_ATTEMPTS = 4  # start-up listing of one kind: tries before going on without it
 
@@ -215,9 +211,10 @@ def same_status(a: Obj | None, b: Obj | None) -> bool:
 
 @dataclass
 class _Spec:
-    """A validated spec, cached per generation (validation is the costly part). The
-    desired children are built again when needed: that takes a fraction of a
-    millisecond, and keeping them would cost some 10 KB per LLMService."""
+    """A spec read through the models (the CRD's rules were enforced by the API server at
+    admission), cached per generation. The desired children are built again when needed:
+    that takes a fraction of a millisecond, and keeping them would cost some 10 KB per
+    LLMService."""
 
     uid: str
     generation: int
@@ -281,7 +278,6 @@ class Controller:
         self._pod_owners: dict[str, Key] = {}  # pod uid -> its LLMService
         # resourceVersion and (packed) status of each LLMService after our last status write
         self._written: dict[Key, tuple[str | None, str]] = {}
-        self._valid_specs: OrderedDict[str, LLMServiceSpec] = OrderedDict()
         self.stopping = False
 
     # ----------------------------------------------------------------------------------
@@ -613,7 +609,7 @@ class Controller:
             return cached
         body = {k: svc[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in svc}
         try:
-            service = self._validate(body)
+            service = parse_llmservice(body)
         except InvalidLLMServiceError as exc:
             message = "; ".join(str(e) for e in exc.errors[:5])
             spec = _Spec(uid, generation, None, message or "the spec is invalid")
@@ -621,31 +617,6 @@ class Controller:
             spec = _Spec(uid, generation, service, None)
         self._specs[key] = spec
         return spec
-
-    def _validate(self, body: Obj) -> LLMService:
-        """:func:`validate_llmservice`, memoized by spec.
-
-        The CEL rules run in cel-python's interpreter, some 5 ms each, 70 ms or more for a
-        whole LLMService: a thousand LLMServices would spend over a minute of CPU there.
-        Only the root rule reads more than the spec (the name's DNS-1035 form, which the
-        models check as well), so a spec that passed once passes again under any valid
-        name; the result is reused for equal specs. Failures are not memoized: their
-        messages are worth computing afresh."""
-        spec_key = json.dumps(body.get("spec"), sort_keys=True, separators=(",", ":"))
-        known = self._valid_specs.get(spec_key)
-        if known is not None:
-            try:
-                meta = ObjectMeta.model_validate(body.get("metadata") or {})
-            except ValidationError:
-                pass  # a bad name: let the full validation say so
-            else:
-                self._valid_specs.move_to_end(spec_key)
-                return LLMService(metadata=meta, spec=known)
-        service = validate_llmservice(body)
-        self._valid_specs[spec_key] = service.spec
-        while len(self._valid_specs) > VALID_SPEC_MEMO:
-            self._valid_specs.popitem(last=False)
-        return service
 
     # ----------------------------------------------------------------------------------
     # one pass

@@ -68,9 +68,15 @@ def prune(
 
 
 def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
-    """Fill absent properties that declare a default, recursively inside present values."""
+    """Fill absent properties that declare a default, recursively inside present values.
+
+    A null in a property that is not ``nullable`` is dropped first, so its default (if any)
+    applies, as the API server prunes such nulls before defaulting. Works in place.
+    """
     if isinstance(value, dict):
         for key, sub in (schema.get("properties") or {}).items():
+            if key in value and value[key] is None and not sub.get("nullable"):
+                del value[key]
             if key not in value and "default" in sub:
                 value[key] = clone(sub["default"])
             if key in value:

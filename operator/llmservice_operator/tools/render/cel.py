@@ -46,6 +46,8 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError
 
+from llmservice_operator.api.validation import FieldError
+
 __all__ = [
     "KUBERNETES_FUNCTIONS",
     "CELRuleError",
@@ -58,20 +60,6 @@ __all__ = [
     "evaluate_validations",
     "set_memo_size",
 ]
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One rejected field: ``path`` is dotted (``spec.autoscaling.minReplicas``)."""
-
-    path: str
-    message: str
-    # Kubernetes' cause type for the field (FieldValueInvalid, FieldValueForbidden,
-    # FieldValueRequired, FieldValueDuplicate): rules may set it with ``reason``.
-    reason: str = "FieldValueInvalid"
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 class CELRuleError(ValueError):

@@ -1,9 +1,11 @@
 """``llmservice-operator render``: the children of LLMServices in a file, offline.
 
 For GitOps review and diffs: the same builders the operator runs, without a cluster. Every
-document is validated and built before anything is written, so a bad file prints errors
-only (one line per problem, naming the file, the object and the field) and never half of
-the output.
+document is validated as the API server would (:mod:`.validation`: the models, then the
+CRD's CEL rules) and built before anything is written, so a bad file prints errors only
+(one line per problem, naming the file, the object and the field) and never half of the
+output. The CEL rules need the ``render`` extra (cel-python); without it the command says
+how to install it rather than validate less than it promises.
 """
 
 from __future__ import annotations
@@ -16,11 +18,20 @@ from typing import Any, TextIO
 import yaml
 
 from llmservice_operator.api.models import KIND, LLMService
-from llmservice_operator.api.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.validation import InvalidLLMServiceError
 from llmservice_operator.builders import build_children
 from llmservice_operator.tools import useryaml
 
 DEFAULT_NAMESPACE = "default"
+EXIT_OK, EXIT_INVALID, EXIT_NO_EXTRA = 0, 1, 2
+NEEDS_EXTRA = (
+    "llmservice-operator render: the CRD's CEL rules need cel-python, the optional 'render' "
+    "extra: pip install 'llmservice-operator[render]'"
+)
+
+
+class MissingExtraError(Exception):
+    """cel-python is not installed: render cannot check what the API server checks."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +58,15 @@ class RenderError(Exception):
 def validate(document: dict[str, Any], where: str) -> LLMService:
     """The document as a validated LLMService, or :class:`RenderError` naming each field.
 
-    The same check the operator runs (fields, then the CRD's CEL rules), so a file that
-    renders here is one the API server accepts.
+    The API server's checks (fields, then the CRD's CEL rules), so a file that renders
+    here is one the API server accepts.
     """
+    try:
+        from llmservice_operator.tools.render.validation import validate_llmservice
+    except ModuleNotFoundError as missing:
+        if missing.name not in ("celpy", "lark"):
+            raise
+        raise MissingExtraError(NEEDS_EXTRA) from None
     try:
         return validate_llmservice(document)
     except InvalidLLMServiceError as error:
@@ -158,7 +175,8 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Render ``filename`` (``-`` for stdin) to stdout; 0 on success, 1 with errors on stderr."""
+    """Render ``filename`` (``-`` for stdin) to stdout; 0 on success, 1 with errors on
+    stderr, 2 when the ``render`` extra is missing."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -170,6 +188,9 @@ def main(
     except RenderError as error:
         for problem in error.problems:
             stderr.write(problem.format(shown) + "\n")
-        return 1
+        return EXIT_INVALID
+    except MissingExtraError as missing:
+        stderr.write(f"{missing}\n")
+        return EXIT_NO_EXTRA
     stdout.write(rendered)
-    return 0
+    return EXIT_OK
