@@ -210,7 +210,7 @@ def conflict(live: Obj, owner_name: str, owner_uid: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Observed:
+class LiveChild:
     """What is known of one child: the live object, or only its summary from a cache.
 
     ``body`` is the full live object when at hand (for the drift check); the summary
@@ -227,11 +227,11 @@ class Observed:
     namespace: str = ""
 
     @staticmethod
-    def of(obj: Obj, with_body: bool = True) -> Observed:
+    def of(obj: Obj, with_body: bool = True) -> LiveChild:
         """From a live object; ``with_body=False`` for a summary that lacks the spec."""
         meta = obj.get("metadata") or {}
         ref = controller_of(obj)
-        return Observed(
+        return LiveChild(
             kind=str(obj.get("kind", "")),
             name=str(meta.get("name", "")),
             uid=meta.get("uid"),
@@ -286,10 +286,10 @@ class Plan:
 
 def plan(
     desired: Sequence[Obj],
-    observed: Mapping[str, Observed | None],
+    observed: Mapping[str, LiveChild | None],
     owner_name: str,
     owner_uid: str,
-    unwanted: Sequence[Observed] = (),
+    unwanted: Sequence[LiveChild] = (),
 ) -> Plan:
     """The writes that bring the children to ``desired``.
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from llmservice_operator.api import naming
 from llmservice_operator.api.models import (
     AVAILABLE,
@@ -34,6 +36,7 @@ from llmservice_operator.api.models import (
     READY,
     SCALING_LIMITED,
     LLMServiceSpec,
+    LLMServiceStatus,
 )
 
 Obj = Mapping[str, Any]
@@ -557,3 +560,45 @@ def condition(status: Obj | None, type_: str) -> Obj | None:
         if cond.get("type") == type_:
             return dict(cond)
     return None
+
+
+# --------------------------------------------------------------------------------------
+# comparing statuses, and what a change of status tells the user
+
+
+def same_status(a: Obj | None, b: Obj | None) -> bool:
+    """Equal once read through the status model (CRD defaults cannot make them differ)."""
+    try:
+        left = LLMServiceStatus.model_validate(a or {}).to_api()
+        right = LLMServiceStatus.model_validate(b or {}).to_api()
+    except ValidationError:
+        return False
+    return left == right
+
+
+def transitions(old: Obj, new: Obj) -> list[tuple[str, str, str]]:
+    """The events a user should see for a status change: (type, reason, message)."""
+    out: list[tuple[str, str, str]] = []
+    old_ready = condition(old, READY) or {}
+    new_ready = condition(new, READY) or {}
+    old_deg = condition(old, DEGRADED) or {}
+    new_deg = condition(new, DEGRADED) or {}
+    reason = new_ready.get("reason")
+    if reason in (INVALID_SPEC, NAME_CONFLICT):
+        if (old_ready.get("reason"), old_ready.get("message")) != (
+            reason,
+            new_ready.get("message"),
+        ):
+            out.append(("Warning", str(reason), str(new_ready.get("message", ""))))
+        return out
+    if new_deg.get("status") == "True" and (
+        old_deg.get("status") != "True" or old_deg.get("reason") != new_deg.get("reason")
+    ):
+        out.append(("Warning", "Degraded", f"{new_deg.get('reason')}: {new_deg.get('message')}"))
+    elif old_deg.get("status") == "True" and new_deg.get("status") != "True":
+        out.append(("Normal", "Recovered", f"no longer {old_deg.get('reason')}"))
+    before, after = old.get("desiredReplicas"), new.get("desiredReplicas")
+    if isinstance(before, int) and isinstance(after, int) and before != after and old_ready:
+        who = "autoscaler" if (new.get("autoscaling") or {}).get("state") != "Disabled" else "spec"
+        out.append(("Normal", "Scaled", f"desired pods {before} -> {after} ({who})"))
+    return out

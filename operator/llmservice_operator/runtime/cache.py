@@ -1,7 +1,7 @@
 """What the operator knows of the cluster: small summaries of the watched objects.
 
-kopf's watches feed this cache (see :mod:`handlers`); the reconcile reads it and never asks
-the API server for an object it watches.
+kopf's watches feed this cache (through :mod:`.intake`); the reconcile reads it and never
+asks the API server for an object it watches.
 
 Why not kopf's indexes, which do the same: on start, kopf holds the worker of every listed
 object until every object of every indexed kind has been indexed, and each worker that
@@ -9,9 +9,12 @@ finishes wakes all the others. The start-up time grows with the square of the nu
 objects (1.7 s for 1,000 workers, 32 s for 4,000 on our machines) and every listed body is
 kept meanwhile: a restarted operator with a thousand LLMServices took two minutes and
 300 MB before its first reconcile. Here each event is folded into the cache as it comes,
-and :class:`StartupSync` says when the cache has heard of everything that existed at
+and :class:`~.startup.StartupSync` says when the cache has heard of everything that existed at
 start, which is what the indexes' wait was for (a restarted operator must not recreate a
 child only because its event came late).
+
+What is kept of each object is a summary (:func:`service_summary`, :func:`child_summary`,
+``status.project_pod``): what the reconcile and the status read, nothing more.
 
 Summaries are kept as compact JSON: a tenth of the memory of the same dicts.
 """
@@ -19,13 +22,15 @@ Summaries are kept as compact JSON: a tenth of the memory of the same dicts.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmservice_operator.api import naming
+from llmservice_operator.core import planner, status
+
 Obj = Mapping[str, Any]
-Key = tuple[str, str]  # namespace, name
+Key = tuple[str, str]  # namespace, name (of an LLMService)
 ObjectId = tuple[str, str, str]  # kind, namespace, name
 
 
@@ -45,6 +50,68 @@ def resource_version(body: Obj) -> int | None:
         return int(str((body.get("metadata") or {}).get("resourceVersion")))
     except (TypeError, ValueError):
         return None
+
+
+def newer(a: Obj | None, b: Obj | None) -> Obj | None:
+    """Of two versions of one object, the one with the later resourceVersion (``a`` when
+    they cannot be ordered: resourceVersions are opaque, the emulator's and etcd's are
+    integers)."""
+    if a is None or b is None:
+        return a if b is None else b
+    ra, rb = resource_version(a), resource_version(b)
+    if ra is not None and rb is not None and rb > ra:
+        return b
+    return a
+
+
+def service_summary(body: Obj) -> dict[str, Any]:
+    """What the operator keeps of an LLMService: identity, spec and status."""
+    meta = body.get("metadata") or {}
+    kept = ("name", "namespace", "uid", "generation", "resourceVersion", "deletionTimestamp")
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {k: meta[k] for k in kept if meta.get(k) is not None},
+        "spec": body.get("spec") or {},
+        "status": body.get("status") or {},
+    }
+
+
+def child_summary(body: Obj) -> dict[str, Any]:
+    """Identity, ownership and hash of a child, plus what status reads of it."""
+    meta = body.get("metadata") or {}
+    obj_labels = meta.get("labels") or {}
+    ref = planner.controller_of(body)
+    summary: dict[str, Any] = {
+        "kind": body.get("kind"),
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "labels": {
+                k: obj_labels[k]
+                for k in (naming.MANAGED_BY_LABEL, naming.SERVICE_LABEL)
+                if k in obj_labels
+            },
+            "annotations": {},
+            "ownerReferences": [dict(ref)] if ref else [],
+        },
+    }
+    digest = planner.hash_of(body)
+    if digest is not None:
+        summary["metadata"]["annotations"] = {planner.HASH_ANNOTATION: digest}
+    kind = body.get("kind")
+    if kind == "Deployment":
+        projected = status.project_deployment(body)
+        summary["spec"], summary["status"] = projected["spec"], projected["status"]
+        summary["metadata"]["generation"] = meta.get("generation")
+        if planner.applies_replicas(body):
+            summary["appliesReplicas"] = True
+    elif kind == "HorizontalPodAutoscaler":
+        projected = status.project_hpa(body)
+        summary["spec"], summary["status"] = projected["spec"], projected["status"]
+    return summary
 
 
 @dataclass(frozen=True)
@@ -120,59 +187,3 @@ class Cache:
         if kind == "Pod":
             return sum(len(p) for p in self._pods.values())
         return len(self._objects.get(kind, {}))
-
-
-class StartupSync:
-    """Whether the watches have reported every object that existed when the operator
-    started.
-
-    The operator lists each watched kind once at start (before kopf's watches begin) and
-    expects to hear of each listed object from the watch. An object deleted in between is
-    never reported: when no new object has been reported for ``stall_seconds``, the caller
-    asks the API server about the ones still missing (:meth:`stalled`, :meth:`gone`).
-    """
-
-    def __init__(self, stall_seconds: float = 2.0) -> None:
-        self.stall_seconds = stall_seconds
-        self._expected: dict[ObjectId, str] | None = None  # None: not listed yet
-        self._heard: set[tuple[ObjectId, str]] = set()
-        self._progress = time.monotonic()
-
-    def expect(self, objects: Iterable[tuple[ObjectId, str]]) -> None:
-        """The listed objects, as ((kind, namespace, name), uid)."""
-        expected = dict(objects)
-        for oid, uid in self._heard:
-            if expected.get(oid) == uid:
-                del expected[oid]
-        self._expected = expected
-        self._heard.clear()
-        self._progress = time.monotonic()
-
-    def heard(self, oid: ObjectId, uid: str) -> None:
-        if self._expected is None:
-            self._heard.add((oid, uid))  # before the listing: remembered for expect()
-            return
-        if self._expected.get(oid) == uid:
-            del self._expected[oid]
-            self._progress = time.monotonic()
-
-    def gone(self, oid: ObjectId, uid: str | None) -> None:
-        """The API server says ``oid`` no longer exists (uid None) or is another object."""
-        if self._expected is not None and self._expected.get(oid) != uid:
-            self._expected.pop(oid, None)
-            self._progress = time.monotonic()
-
-    @property
-    def complete(self) -> bool:
-        return self._expected is not None and not self._expected
-
-    def missing(self) -> list[tuple[ObjectId, str]]:
-        return list((self._expected or {}).items())
-
-    def stalled_since_now(self) -> None:
-        """Asked about the missing ones: wait another stall period before asking again."""
-        self._progress = time.monotonic()
-
-    def stalled(self, now: float | None = None) -> bool:
-        moment = time.monotonic() if now is None else now
-        return moment - self._progress >= self.stall_seconds

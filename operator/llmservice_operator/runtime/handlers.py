@@ -1,11 +1,10 @@
-"""kopf handlers: watches and the operator's start and stop. Nothing else.
+"""kopf wiring: the operator's start and stop, and one event handler per watch. Nothing else.
 
-Every event is handed to :class:`~llmservice_operator.runtime.controller.Controller`, which keeps
-what it needs of it in its cache and reconciles; see there for why the handlers are raw
-event handlers rather than kopf's create/update/resume ones, and :mod:`cache` for why
-there are no kopf indexes. The watches here are the ones ``controller.WATCHED`` lists. All
-handlers are coroutines: kopf would run plain functions in its thread pool, a thread hop
-per event.
+The handlers are made from :data:`~.watched.WATCHED` and hand every event to the
+:class:`~.controller.Controller`: raw event handlers rather than kopf's create/update/resume
+ones (see :mod:`.controller` for why), and no kopf indexes (see :mod:`.cache`). Every handler
+is a coroutine: kopf would run a plain function in its thread pool, a thread hop per event.
+Importing this module registers them with kopf's default registry.
 """
 
 from __future__ import annotations
@@ -15,15 +14,13 @@ from typing import Any
 
 import kopf
 
-from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL
 from llmservice_operator.runtime import settings as settings_mod
 from llmservice_operator.runtime.controller import Controller
 from llmservice_operator.runtime.kube import Kube, api_client_from_environment
+from llmservice_operator.runtime.watched import WATCHED, Watch
 
 log = logging.getLogger(__name__)
 _state: dict[str, Controller] = {}
-
-LLMSERVICES = (API_GROUP, API_VERSION, PLURAL)
 
 
 def controller() -> Controller:
@@ -44,8 +41,7 @@ async def start(**_: Any) -> None:
     _state["controller"] = ctl
     # kopf starts its watches once the start-up handlers are done: what is listed here
     # existed before them, and the controller waits until the watches have reported it.
-    namespaces: tuple[str | None, ...] = config.namespaces or (None,)
-    await ctl.list_existing(namespaces)
+    await ctl.start(config.namespaces or (None,))
 
 
 @kopf.on.cleanup()
@@ -56,33 +52,17 @@ async def stop(**_: Any) -> None:
         ctl.kube.close()
 
 
-@kopf.on.event(*LLMSERVICES)
-async def llmservice_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    controller().on_service_event(type, body)
+def _watch(watch: Watch) -> None:
+    kind = watch.kind.kind
+
+    async def on_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller().on_event(kind, type, body)
+
+    # No label filter here: a selector is the API server's to apply (main.kopf_settings).
+    kopf.on.event(watch.kind.api_version, watch.kind.plural, id=f"{watch.kind.plural}-events")(
+        on_event
+    )
 
 
-@kopf.on.event("apps", "v1", "deployments")
-async def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    controller().on_child_event("Deployment", type, body)
-
-
-@kopf.on.event("v1", "services")
-async def service_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    controller().on_child_event("Service", type, body)
-
-
-@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers")
-async def hpa_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    controller().on_child_event("HorizontalPodAutoscaler", type, body)
-
-
-@kopf.on.event("v1", "persistentvolumeclaims")
-async def claim_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    controller().on_child_event("PersistentVolumeClaim", type, body)
-
-
-# No label filter here: the pods are selected by the API server (main.kopf_settings), and
-# a pod whose label is removed is reported once more, as DELETED and without the label.
-@kopf.on.event("v1", "pods")
-async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    controller().on_pod_event(type, body)
+for _each in WATCHED:
+    _watch(_each)

@@ -51,8 +51,8 @@ USER_AGENT = f"{naming.FIELD_MANAGER}/0.1.0"
 
 
 @dataclass(frozen=True)
-class ChildKind:
-    """Where one kind of object lives in the API."""
+class Kind:
+    """Where one kind of object lives in the API (the LLMService, a child, a Pod, an Event)."""
 
     api_version: str
     kind: str
@@ -70,17 +70,17 @@ class ChildKind:
         return f"{prefix}/namespaces/{namespace}/{self.plural}"
 
 
-DEPLOYMENT = ChildKind("apps/v1", "Deployment", "deployments")
-SERVICE = ChildKind("v1", "Service", "services")
-HPA = ChildKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
-CLAIM = ChildKind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
-POD = ChildKind("v1", "Pod", "pods")
-EVENT = ChildKind("v1", "Event", "events")
-LLMSERVICE = ChildKind(f"{API_GROUP}/{API_VERSION}", KIND, PLURAL)
+DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+SERVICE = Kind("v1", "Service", "services")
+HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
+CLAIM = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
+POD = Kind("v1", "Pod", "pods")
+EVENT = Kind("v1", "Event", "events")
+LLMSERVICE = Kind(f"{API_GROUP}/{API_VERSION}", KIND, PLURAL)
 CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM)}
 
 
-def child_kind(manifest: Mapping[str, Any]) -> ChildKind:
+def child_kind(manifest: Mapping[str, Any]) -> Kind:
     try:
         return CHILD_KINDS[str(manifest["kind"])]
     except KeyError:
@@ -212,7 +212,7 @@ class Kube:
             APPLY,
         )
 
-    async def get(self, ck: ChildKind, namespace: str, name: str) -> Obj | None:
+    async def get(self, ck: Kind, namespace: str, name: str) -> Obj | None:
         try:
             return await self._run(
                 f"get {ck.kind} {namespace}/{name}", "GET", ck.path(namespace, name)
@@ -223,7 +223,7 @@ class Kube:
             raise
 
     async def list_pages(
-        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
+        self, ck: Kind, namespace: str | None, selector: str | None, page: int = 100
     ) -> AsyncIterator[Page]:
         """Every object of a kind, a page of ``page`` at a time, so that a large cluster's
         objects are never all in memory at once."""
@@ -245,7 +245,7 @@ class Kube:
             if not token:
                 return
 
-    async def delete(self, ck: ChildKind, namespace: str, name: str, uid: str | None) -> bool:
+    async def delete(self, ck: Kind, namespace: str, name: str, uid: str | None) -> bool:
         """Delete a child; with ``uid``, only that very object (never a namesake made since).
         False when it was already gone."""
         body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions"}

@@ -1,4 +1,5 @@
-"""``llmservice-operator run``: settings, logging, metrics, then kopf with our handlers."""
+"""``llmservice-operator run``, the operator process: settings, logging, metrics, then kopf
+with our handlers (:mod:`.handlers`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from typing import Any
 import kopf
 
 from llmservice_operator.runtime import settings as settings_mod
-from llmservice_operator.runtime.controller import POD_SELECTOR
 from llmservice_operator.runtime.metrics import METRICS
+from llmservice_operator.runtime.watched import WATCHED
 
 WORKER_IDLE_SECONDS = 0.1
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
     """No diff base: kopf's change detection is for create/update/resume handlers, which
-    this operator does not use (see :mod:`controller`). kopf still builds a diff base for
+    this operator does not use (see :mod:`.controller`). kopf still builds a diff base for
     every event it sees, a deep copy of the whole object, status and managed fields
     included; with thousands of watched objects that was half of the operator's CPU.
     Building an empty one, and storing none, costs nothing and changes nothing the event
@@ -66,7 +67,9 @@ def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
     ks.persistence.diffbase_storage = NoDiffBase()
     # Only our pods, selected by the API server: a cluster's other pods never reach the
     # operator, and a pod whose label is removed is reported as leaving (DELETED).
-    ks.watching.label_selectors["v1", "pods"] = POD_SELECTOR
+    for watch in WATCHED:
+        if watch.selector is not None:
+            ks.watching.label_selectors[watch.kind.api_version, watch.kind.plural] = watch.selector
     # Watching named namespaces, the operator may hold only a Role there (deploy/namespaced):
     # kopf's scanning would list namespaces and watch CRDs at cluster scope, retry the 403s
     # for about a minute and only then fall back to the names it was given.
