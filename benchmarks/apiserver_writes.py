@@ -16,7 +16,8 @@ does not compete with it for the interpreter lock.
 
 ``--compare`` runs everything twice, with the CEL rule memo off and on, and prints the two
 side by side with their ratio; ``--before REV`` compares the server of an older commit
-(its ``operator/`` folder, taken with ``git archive``) with the working tree's instead.
+(its ``operator/`` and ``testkit/`` folders, taken with ``git archive``) with the working
+tree's instead.
 ``--profile FILE`` writes a cProfile of the server's thread.
 
 Run: ``.venv/bin/python benchmarks/apiserver_writes.py [--count 300] [--compare | --before REV]``.
@@ -41,8 +42,6 @@ from typing import Any
 
 import httpx
 import yaml
-from llmservice_operator.builders import build_children
-from llmservice_operator.models import LLMService
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
@@ -72,9 +71,7 @@ def serve(url_file: str, cel_memo: bool, profile: str | None) -> int:
     """Internal: host a server in this process until stdin closes."""
     import cProfile
 
-    from llmservice_operator import celrules
-    from llmservice_operator.testing.runner import ServerThread
-
+    celrules, ServerThread = _server_modules()
     if not cel_memo:
         celrules.set_memo_size(0)
     profiler = cProfile.Profile()
@@ -87,6 +84,20 @@ def serve(url_file: str, cel_memo: bool, profile: str | None) -> int:
             server.call(lambda api: profiler.disable())
             profiler.dump_stats(profile)
     return 0
+
+
+def _server_modules() -> tuple[Any, Any]:
+    """The CEL engine and the server host of the tree on the path: the working tree's, or
+    with ``--before`` an older commit's, which may predate the layers as folders and the
+    test kit as a distribution of its own (the operator's module is imported first, so an
+    old tree never pairs with the installed test kit)."""
+    try:
+        from llmservice_operator.tools.render import cel
+        from llmservice_testkit.emulator.thread import ServerThread
+    except ImportError:
+        from llmservice_operator import celrules as cel
+        from llmservice_operator.testing.runner import ServerThread
+    return cel, ServerThread
 
 
 class Client:
@@ -118,6 +129,10 @@ def _watch(url: str, path: str, stop: threading.Event, seen: list[int]) -> None:
 
 def _writes(client: Client, i: int) -> list[Callable[[], None]]:
     """The 12 writes the operator and the controllers make for LLMService ``svc-i``."""
+    # Imported here: the server process (``--serve``) may run an older commit's tree.
+    from llmservice_operator.api.models import LLMService
+    from llmservice_operator.builders import build_children
+
     name = f"svc-{i:04d}"
     service = LLMService.model_validate({"metadata": {"name": name, "namespace": NS}})
     children = {m["kind"]: m for m in build_children(service)}
@@ -198,7 +213,7 @@ def run(
         env = dict(os.environ)
         if source is not None:
             env["PYTHONPATH"] = os.pathsep.join(
-                [str(source / "operator"), env.get("PYTHONPATH", "")]
+                [str(source / "operator"), str(source / "testkit"), env.get("PYTHONPATH", "")]
             )
         server = subprocess.Popen(args, stdin=subprocess.PIPE, env=env)
         try:
@@ -317,9 +332,18 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def _checkout(rev: str, into: Path) -> Path:
-    """The ``operator/`` folder of commit ``rev``, extracted under ``into``."""
+    """The ``operator/`` and (where it has one) ``testkit/`` folders of commit ``rev``,
+    extracted under ``into``."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, "operator", "testkit"],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "operator/"], capture_output=True, check=True
+        ["git", "-C", str(ROOT), "archive", rev, *listed.stdout.split()],
+        capture_output=True,
+        check=True,
     )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(into, filter="data")

@@ -35,22 +35,22 @@ from typing import Any
 
 import httpx
 import yaml
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
-from llmservice_operator.kube import CHILD_KINDS, USER_AGENT
-from llmservice_operator.models import LLMService
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_operator.runtime.kube import CHILD_KINDS, USER_AGENT
+from llmservice_testkit.emulator.thread import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
 LLMS = "/apis/llmservice.dev/v1alpha1"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-RUN = "from llmservice_operator.runner import main; raise SystemExit(main())"
+RUN = "from llmservice_operator.runtime.main import main; raise SystemExit(main())"
 # The same under cProfile (main thread: kopf's event loop and our handlers), for
 # ``--profile-operator``; the profile is written when the operator stops.
 PROFILED_RUN = (
     "import cProfile, os\n"
-    "from llmservice_operator.runner import main\n"
+    "from llmservice_operator.runtime.main import main\n"
     "profile = cProfile.Profile()\n"
     "code = profile.runcall(main)\n"
     "profile.dump_stats(os.environ['BENCH_PROFILE'])\n"
@@ -263,7 +263,7 @@ def watch_objects(
             time.sleep(0.5)
 
 
-OURS = f"{labels.MANAGED_BY_LABEL}={labels.MANAGED_BY}"
+OURS = f"{naming.MANAGED_BY_LABEL}={naming.MANAGED_BY}"
 
 
 class ReadyCounter:
@@ -348,7 +348,7 @@ class FakeControllers:
                     {
                         "apiVersion": "v1",
                         "kind": "Pod",
-                        "metadata": {"name": pod, "labels": labels.common_labels(name)},
+                        "metadata": {"name": pod, "labels": naming.common_labels(name)},
                         "spec": {"containers": [{"name": "backend", "image": "backend:1"}]},
                     },
                 )

@@ -7,7 +7,7 @@ exits non-zero. The kubelet copies that file into the container's
 and reports Degraded with reason ModelPullFailed, and the kubelet's CrashLoopBackOff restarts
 the container, which is what retries the pull (with a growing pause) from then on.
 
-The marker must stay equal to ``llmservice_operator.status.MODEL_PULL_FAILED_MARKER``; the
+The marker must stay equal to ``llmservice_operator.core.status.MODEL_PULL_FAILED_MARKER``; the
 backend image does not ship the operator package, so a contract test checks the two agree.
 """
 

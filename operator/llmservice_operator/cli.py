@@ -46,7 +46,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "-n", "--namespace", default=None, help="namespace for objects that do not set one"
     )
 
-    from llmservice_operator import loadtest, report  # light: their heavy imports are lazy
+    from llmservice_operator.tools import loadtest, report  # light: heavy imports are lazy
 
     loadtest.add_arguments(
         sub.add_parser(
@@ -72,24 +72,24 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "run":
-        from llmservice_operator import runner
+        from llmservice_operator.runtime import main as operator_main
 
-        return runner.main()
+        return operator_main.main()
     if args.command == "crd":
-        from llmservice_operator import crd
+        from llmservice_operator.api import crd
 
         sys.stdout.write(crd.crd_yaml())
         return 0
     if args.command == "render":
-        from llmservice_operator import render
+        from llmservice_operator.tools.render import command as render
 
         return render.main(args.filename, args.output, args.namespace)
     if args.command == "loadtest":
-        from llmservice_operator import loadtest
+        from llmservice_operator.tools import loadtest
 
         return loadtest.main(args)
     if args.command == "report":
-        from llmservice_operator import report
+        from llmservice_operator.tools import report
 
         return report.main(args)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this

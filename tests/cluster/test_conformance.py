@@ -59,7 +59,7 @@ class Backend:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from llmservice_operator.testing.runner import ServerThread
+    from llmservice_testkit.emulator.thread import ServerThread
 
     with ServerThread(kubeconfig_path=tmp_path_factory.mktemp("emu") / "kubeconfig") as server:
         yield server

@@ -100,7 +100,11 @@ def test_get_llms_columns_scale_and_delete_with_real_garbage_collection(
     real: Real, namespace: str, operator: Operator
 ) -> None:
     doc = service_doc("fixed", replicas=1, autoscaling={"enabled": False})
-    apply(real, namespace, doc)
+    real.kubectl("create", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    again = real.kubectl("create", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc),
+                         check=False)  # fmt: skip
+    assert again.returncode != 0
+    assert "AlreadyExists" in again.stderr or "already exists" in again.stderr
     wait_condition(real, namespace, "fixed", "Ready", "True")
     table = real.kubectl("get", "llms", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "MODEL", "READY", "DESIRED", "MIN", "MAX", "PHASE", "AGE"]

@@ -1,7 +1,7 @@
 """Where the end-to-end tests run, chosen by the shared options of tests/conftest.py,
 and the helpers the tests share.
 
-- default (CI): the local API server of ``llmservice_operator.testing``, the operator as a
+- default (CI): the local API server of ``llmservice_testkit.emulator``, the operator as a
   subprocess (``python -m llmservice_operator run``, cluster-wide), and the Deployment and
   HPA controllers played by this process (``playground.PlayedControllers``). No container
   runs: the tests that need real pods skip.
@@ -135,7 +135,7 @@ class ControllerThread:
     """``PlayedControllers.tick`` every ``interval`` seconds in a daemon thread."""
 
     def __init__(self, api_client: Any, interval: float = 0.2) -> None:
-        from llmservice_operator.playground import PlayedControllers
+        from llmservice_testkit.playground import PlayedControllers
 
         self._played = PlayedControllers(api_client)
         self._interval = interval
@@ -161,8 +161,8 @@ class ControllerThread:
 
 @contextlib.contextmanager
 def local_environment(workdir: Path) -> Iterator[E2E]:
-    from llmservice_operator.playground import operator_process
-    from llmservice_operator.testing.runner import ServerThread
+    from llmservice_testkit.emulator.thread import ServerThread
+    from llmservice_testkit.playground import operator_process
 
     if KUBECTL is None:
         pytest.skip("kubectl is not installed (the e2e tests drive the cluster with it)")
@@ -204,7 +204,7 @@ def create_namespace(env: E2E, labels: dict[str, str] | None = None) -> None:
 @contextlib.contextmanager
 def real_environment(real: Any, workdir: Path) -> Iterator[E2E]:
     """The session's real control plane (tests/conftest.py ``real_cluster``)."""
-    from llmservice_operator.playground import operator_process
+    from llmservice_testkit.playground import operator_process
 
     env = E2E("real", real.kubeconfig, f"e2e-{uuid.uuid4().hex[:6]}")
     create_namespace(env, {"pod-security.kubernetes.io/enforce": "restricted"})

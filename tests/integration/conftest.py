@@ -4,7 +4,7 @@ Imported rather than listed in ``pytest_plugins``: pytest only accepts that in t
 conftest.
 """
 
-from llmservice_operator.testing.pytest_plugin import (  # noqa: F401
+from llmservice_testkit.pytest_plugin import (  # noqa: F401
     apiserver,
     fresh_apiserver,
     k8s_api_client,

@@ -24,15 +24,15 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from llmservice_operator import labels
-from llmservice_operator.kube import USER_AGENT
-from llmservice_operator.models import API_GROUP, API_VERSION, PLURAL
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL
+from llmservice_operator.runtime.kube import USER_AGENT
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
 KUBECTL = shutil.which("kubectl")
 T = TypeVar("T")
-RUN = "from llmservice_operator.runner import main; raise SystemExit(main())"
+RUN = "from llmservice_operator.runtime.main import main; raise SystemExit(main())"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -331,7 +331,7 @@ class Cluster:
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": pod_name, "labels": labels.common_labels(owner)},
+            "metadata": {"name": pod_name, "labels": naming.common_labels(owner)},
             "spec": {"containers": [{"name": "backend", "image": "example/backend:1"}]},
         }
         self.core.create_namespaced_pod(self.ns, pod)

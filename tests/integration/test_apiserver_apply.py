@@ -10,7 +10,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from llmservice_operator.testing import ServerThread
+from llmservice_testkit.emulator import ServerThread
 
 APPLY = "application/apply-patch+yaml"
 SMP = "application/strategic-merge-patch+json"

@@ -7,7 +7,7 @@ from typing import Any
 import manifests
 import pytest
 from kubernetes import client
-from llmservice_operator.testing import controllers
+from llmservice_testkit.emulator import controllers
 
 
 def _deployment(name: str, replicas: int) -> dict[str, Any]:

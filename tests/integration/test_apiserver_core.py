@@ -14,7 +14,7 @@ import manifests
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from llmservice_operator.testing import ServerThread
+from llmservice_testkit.emulator import ServerThread
 
 
 def raw(
@@ -269,7 +269,7 @@ def test_serve_command_writes_a_kubeconfig_the_client_uses(tmp_path: Path) -> No
         [
             sys.executable,
             "-m",
-            "llmservice_operator.testing",
+            "llmservice_testkit",
             "serve",
             "--port",
             "0",

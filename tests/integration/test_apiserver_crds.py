@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from llmservice_operator.testing import ServerThread
+from llmservice_testkit.emulator import ServerThread
 
 DATA = Path(__file__).parent / "apiserver_data"
 GROUP, VERSION, PLURAL = "testing.llmservice.dev", "v1", "widgets"
@@ -147,7 +147,7 @@ def test_put_on_custom_object_needs_resource_version(
 def test_deleting_the_crd_removes_its_objects(
     fresh_apiserver: ServerThread,
 ) -> None:
-    from llmservice_operator.testing.pytest_plugin import api_client_for
+    from llmservice_testkit.pytest_plugin import api_client_for
 
     api_client = api_client_for(fresh_apiserver)
     ext = client.ApiextensionsV1Api(api_client)
@@ -163,7 +163,7 @@ def test_deleting_the_crd_removes_its_objects(
 def test_the_projects_crd_registers(fresh_apiserver: ServerThread) -> None:
     if not REAL_CRD.exists():
         pytest.skip(f"{REAL_CRD} is not generated yet")
-    from llmservice_operator.testing.pytest_plugin import api_client_for
+    from llmservice_testkit.pytest_plugin import api_client_for
 
     crd = yaml.safe_load(REAL_CRD.read_text())
     api_client = api_client_for(fresh_apiserver)

@@ -13,10 +13,10 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from llmservice_operator.testing.pytest_plugin import api_client_for
-from llmservice_operator.testing.runner import ServerThread
-from llmservice_operator.testing.server import ApiServer
-from llmservice_operator.testing.store import Store
+from llmservice_testkit.emulator.server import ApiServer
+from llmservice_testkit.emulator.store import Store
+from llmservice_testkit.emulator.thread import ServerThread
+from llmservice_testkit.pytest_plugin import api_client_for
 
 
 def _ref(kind: str, name: str, uid: str) -> client.V1OwnerReference:

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from llmservice_operator.testing import ServerThread
-from llmservice_operator.testing.pytest_plugin import api_client_for
+from llmservice_testkit.emulator import ServerThread
+from llmservice_testkit.pytest_plugin import api_client_for
 
 DATA = Path(__file__).parent / "apiserver_data"
 GROUP, VERSION, PLURAL = "testing.llmservice.dev", "v1", "widgets"

@@ -13,7 +13,7 @@ import manifests
 import pytest
 import yaml
 from kubernetes import client
-from llmservice_operator.testing import ServerThread
+from llmservice_testkit.emulator import ServerThread
 
 pytestmark = pytest.mark.kubectl
 KUBECTL = shutil.which("kubectl")
@@ -213,7 +213,7 @@ def test_describe_shows_events_of_the_object(
 def test_get_pods_shows_readiness_and_problems(
     kubectl: Kubectl, k8s_api_client: Any, namespace: str
 ) -> None:
-    from llmservice_operator.testing import controllers
+    from llmservice_testkit.emulator import controllers
 
     manifest = manifests.deployment("llm", 2, [{"name": "c", "image": "x:1"}])
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from llmservice_operator.testing import ServerThread
-from llmservice_operator.testing.paging import Pager
+from llmservice_testkit.emulator import ServerThread
+from llmservice_testkit.emulator.paging import Pager
 
 NAMES = [f"cm-{i}" for i in range(7)]
 
@@ -177,7 +177,7 @@ def test_snapshots_expire_after_their_ttl_and_are_bounded() -> None:
     assert resumed is snap
     assert after == ("n", "o0")
     now[0] = 11.0
-    from llmservice_operator.testing.errors import ApiError
+    from llmservice_testkit.emulator.errors import ApiError
 
     with pytest.raises(ApiError) as expired:
         pager.resume(page.continue_token, storage, lambda: (6, objs))

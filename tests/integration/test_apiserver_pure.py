@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from llmservice_operator.testing import patching, schemas, selectors, ssa
-from llmservice_operator.testing.errors import ApiError
+from llmservice_testkit.emulator import patching, schemas, selectors, ssa
+from llmservice_testkit.emulator.errors import ApiError
 
 keys = st.sampled_from(["a", "b", "c", "d"])
 scalars = st.one_of(st.integers(-5, 5), st.text("xyz", max_size=3), st.booleans())

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from llmservice_operator.testing import builtin_validation
-from llmservice_operator.testing.clone import clone
+from llmservice_testkit.emulator import builtin_validation
+from llmservice_testkit.emulator.clone import clone
 
 
 def whole_object_errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
@@ -197,7 +197,7 @@ def test_clone_falls_back_for_what_marshal_cannot_write() -> None:
 
 
 def test_item_segments_keep_json_types() -> None:
-    from llmservice_operator.testing import ssa
+    from llmservice_testkit.emulator import ssa
 
     segments = [
         next(p for p in ssa.leaves({"spec": {"ports": [{"containerPort": v}]}}) if p[-1] == ".")[2]
@@ -259,7 +259,7 @@ def test_managed_fields_are_the_same_with_and_without_the_leaves_cache(
 def test_list_and_frame_texts_are_what_json_dumps_gives() -> None:
     import json
 
-    from llmservice_operator.testing import jsoncache
+    from llmservice_testkit.emulator import jsoncache
 
     items = [{"metadata": {"uid": "u1", "resourceVersion": "5"}, "x": [1, "é", None]}, {"a": {}}]
     envelope = {"kind": "XList", "apiVersion": "v1", "metadata": {"resourceVersion": "9"}}

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
-from llmservice_operator.testing import ServerThread
-from llmservice_operator.testing.pytest_plugin import api_client_for
+from llmservice_testkit.emulator import ServerThread
+from llmservice_testkit.pytest_plugin import api_client_for
 
 
 def _cm(name: str, labels: dict[str, str] | None = None) -> client.V1ConfigMap:

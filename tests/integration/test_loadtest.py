@@ -35,8 +35,8 @@ from llmservice_backend.app import create_app
 from llmservice_backend.settings import Settings
 from llmservice_backend.testing.fake_ollama import FakeOllama
 from llmservice_backend.testing.servers import ThreadedServer
-from llmservice_operator import loadtest
-from llmservice_operator.loadtest import Config
+from llmservice_operator.tools import loadtest
+from llmservice_operator.tools.loadtest import Config
 
 TOKEN_RATE = 20.0
 FIRST_TOKEN_DELAY = 0.2

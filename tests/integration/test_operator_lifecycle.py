@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmservice_operator import labels
-from llmservice_operator.models import API_GROUP, API_VERSION, KIND
-from llmservice_operator.reconcile import HASH_ANNOTATION
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import API_GROUP, API_VERSION, KIND
+from llmservice_operator.core.planner import HASH_ANNOTATION
 from operator_helpers import (
     KUBECTL,
     Cluster,
@@ -188,6 +188,6 @@ def test_metrics_endpoint_reports_reconciles_and_phases(
 def _applied_spec(deployment: dict[str, Any]) -> dict[str, Any]:
     """The spec fields the operator's own server-side apply owns."""
     for entry in deployment["metadata"].get("managedFields") or ():
-        if entry.get("manager") == labels.FIELD_MANAGER and entry.get("operation") == "Apply":
+        if entry.get("manager") == naming.FIELD_MANAGER and entry.get("operation") == "Apply":
             return {k[2:]: v for k, v in entry["fieldsV1"].get("f:spec", {}).items()}
     return {}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_testkit.emulator.thread import ServerThread
 from operator_helpers import (
     Cluster,
     install_crd,

@@ -25,7 +25,7 @@ def test_playground_without_a_cluster_reaches_ready_and_stops_on_ctrl_c(tmp_path
         "HOME": str(tmp_path),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmservice_operator.playground", "--interval", "0.5"],
+        [sys.executable, "-m", "llmservice_testkit", "playground", "--interval", "0.5"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

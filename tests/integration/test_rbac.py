@@ -35,12 +35,12 @@ from typing import Any
 import attrs
 import pytest
 import yaml
-from llmservice_operator.kube import USER_AGENT
-from llmservice_operator.testing import kubeconfig as kubeconfig_mod
-from llmservice_operator.testing import runner as runner_mod
-from llmservice_operator.testing.errors import ApiError
-from llmservice_operator.testing.pytest_plugin import api_client_for
-from llmservice_operator.testing.server import ApiServer
+from llmservice_operator.runtime.kube import USER_AGENT
+from llmservice_testkit.emulator import kubeconfig as kubeconfig_mod
+from llmservice_testkit.emulator import thread as thread_mod
+from llmservice_testkit.emulator.errors import ApiError
+from llmservice_testkit.emulator.server import ApiServer
+from llmservice_testkit.pytest_plugin import api_client_for
 from operator_helpers import ROOT, Cluster, install_crd, running_operator, wait_for
 
 CLUSTER_ROLE = ROOT / "deploy" / "rbac" / "cluster" / "clusterrole.yaml"
@@ -376,15 +376,15 @@ def test_the_namespaced_role_is_the_cluster_role_without_cluster_scoped_rules() 
 @pytest.fixture
 def authorizing_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[runner_mod.ServerThread]:
+) -> Iterator[thread_mod.ServerThread]:
     # ServerThread builds its ApiServer when it starts; give it the authorizing one.
-    monkeypatch.setattr(runner_mod, "ApiServer", AuthorizingApiServer)
-    with runner_mod.ServerThread(kubeconfig_path=tmp_path / "kubeconfig") as server:
+    monkeypatch.setattr(thread_mod, "ApiServer", AuthorizingApiServer)
+    with thread_mod.ServerThread(kubeconfig_path=tmp_path / "kubeconfig") as server:
         assert isinstance(server.api, AuthorizingApiServer)
         yield server
 
 
-def operator_kubeconfig(server: runner_mod.ServerThread, path: Path) -> Path:
+def operator_kubeconfig(server: thread_mod.ServerThread, path: Path) -> Path:
     """A kubeconfig like the test's, but with the operator's own token."""
     config = yaml.safe_load(kubeconfig_mod.render(server.url))
     config["users"][0]["user"]["token"] = OPERATOR_TOKEN
@@ -392,14 +392,14 @@ def operator_kubeconfig(server: runner_mod.ServerThread, path: Path) -> Path:
     return path
 
 
-def set_policy(server: runner_mod.ServerThread, policy: Policy) -> None:
+def set_policy(server: thread_mod.ServerThread, policy: Policy) -> None:
     def apply(api: Any) -> None:
         api.policy = policy
 
     server.call(apply)
 
 
-def decisions(server: runner_mod.ServerThread) -> list[Decision]:
+def decisions(server: thread_mod.ServerThread) -> list[Decision]:
     return list(server.call(lambda api: list(api.decisions)))
 
 
@@ -474,7 +474,7 @@ def lifecycle(cluster: Cluster) -> None:
 
 
 def run_under_role(
-    server: runner_mod.ServerThread, tmp_path: Path, policy: Policy, watch: list[str], ns: str
+    server: thread_mod.ServerThread, tmp_path: Path, policy: Policy, watch: list[str], ns: str
 ) -> list[Decision]:
     api_client = api_client_for(server)
     try:
@@ -500,7 +500,7 @@ def run_under_role(
     return seen
 
 
-def untokened_operator_requests(server: runner_mod.ServerThread, clients: set[str]) -> list[str]:
+def untokened_operator_requests(server: thread_mod.ServerThread, clients: set[str]) -> list[str]:
     """Requests in the server's log from the operator's clients without the operator token."""
 
     def collect(api: Any) -> list[str]:
@@ -521,7 +521,7 @@ def report(items: Iterable[Any]) -> str:
 
 @pytest.mark.slow
 def test_cluster_role_grants_exactly_what_the_operator_uses(
-    authorizing_server: runner_mod.ServerThread, tmp_path: Path
+    authorizing_server: thread_mod.ServerThread, tmp_path: Path
 ) -> None:
     rules = load_rules(CLUSTER_ROLE)
     policy = Policy(OPERATOR_TOKEN, rules, role_namespace=None)
@@ -536,7 +536,7 @@ def test_cluster_role_grants_exactly_what_the_operator_uses(
 
 @pytest.mark.slow
 def test_namespaced_role_grants_exactly_what_the_operator_uses_in_its_namespace(
-    authorizing_server: runner_mod.ServerThread, tmp_path: Path
+    authorizing_server: thread_mod.ServerThread, tmp_path: Path
 ) -> None:
     rules = load_rules(NAMESPACED_ROLE)
     ns = "rbac-namespaced"

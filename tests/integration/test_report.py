@@ -25,11 +25,13 @@ from kubernetes import client
 from llmservice_backend.app import create_app
 from llmservice_backend.settings import Settings
 from llmservice_backend.testing.servers import ThreadedServer
-from llmservice_operator import cli, labels, status
+from llmservice_operator import cli
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL, LLMService
 from llmservice_operator.builders import build_children
-from llmservice_operator.models import API_GROUP, API_VERSION, PLURAL, LLMService
-from llmservice_operator.testing import controllers, kubeconfig
-from llmservice_operator.testing.runner import ServerThread
+from llmservice_operator.core import status
+from llmservice_testkit.emulator import controllers, kubeconfig
+from llmservice_testkit.emulator.thread import ServerThread
 from operator_helpers import install_crd
 
 
@@ -396,7 +398,7 @@ def test_probe_times_healthz_through_the_service_proxy(
     probe = json.loads(out)["probe"]
     assert (probe["samples"], probe["ok"], probe["failures"]) == (4, 4, [])
     assert 0 < probe["p50_seconds"] <= probe["max_seconds"]
-    port_name = f"{labels.service_name('probed')}:http"
+    port_name = f"{naming.service_name('probed')}:http"
     assert (
         proxied_kubeconfig.proxied
         == [f"/api/v1/namespaces/{namespace}/services/{port_name}/proxy/healthz"] * 4

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import jsonschema
-from llmservice_operator import crd, useryaml
-from llmservice_operator.celrules import FieldError, evaluate_validations
-from llmservice_operator.models import GROUP_VERSION, KIND
+from llmservice_operator.api import crd
+from llmservice_operator.api.models import GROUP_VERSION, KIND
+from llmservice_operator.api.validation import FieldError
+from llmservice_operator.tools import useryaml
+from llmservice_operator.tools.render.cel import evaluate_validations
+from llmservice_testkit.emulator import schemas as emulated
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR: Final = ROOT / "examples"
@@ -102,16 +105,23 @@ def _yaml_path(parts: Any) -> str:
     return path
 
 
+def api_server_defaults(document: Any) -> Any:
+    """What the API server stores of ``document`` with our CRD: its nulls pruned and its
+    defaults filled in from the CRD's schema (the local API server's defaulting, on a copy),
+    to hold the models' own defaults against."""
+    return emulated.apply_defaults(SCHEMA, copy.deepcopy(document))
+
+
 def crd_schema_errors(document: Any) -> list[str]:
     """Paths the CRD's OpenAPI schema rejects after the API server's defaulting (strict:
     unknown fields are errors, as with ``kubectl apply --validate=strict``)."""
-    defaulted = crd.apply_defaults(SCHEMA, document)
+    defaulted = api_server_defaults(document)
     return [_yaml_path(error.absolute_path) for error in JSON_SCHEMA.iter_errors(defaulted)]
 
 
 def crd_cel_errors(document: Any) -> list[FieldError]:
     """What the CRD's CEL rules say about the object after defaulting."""
-    return evaluate_validations(SCHEMA, crd.apply_defaults(SCHEMA, document))
+    return evaluate_validations(SCHEMA, api_server_defaults(document))
 
 
 def crd_accepts(document: Any) -> bool:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from llmservice_operator import apidoc
-from llmservice_operator.crd import crd_manifest
+from llmservice_operator.api.crd import crd_manifest
+from llmservice_operator.tools import apidoc
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "api.md"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import DEFAULT_OLLAMA_IMAGE, LLMService
 from llmservice_operator.builders import (
     build_children,
     build_deployment,
@@ -15,8 +16,7 @@ from llmservice_operator.builders import (
     build_service,
 )
 from llmservice_operator.builders import deployment as deployment_module
-from llmservice_operator.models import DEFAULT_OLLAMA_IMAGE, LLMService
-from llmservice_operator.validation import validate_llmservice
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 
 def make(
@@ -45,14 +45,14 @@ def pod_spec(service: LLMService) -> dict[str, Any]:
 
 def backend(service: LLMService) -> dict[str, Any]:
     containers = pod_spec(service)["containers"]
-    assert [c["name"] for c in containers] == [labels.BACKEND_CONTAINER]
+    assert [c["name"] for c in containers] == [naming.BACKEND_CONTAINER]
     result: dict[str, Any] = containers[0]
     return result
 
 
 def ollama(service: LLMService) -> dict[str, Any]:
     inits = pod_spec(service)["initContainers"]
-    assert [c["name"] for c in inits] == [labels.OLLAMA_CONTAINER]
+    assert [c["name"] for c in inits] == [naming.OLLAMA_CONTAINER]
     result: dict[str, Any] = inits[0]
     return result
 
@@ -255,7 +255,7 @@ def test_service_exposes_the_backend_port_by_name_and_selects_the_pods() -> None
     assert port["targetPort"] == backend_port["name"]
     assert backend_port["containerPort"] == 8080
     selector = svc["spec"]["selector"]
-    assert selector == labels.selector_labels("chat")
+    assert selector == naming.selector_labels("chat")
     pod_labels = build_deployment(service)["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
 
@@ -317,9 +317,9 @@ def test_model_volume_is_ollamas_models_directory() -> None:
     service = make({"model": {"storage": {"type": "EmptyDir", "size": "3Gi"}}})
     sidecar = ollama(service)
     mounts = {m["name"]: m["mountPath"] for m in sidecar["volumeMounts"]}
-    assert env_value(sidecar, "OLLAMA_MODELS") == mounts[labels.MODEL_VOLUME]
+    assert env_value(sidecar, "OLLAMA_MODELS") == mounts[naming.MODEL_VOLUME]
     volumes = {v["name"]: v for v in pod_spec(service)["volumes"]}
-    assert volumes[labels.MODEL_VOLUME] == {"name": "models", "emptyDir": {"sizeLimit": "3Gi"}}
+    assert volumes[naming.MODEL_VOLUME] == {"name": "models", "emptyDir": {"sizeLimit": "3Gi"}}
 
 
 def test_every_mount_has_a_volume_and_every_volume_is_mounted() -> None:
@@ -433,7 +433,7 @@ def test_scheduling_and_pod_metadata_pass_through() -> None:
                 "priorityClassName": "high",
                 "serviceAccountName": "llm",
                 "imagePullSecrets": [{"name": "regcred"}],
-                "labels": {"team": "ml", labels.INSTANCE_LABEL: "hijack"},
+                "labels": {"team": "ml", naming.INSTANCE_LABEL: "hijack"},
                 "annotations": {"example.com/note": "x"},
             }
         }
@@ -450,7 +450,7 @@ def test_scheduling_and_pod_metadata_pass_through() -> None:
     assert spec["imagePullSecrets"] == [{"name": "regcred"}]
     assert template["metadata"]["labels"]["team"] == "ml"
     # Our selector labels win over the user's, so the Deployment still selects its pods.
-    assert template["metadata"]["labels"][labels.INSTANCE_LABEL] == "chat"
+    assert template["metadata"]["labels"][naming.INSTANCE_LABEL] == "chat"
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= template["metadata"]["labels"].items()
     assert template["metadata"]["annotations"]["example.com/note"] == "x"
@@ -566,7 +566,7 @@ def test_operator_creates_a_claim_for_sized_persistent_storage() -> None:
         "storageClassName": "nfs",
     }
     volumes = {v["name"]: v for v in pod_spec(service)["volumes"]}
-    assert volumes[labels.MODEL_VOLUME]["persistentVolumeClaim"] == {"claimName": "chat-models"}
+    assert volumes[naming.MODEL_VOLUME]["persistentVolumeClaim"] == {"claimName": "chat-models"}
     assert env_value(ollama(service), "OLLAMA_NOPRUNE") == "1"
 
 
@@ -576,7 +576,7 @@ def test_existing_claim_is_mounted_but_not_created() -> None:
     )
     assert "PersistentVolumeClaim" not in [c["kind"] for c in build_children(service)]
     volumes = {v["name"]: v for v in pod_spec(service)["volumes"]}
-    assert volumes[labels.MODEL_VOLUME]["persistentVolumeClaim"] == {"claimName": "shared-models"}
+    assert volumes[naming.MODEL_VOLUME]["persistentVolumeClaim"] == {"claimName": "shared-models"}
 
 
 def test_empty_dir_storage_creates_no_claim() -> None:
@@ -603,7 +603,7 @@ def test_every_child_has_common_labels_and_a_controller_reference() -> None:
     children = build_children(service)
     assert len(children) == 4
     for child in children:
-        assert child["metadata"]["labels"] == labels.common_labels("chat")
+        assert child["metadata"]["labels"] == naming.common_labels("chat")
         assert child["metadata"]["ownerReferences"] == [
             {
                 "apiVersion": "llmservice.dev/v1alpha1",

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import support
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.api.validation import InvalidLLMServiceError
 from llmservice_operator.builders import build_deployment
-from llmservice_operator.models import LLMService
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 settings_module = pytest.importorskip("llmservice_backend.settings")
 

@@ -27,9 +27,8 @@ import support
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from llmservice_operator import labels, render
-from llmservice_operator.builders import build_children
-from llmservice_operator.models import (
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import (
     CONTAINER_RESOURCE_NAME_PATTERN,
     DNS1035_LABEL_PATTERN,
     DNS1123_SUBDOMAIN_PATTERN,
@@ -43,7 +42,10 @@ from llmservice_operator.models import (
     SECRET_KEY_PATTERN,
     LLMService,
 )
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.validation import InvalidLLMServiceError
+from llmservice_operator.builders import build_children
+from llmservice_operator.tools.render import command as render
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 
 def matching(pattern: str, max_size: int) -> st.SearchStrategy[str]:
@@ -227,7 +229,7 @@ def test_any_accepted_spec_renders_valid_children(service: LLMService) -> None:
     by_kind = {c["kind"]: c for c in children}
     deployment = by_kind["Deployment"]
     template_labels = deployment["spec"]["template"]["metadata"]["labels"]
-    selector = labels.selector_labels(service.metadata.name)
+    selector = naming.selector_labels(service.metadata.name)
     assert deployment["spec"]["selector"]["matchLabels"] == selector
     assert selector.items() <= template_labels.items()
     assert by_kind["Service"]["spec"]["selector"] == selector

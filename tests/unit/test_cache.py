@@ -10,10 +10,13 @@ from typing import Any
 import kopf
 import pytest
 from kubernetes.client.exceptions import ApiException
-from llmservice_operator import handlers, labels
-from llmservice_operator.cache import Cache, StartupSync
-from llmservice_operator.controller import WATCHED, Controller
-from llmservice_operator.kube import POD, ChildKind, Kube
+from llmservice_operator.api import naming
+from llmservice_operator.runtime import handlers  # noqa: F401 - registers the handlers
+from llmservice_operator.runtime.cache import Cache
+from llmservice_operator.runtime.controller import Controller
+from llmservice_operator.runtime.kube import POD, Kind, Kube
+from llmservice_operator.runtime.startup import StartupSync
+from llmservice_operator.runtime.watched import WATCHED
 
 
 def obj(name: str, uid: str, rv: str, **extra: Any) -> dict[str, Any]:
@@ -106,7 +109,7 @@ class ListingKube(Kube):
         self.expired_once = {"Service"}  # the first listing of these gets a 410
 
     async def list_pages(
-        self, ck: ChildKind, namespace: str | None, selector: str | None, page: int = 100
+        self, ck: Kind, namespace: str | None, selector: str | None, page: int = 100
     ) -> AsyncIterator[list[dict[str, Any]]]:
         self.lists.append((ck.kind, namespace, selector))
         if ck.kind == "PersistentVolumeClaim":
@@ -122,7 +125,7 @@ class ListingKube(Kube):
             raise kopf.PermanentError("list services: HTTP 410 Gone") from gone
         yield items[1:]
 
-    async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, ck: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         self.gets.append(f"{ck.kind} {name}")
         for _, listed_name, uid in self.listed.get(ck.kind, []):
             if listed_name == name and uid in self.live:
@@ -143,28 +146,28 @@ async def test_no_reconcile_before_the_watches_report_what_was_listed() -> None:
         live={"s1", "d1", "v1"},  # d2 was deleted after the listing: no event will come
     )
     ctl = Controller(kube, debounce=0, status_interval=0)
-    ctl.sync = StartupSync(stall_seconds=0.05)
-    await ctl.list_existing(["ns"])
-    assert ("Pod", "ns", labels.SERVICE_LABEL) in kube.lists  # the pods, by label
+    ctl.startup.sync = StartupSync(stall_seconds=0.05)
+    await ctl.start(["ns"])
+    assert ("Pod", "ns", naming.SERVICE_LABEL) in kube.lists  # the pods, by label
     # the forbidden claims were tried (4 times), the expired Service listing listed again
     assert [k for k, _, _ in kube.lists].count("PersistentVolumeClaim") == 1
     assert [k for k, _, _ in kube.lists].count("Service") == 2
     # the LLMServices are cached from the listing, before any watch event
     assert ("LLMService", ("ns", "chat")) in ctl.cache
-    ctl.on_service_event(None, {**obj("chat", "s1", "3"), "spec": {}})
+    ctl.on_event("LLMService", None, {**obj("chat", "s1", "3"), "spec": {}})
     await asyncio.sleep(0.6)
-    assert not ctl.synced.is_set()  # the Deployment and Service "chat" are not reported yet
+    assert not ctl.startup.synced.is_set()  # the Deployment and Service "chat" are not reported yet
     assert "Deployment chat" in kube.gets  # asked about, since nothing came for a while
-    ctl.on_child_event("Deployment", None, obj("chat", "d1", "4"))
-    ctl.on_child_event("Service", None, obj("chat", "v1", "5"))
-    await asyncio.wait_for(ctl.synced.wait(), 5)
+    ctl.on_event("Deployment", None, obj("chat", "d1", "4"))
+    ctl.on_event("Service", None, obj("chat", "v1", "5"))
+    await asyncio.wait_for(ctl.startup.synced.wait(), 5)
     assert "Deployment gone" in kube.gets
     await ctl.close()
 
 
-def test_the_handlers_watch_what_the_startup_listing_lists() -> None:
-    from llmservice_operator.runner import kopf_settings
-    from llmservice_operator.settings import load
+def test_the_handlers_and_selectors_are_made_from_the_one_list_of_watches() -> None:
+    from llmservice_operator.runtime.main import kopf_settings
+    from llmservice_operator.runtime.settings import load
 
     registry = kopf.get_default_registry()
     watched = set()
@@ -172,18 +175,17 @@ def test_the_handlers_watch_what_the_startup_listing_lists() -> None:
         assert handler.selector is not None
         assert not handler.labels  # selection is the API server's (pods) or none
         watched.add(handler.selector.any_name)
-    assert watched == {ck.plural for ck, _ in WATCHED}
-    assert handlers.pod_event is not None
+    assert watched == {watch.kind.plural for watch in WATCHED}
     server_side = dict(kopf_settings(load({})).watching.label_selectors.items())
-    assert list(server_side.values()) == [labels.SERVICE_LABEL]
+    assert list(server_side.values()) == [naming.SERVICE_LABEL]
     (selector,) = server_side
     assert selector.any_name == "pods"
-    assert dict(WATCHED)[POD] == labels.SERVICE_LABEL
+    assert {w.kind: w.selector for w in WATCHED}[POD] == naming.SERVICE_LABEL
 
 
 @pytest.mark.parametrize("namespace", ["ns", None])
 def test_collection_paths(namespace: str | None) -> None:
-    from llmservice_operator.kube import DEPLOYMENT, POD
+    from llmservice_operator.runtime.kube import DEPLOYMENT, POD
 
     expected = (
         "/apis/apps/v1/namespaces/ns/deployments" if namespace else "/apis/apps/v1/deployments"
@@ -195,19 +197,19 @@ def test_collection_paths(namespace: str | None) -> None:
 async def test_the_sync_survives_failing_checks_and_gives_up_after_its_timeout(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from llmservice_operator import controller as controller_mod
+    from llmservice_operator.runtime import startup as startup_mod
 
     class Failing(ListingKube):
-        async def get(self, ck: ChildKind, namespace: str, name: str) -> dict[str, Any] | None:
+        async def get(self, ck: Kind, namespace: str, name: str) -> dict[str, Any] | None:
             self.gets.append(name)
             raise ValueError("not what the API server should answer")
 
-    monkeypatch.setattr(controller_mod, "SYNC_TIMEOUT", 0.5)
+    monkeypatch.setattr(startup_mod, "SYNC_TIMEOUT", 0.5)
     kube = Failing({"Deployment": [("ns", "gone", "d2")]}, live=set())
     ctl = Controller(kube, debounce=0, status_interval=0)
-    ctl.sync = StartupSync(stall_seconds=0.01)
-    await ctl.list_existing(["ns"])
-    await asyncio.wait_for(ctl.synced.wait(), 5)
+    ctl.startup.sync = StartupSync(stall_seconds=0.01)
+    await ctl.start(["ns"])
+    await asyncio.wait_for(ctl.startup.synced.wait(), 5)
     assert len(kube.gets) >= 2  # the failed check was logged, then tried again
     assert "checking objects missing since start-up failed" in caplog.text
     assert "reconciling anyway" in caplog.text
@@ -217,9 +219,9 @@ async def test_the_sync_survives_failing_checks_and_gives_up_after_its_timeout(
 async def test_an_llmservice_deleted_after_the_listing_leaves_the_cache() -> None:
     kube = ListingKube({"LLMService": [("ns", "old", "s0")]}, live=set())
     ctl = Controller(kube, debounce=0, status_interval=0)
-    ctl.sync = StartupSync(stall_seconds=0.05)
-    await ctl.list_existing(["ns"])
+    ctl.startup.sync = StartupSync(stall_seconds=0.05)
+    await ctl.start(["ns"])
     assert ("LLMService", ("ns", "old")) in ctl.cache
-    await asyncio.wait_for(ctl.synced.wait(), 5)
+    await asyncio.wait_for(ctl.startup.synced.wait(), 5)
     assert ("LLMService", ("ns", "old")) not in ctl.cache
     await ctl.close()

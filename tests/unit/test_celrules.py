@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from llmservice_operator.celrules import (
+from llmservice_operator.tools.render.cel import (
     CELRuleError,
     FieldError,
     Quantity,

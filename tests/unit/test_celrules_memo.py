@@ -9,8 +9,13 @@ import pytest
 import support
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmservice_operator import celrules, crd
-from llmservice_operator.celrules import FieldError, RuleMemo, compile_rule, evaluate_validations
+from llmservice_operator.tools.render import cel as celrules
+from llmservice_operator.tools.render.cel import (
+    FieldError,
+    RuleMemo,
+    compile_rule,
+    evaluate_validations,
+)
 
 INT = {"type": "integer"}
 
@@ -37,7 +42,7 @@ def uncached(schema: dict[str, Any], obj: Any, **kwargs: Any) -> list[FieldError
 
 def crd_object(spec: dict[str, Any], name: str = "chat") -> dict[str, Any]:
     """What the local API server hands the evaluator: the defaulted body, metadata name only."""
-    document = crd.apply_defaults(support.SCHEMA, support.llmservice(spec, name=name))
+    document = support.api_server_defaults(support.llmservice(spec, name=name))
     body = {k: v for k, v in document.items() if k not in ("apiVersion", "kind", "metadata")}
     return {**body, "metadata": {"name": name}}
 

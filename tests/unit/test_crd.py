@@ -11,9 +11,10 @@ import kubernetes_validate
 import pytest
 import support
 import yaml
-from llmservice_operator import cli, crd, rules
-from llmservice_operator.celrules import check_schema_rules
-from llmservice_operator.models import LLMService
+from llmservice_operator import cli
+from llmservice_operator.api import crd, rules
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.tools.render.cel import check_schema_rules
 
 CRD_FILE = support.CRD_FILE
 
@@ -241,7 +242,7 @@ def test_api_server_defaulting_equals_the_models_defaults(schema: dict[str, Any]
     """What the API server stores for a bare LLMService is what the operator reads."""
     bare = support.llmservice(name="x", namespace=None)
     del bare["spec"]
-    defaulted = crd.apply_defaults(schema, bare)
+    defaulted = support.api_server_defaults(bare)
     assert defaulted["spec"] == LLMService.model_validate(bare).to_api()["spec"]
 
 

@@ -1,4 +1,4 @@
-"""Property: ``validate_llmservice`` (render, the operator) accepts an LLMService exactly when
+"""Property: ``validate_llmservice`` (render) accepts an LLMService exactly when
 the API server would store it with our CRD installed, that is when the CRD's OpenAPI schema
 (strict, as ``kubectl apply --validate=strict``) and then its CEL rules accept the defaulted
 object.
@@ -19,7 +19,8 @@ from typing import Any
 import support
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.validation import InvalidLLMServiceError
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 floats = st.integers(-(10**6), 10**6).map(lambda i: i + 0.5) | st.sampled_from(
     [0.1, 1e-9, -2.75, 1.5e300]

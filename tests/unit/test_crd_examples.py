@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import crd
-from llmservice_operator.validation import validate_llmservice
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 DOCUMENTS = list(support.example_documents())
 
@@ -33,5 +32,5 @@ def test_example_passes_the_crd_cel_rules(name: str, document: dict[str, Any]) -
 
 @pytest.mark.parametrize(("name", "document"), DOCUMENTS, ids=[n for n, _ in DOCUMENTS])
 def test_api_server_defaults_match_the_models(name: str, document: dict[str, Any]) -> None:
-    stored = crd.apply_defaults(support.SCHEMA, document)
+    stored = support.api_server_defaults(document)
     assert stored["spec"] == validate_llmservice(document).to_api()["spec"]

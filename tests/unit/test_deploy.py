@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import support
 import yaml
-from llmservice_operator import settings
+from llmservice_operator.runtime import settings
 
 KUSTOMIZATIONS = ("deploy", "deploy/namespaced", "crds")
 

@@ -11,10 +11,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import support
-from llmservice_operator import render
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
-from llmservice_operator.celrules import Quantity
-from llmservice_operator.models import LLMService
+from llmservice_operator.tools.render import command as render
+from llmservice_operator.tools.render.cel import Quantity
 
 EXAMPLES = support.EXAMPLES
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from llmservice_backend import openai_compat
 from llmservice_backend.errors import ApiError
-from llmservice_operator import loadtest
-from llmservice_operator.loadtest import (
+from llmservice_operator.tools import loadtest
+from llmservice_operator.tools.loadtest import (
     ChatResult,
     Config,
     HealthResult,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import models
-from llmservice_operator.models import LLMService, LLMServiceSpec, LLMServiceStatus
+from llmservice_operator.api import models
+from llmservice_operator.api.models import LLMService, LLMServiceSpec, LLMServiceStatus
 from pydantic import ValidationError
 
 

@@ -8,14 +8,15 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmservice_operator import labels, reconcile
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
-from llmservice_operator.models import LLMService
-from llmservice_operator.reconcile import (
+from llmservice_operator.core import planner as reconcile
+from llmservice_operator.core.planner import (
     HASH_ANNOTATION,
     Apply,
     Delete,
-    Observed,
+    LiveChild,
     conflict,
     drift,
     first_difference,
@@ -44,7 +45,7 @@ def as_stored(manifest: dict[str, Any]) -> dict[str, Any]:
     meta.update(
         uid=f"child-{live['kind']}", resourceVersion="7", creationTimestamp="2026-01-01T00:00:00Z"
     )
-    meta["managedFields"] = [{"manager": labels.FIELD_MANAGER, "operation": "Apply"}]
+    meta["managedFields"] = [{"manager": naming.FIELD_MANAGER, "operation": "Apply"}]
     spec = live["spec"]
     if live["kind"] == "Deployment":
         spec.setdefault("replicas", 1)
@@ -68,8 +69,8 @@ def as_stored(manifest: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
-def observed_all(manifests: list[dict[str, Any]]) -> dict[str, Observed]:
-    return {m["kind"]: Observed.of(as_stored(m)) for m in manifests}
+def observed_all(manifests: list[dict[str, Any]]) -> dict[str, LiveChild]:
+    return {m["kind"]: LiveChild.of(as_stored(m)) for m in manifests}
 
 
 def test_nothing_exists_applies_every_child_in_order() -> None:
@@ -93,7 +94,7 @@ def test_children_as_desired_are_not_written() -> None:
 def test_summaries_without_bodies_are_enough_when_hashes_match() -> None:
     want = desired()
     summaries = {
-        kind: Observed(o.kind, o.name, o.uid, o.hash, o.controller_uid, o.controller, o.labels)
+        kind: LiveChild(o.kind, o.name, o.uid, o.hash, o.controller_uid, o.controller, o.labels)
         for kind, o in observed_all(want).items()
     }
     assert plan(want, summaries, "chat", UID).idle
@@ -132,7 +133,7 @@ def test_a_model_change_updates_the_deployment() -> None:
         ("Service", lambda o: o["spec"].update(type="LoadBalancer"), "spec.type"),
         (
             "Service",
-            lambda o: o["metadata"]["labels"].pop(labels.INSTANCE_LABEL),
+            lambda o: o["metadata"]["labels"].pop(naming.INSTANCE_LABEL),
             "metadata.labels",
         ),
         (
@@ -149,7 +150,7 @@ def test_drift_is_found_even_with_the_hash_annotation_intact(
     observed = observed_all(want)
     body = copy.deepcopy(dict(observed[kind].body or {}))
     edit(body)
-    observed[kind] = Observed.of(body)
+    observed[kind] = LiveChild.of(body)
     result = plan(want, observed, "chat", UID)
     if where is None:
         assert result.idle
@@ -165,7 +166,7 @@ def test_fixed_replicas_are_ours_and_restored() -> None:
     observed = observed_all(want)
     body = copy.deepcopy(dict(observed["Deployment"].body or {}))
     body["spec"]["replicas"] = 7
-    observed["Deployment"] = Observed.of(body)
+    observed["Deployment"] = LiveChild.of(body)
     (action,) = plan(want, observed, "chat", UID).actions
     assert isinstance(action, Apply)
     assert action.detail == "spec.replicas"
@@ -181,7 +182,7 @@ def test_autoscaling_off_deletes_our_hpa_and_keeps_a_foreign_one() -> None:
     delete = result.actions[1]
     assert isinstance(delete, Delete)
     assert (delete.kind, delete.name, delete.uid) == ("HorizontalPodAutoscaler", "chat", hpa.uid)
-    foreign = Observed("HorizontalPodAutoscaler", "chat", "x", None, controller_uid=None)
+    foreign = LiveChild("HorizontalPodAutoscaler", "chat", "x", None, controller_uid=None)
     result = plan(after, observed, "chat", UID, unwanted=[foreign])
     assert not any(isinstance(a, Delete) for a in result.actions)
 
@@ -200,7 +201,7 @@ def test_name_conflict_writes_nothing() -> None:
         },
         "spec": {},
     }
-    result = plan(want, {"Deployment": Observed.of(foreign)}, "chat", UID)
+    result = plan(want, {"Deployment": LiveChild.of(foreign)}, "chat", UID)
     assert result.actions == []
     (message,) = result.conflicts
     assert "Deployment ns/chat" in message
@@ -216,7 +217,7 @@ def test_our_orphan_is_adopted() -> None:
     want = desired()
     orphan = as_stored(want[0])
     orphan["metadata"].pop("ownerReferences")
-    result = plan(want[:1], {"Deployment": Observed.of(orphan)}, "chat", UID)
+    result = plan(want[:1], {"Deployment": LiveChild.of(orphan)}, "chat", UID)
     (action,) = result.actions
     assert isinstance(action, Apply)
     assert action.why == "adopted"
@@ -226,7 +227,7 @@ def test_a_namesake_of_a_deleted_service_is_waited_for() -> None:
     want = desired()
     old = as_stored(want[0])
     old["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
-    result = plan(want[:1], {"Deployment": Observed.of(old)}, "chat", UID)
+    result = plan(want[:1], {"Deployment": LiveChild.of(old)}, "chat", UID)
     assert result.actions == []
     assert "deleted LLMService" in result.conflicts[0]
 

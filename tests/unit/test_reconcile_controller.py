@@ -1,5 +1,5 @@
-"""The controller's pure helpers and one full reconcile pass against a recording fake API:
-what is written for a new LLMService, and that a second pass writes nothing."""
+"""The runtime's helpers and one full reconcile pass against a recording fake API: what is
+written for a new LLMService, and that a second pass writes nothing."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ from typing import Any
 
 import kopf
 import pytest
-from llmservice_operator import labels
-from llmservice_operator.controller import (
-    Controller,
-    child_summary,
-    newer,
-    owner_of,
-    same_status,
-    service_summary,
-    transitions,
-)
-from llmservice_operator.kube import Kube, map_error
-from llmservice_operator.reconcile import HASH_ANNOTATION
+from llmservice_operator.api import naming
+from llmservice_operator.core.planner import HASH_ANNOTATION
+from llmservice_operator.core.status import same_status, transitions
+from llmservice_operator.runtime.cache import child_summary, newer, service_summary
+from llmservice_operator.runtime.controller import Controller
+from llmservice_operator.runtime.intake import owner_of
+from llmservice_operator.runtime.kube import Kube, map_error
 
 
 def test_newer_orders_by_resource_version() -> None:
@@ -58,7 +53,7 @@ def test_same_status_ignores_defaults_the_crd_fills_in() -> None:
 
 
 def test_owner_of_children_and_claims() -> None:
-    labelled = {"metadata": {"name": "x", "labels": {labels.SERVICE_LABEL: "chat"}}}
+    labelled = {"metadata": {"name": "x", "labels": {naming.SERVICE_LABEL: "chat"}}}
     assert owner_of("Deployment", labelled) == "chat"
     assert owner_of("Service", {"metadata": {"name": "chat"}}) == "chat"
     assert owner_of("PersistentVolumeClaim", {"metadata": {"name": "chat-models"}}) == "chat"
@@ -74,7 +69,7 @@ def test_child_summary_keeps_identity_hash_and_status_inputs_only() -> None:
             "uid": "u",
             "resourceVersion": "5",
             "generation": 2,
-            "labels": {labels.SERVICE_LABEL: "chat", "team": "x"},
+            "labels": {naming.SERVICE_LABEL: "chat", "team": "x"},
             "annotations": {HASH_ANNOTATION: "abc", "other": "y"},
             "ownerReferences": [
                 {"kind": "LLMService", "name": "chat", "uid": "o", "controller": True}
@@ -85,7 +80,7 @@ def test_child_summary_keeps_identity_hash_and_status_inputs_only() -> None:
         "status": {"readyReplicas": 2},
     }
     summary = child_summary(body)
-    assert summary["metadata"]["labels"] == {labels.SERVICE_LABEL: "chat"}
+    assert summary["metadata"]["labels"] == {naming.SERVICE_LABEL: "chat"}
     assert summary["metadata"]["annotations"] == {HASH_ANNOTATION: "abc"}
     assert summary["spec"] == {"replicas": 2}
     assert summary["status"] == {"readyReplicas": 2}
@@ -198,6 +193,11 @@ def llmservice(spec: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
+# A spec the models reject. Cross-field rules (minReplicas <= maxReplicas) are the API
+# server's to enforce at admission; a bad map key gets past a CRD without its CEL rules.
+INVALID_SPEC = {"pod": {"labels": {"not a key!": "x"}}}
+
+
 @pytest.fixture
 def world() -> tuple[Controller, FakeKube]:
     """A controller whose watches have reported one new LLMService (and nothing else)."""
@@ -209,7 +209,7 @@ def world() -> tuple[Controller, FakeKube]:
 
 def report_status_write(ctl: Controller, body: dict[str, Any]) -> None:
     """The watch reports the LLMService as our last status write left it."""
-    rv, packed = ctl._written[("ns", "chat")]
+    rv, packed = ctl.intake._written[("ns", "chat")]
     stored = {**body, "status": json.loads(packed)}
     stored["metadata"] = {**body["metadata"], "resourceVersion": rv}
     ctl.cache.put("LLMService", ("ns", "chat"), stored, service_summary(stored))
@@ -217,7 +217,7 @@ def report_status_write(ctl: Controller, body: dict[str, Any]) -> None:
 
 async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> None:
     ctl, kube = world
-    again = await ctl.reconcile(("ns", "chat"))
+    again = await ctl.reconciler.reconcile(("ns", "chat"))
     assert kube.writes == [
         ("apply", "Deployment"),
         ("apply", "Service"),
@@ -226,78 +226,51 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
     ]
     assert again is not None  # look again once the children are reported back
     kube.writes.clear()
-    assert await ctl.reconcile(("ns", "chat")) is None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Pending")]
     kube.writes.clear()
     # The status write came back through the watch: nothing more to do, nothing written.
     report_status_write(ctl, llmservice())
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler"):
-        summary = json.loads(ctl._applied[(kind, "ns", "chat")])
+        summary = json.loads(ctl.intake._applied[(kind, "ns", "chat")])
         ctl.cache.put(kind, ("ns", "chat"), summary, summary)
-    assert await ctl.reconcile(("ns", "chat")) is None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == []
 
 
 async def test_an_invalid_spec_writes_status_and_one_event_only(world: Any) -> None:
     ctl, kube = world
-    bad = llmservice({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
+    bad = llmservice(INVALID_SPEC)
     ctl.cache.put("LLMService", ("ns", "chat"), bad, service_summary(bad))
-    assert await ctl.reconcile(("ns", "chat")) is None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Failed"), ("event", "InvalidSpec")]
     kube.writes.clear()
     report_status_write(ctl, bad)
-    assert await ctl.reconcile(("ns", "chat")) is None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == []
 
 
 async def test_status_writes_are_spaced(world: Any) -> None:
     ctl, kube = world
-    ctl.status_interval = 30
-    await ctl.reconcile(("ns", "chat"))  # children
-    await ctl.reconcile(("ns", "chat"))  # first status: Pending
+    ctl.reconciler.status_interval = 30
+    await ctl.reconciler.reconcile(("ns", "chat"))  # children
+    await ctl.reconciler.reconcile(("ns", "chat"))  # first status: Pending
     assert kube.writes[-1] == ("status", "Pending")
     kube.writes.clear()
     # kube-controller-manager reports the pods ready: the status changes...
     ready_deployment(ctl)
-    delay = await ctl.reconcile(("ns", "chat"))
+    delay = await ctl.reconciler.reconcile(("ns", "chat"))
     # ...but the last write was just now: held back, to be looked at again later.
     assert delay is not None
     assert 0 < delay <= 30
     assert kube.writes == []
-    ctl._last_write[("ns", "chat")] -= 60
-    assert await ctl.reconcile(("ns", "chat")) is None
+    ctl.reconciler._last_write[("ns", "chat")] -= 60
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Ready")]
 
 
-def test_validation_is_memoized_by_spec(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmservice_operator import controller as controller_mod
-
-    ctl, _ = world
-    calls: list[str] = []
-    real = controller_mod.validate_llmservice
-
-    def counting(body: Any) -> Any:
-        calls.append(body["metadata"]["name"])
-        return real(body)
-
-    monkeypatch.setattr(controller_mod, "validate_llmservice", counting)
-    for name in ("a", "b", "c"):
-        body = {**llmservice({"replicas": 3}), "metadata": {"name": name, "namespace": "ns"}}
-        service = ctl._validate(body)
-        assert service.metadata.name == name
-        assert service.spec.replicas == 3
-    assert calls == ["a"]
-    other = {**llmservice({"replicas": 4}), "metadata": {"name": "d", "namespace": "ns"}}
-    assert ctl._validate(other).spec.replicas == 4
-    assert calls == ["a", "d"]
-    # A bad name with a known spec still gets the full validation and its error.
-    bad_name = {**llmservice({"replicas": 3}), "metadata": {"name": "Bad_Name", "namespace": "ns"}}
-    with pytest.raises(controller_mod.InvalidLLMServiceError, match=r"metadata\.name"):
-        ctl._validate(bad_name)
-
-
 def test_phase_gauge_follows_each_service() -> None:
-    from llmservice_operator.metrics import Metrics
+    from llmservice_operator.runtime.metrics import Metrics
     from prometheus_client import generate_latest
 
     m = Metrics()
@@ -314,7 +287,7 @@ def test_phase_gauge_follows_each_service() -> None:
 
 def ready_deployment(ctl: Controller, rv: str = "999") -> None:
     """kube-controller-manager reports the Deployment's two pods ready."""
-    dep = json.loads(ctl._applied[("Deployment", "ns", "chat")])
+    dep = json.loads(ctl.intake._applied[("Deployment", "ns", "chat")])
     dep["metadata"] = {**dep["metadata"], "resourceVersion": rv, "generation": 1}
     dep["status"] = {
         "observedGeneration": 1,
@@ -322,47 +295,47 @@ def ready_deployment(ctl: Controller, rv: str = "999") -> None:
         "readyReplicas": 2,
         "updatedReplicas": 2,
     }
-    ctl._applied[("Deployment", "ns", "chat")] = json.dumps(dep)
+    ctl.intake._applied[("Deployment", "ns", "chat")] = json.dumps(dep)
 
 
 async def test_a_new_service_whose_pods_start_quickly_gets_one_status_write(world: Any) -> None:
     ctl, kube = world
-    ctl.first_status_delay = 30
-    await ctl.reconcile(("ns", "chat"))  # children
+    ctl.reconciler.first_status_delay = 30
+    await ctl.reconciler.reconcile(("ns", "chat"))  # children
     kube.writes.clear()
-    hold = await ctl.reconcile(("ns", "chat"))
+    hold = await ctl.reconciler.reconcile(("ns", "chat"))
     assert hold is not None  # Pending is not written yet...
     assert 25 < hold <= 30  # ...for up to the first status delay
     assert kube.writes == []
     ready_deployment(ctl)
     # Ready, but the autoscaler has not reported yet: still worth waiting for
-    assert await ctl.reconcile(("ns", "chat")) is not None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is not None
     assert kube.writes == []
-    hpa = json.loads(ctl._applied[("HorizontalPodAutoscaler", "ns", "chat")])
+    hpa = json.loads(ctl.intake._applied[("HorizontalPodAutoscaler", "ns", "chat")])
     hpa["metadata"] = {**hpa["metadata"], "resourceVersion": "1000"}
     hpa["status"] = {"currentReplicas": 2, "desiredReplicas": 2}
-    ctl._applied[("HorizontalPodAutoscaler", "ns", "chat")] = json.dumps(hpa)
-    assert await ctl.reconcile(("ns", "chat")) is None
+    ctl.intake._applied[("HorizontalPodAutoscaler", "ns", "chat")] = json.dumps(hpa)
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Ready")]
 
 
 async def test_a_slow_start_is_reported_once_the_first_status_delay_is_over(world: Any) -> None:
     ctl, kube = world
-    ctl.first_status_delay = 30
-    await ctl.reconcile(("ns", "chat"))
+    ctl.reconciler.first_status_delay = 30
+    await ctl.reconciler.reconcile(("ns", "chat"))
     kube.writes.clear()
-    assert await ctl.reconcile(("ns", "chat")) is not None
-    ctl._children_created[("ns", "chat")] -= 31
-    assert await ctl.reconcile(("ns", "chat")) is None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is not None
+    ctl.reconciler._children_created[("ns", "chat")] -= 31
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == [("status", "Pending")]
 
 
 async def test_an_invalid_spec_is_not_held_back(world: Any) -> None:
     ctl, kube = world
-    ctl.first_status_delay = 30
-    bad = llmservice({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
+    ctl.reconciler.first_status_delay = 30
+    bad = llmservice(INVALID_SPEC)
     ctl.cache.put("LLMService", ("ns", "chat"), bad, service_summary(bad))
-    assert await ctl.reconcile(("ns", "chat")) is None
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes[0] == ("status", "Failed")
 
 
@@ -371,19 +344,37 @@ async def test_a_held_pass_wakes_up_on_news_but_an_error_backoff_does_not() -> N
 
     ctl = Controller(FakeKube(), debounce=0.01, status_interval=0)
     key = ("ns", "chat")
-    ctl._wakeups[key] = asyncio.Event()  # as a pass sets up before it starts
-    held = asyncio.create_task(ctl._pause(key, 30, wake_early=True))
+    ctl.queue._wakeups[key] = asyncio.Event()  # as a pass sets up before it starts
+    held = asyncio.create_task(ctl.queue._pause(key, 30, wake_early=True))
     await asyncio.sleep(0.05)
     ctl.enqueue(key)  # an event about the LLMService
     await asyncio.wait_for(held, 5)  # well before the 30 s
-    ctl._wakeups[key] = asyncio.Event()
-    backoff = asyncio.create_task(ctl._pause(key, 30, wake_early=False))
+    ctl.queue._wakeups[key] = asyncio.Event()
+    backoff = asyncio.create_task(ctl.queue._pause(key, 30, wake_early=False))
     await asyncio.sleep(0.05)
     ctl.enqueue(key)
     await asyncio.sleep(0.1)
     assert not backoff.done()
     backoff.cancel()
     await ctl.close()
+
+
+def kept(ctl: Controller) -> dict[str, int]:
+    """Everything the controller's parts keep per object (their dicts and sets), where not
+    empty."""
+    parts = {
+        "desired": ctl.desired,
+        "intake": ctl.intake,
+        "queue": ctl.queue,
+        "reconciler": ctl.reconciler,
+    }
+    sizes = {
+        f"{part}.{name}": len(value)
+        for part, obj in parts.items()
+        for name, value in vars(obj).items()
+        if isinstance(value, dict | set)
+    }
+    return {name: size for name, size in sizes.items() if size}
 
 
 def child(kind: str, uid: str, rv: str, **extra: Any) -> dict[str, Any]:
@@ -397,47 +388,47 @@ async def test_a_namesakes_late_deletion_leaves_the_new_llmservice_alone(world: 
         **llmservice(),
         "metadata": {**llmservice()["metadata"], "uid": "new", "resourceVersion": "9"},
     }
-    ctl.on_service_event("ADDED", new)  # the replacement is reported first...
-    ctl._specs[("ns", "chat")] = ctl._spec(("ns", "chat"), service_summary(new))
-    ctl.on_service_event("DELETED", llmservice())  # ...then the old one's deletion
+    ctl.on_event("LLMService", "ADDED", new)  # the replacement is reported first...
+    ctl.desired.of(("ns", "chat"), service_summary(new))
+    ctl.on_event("LLMService", "DELETED", llmservice())  # ...then the old one's deletion
     assert ("LLMService", ("ns", "chat")) in ctl.cache
-    assert ("ns", "chat") in ctl._specs  # not forgotten
-    assert ("ns", "chat") in ctl._tasks  # its pass still pending
+    assert ("ns", "chat") in ctl.desired  # not forgotten
+    assert ("ns", "chat") in ctl.queue  # its pass still pending
     await ctl.close()
 
 
 async def test_a_namesakes_late_deletion_leaves_the_new_childs_state_alone(world: Any) -> None:
     ctl, _ = world
     ckey = ("Deployment", "ns", "chat")
-    ctl.on_child_event("Deployment", "ADDED", child("Deployment", "b", "9"))
-    ctl._applied[ckey] = json.dumps(child("Deployment", "b", "10"))
-    ctl._as_desired[ckey] = "fingerprint of b"
-    ctl.on_child_event("Deployment", "DELETED", child("Deployment", "a", "8"))
+    ctl.on_event("Deployment", "ADDED", child("Deployment", "b", "9"))
+    ctl.intake._applied[ckey] = json.dumps(child("Deployment", "b", "10"))
+    ctl.intake._as_desired[ckey] = "fingerprint of b"
+    ctl.on_event("Deployment", "DELETED", child("Deployment", "a", "8"))
     assert ctl.cache.get("Deployment", ("ns", "chat")) is not None
-    assert ckey in ctl._applied
-    assert ckey in ctl._as_desired
-    ctl.on_child_event("Deployment", "DELETED", child("Deployment", "b", "11"))
+    assert ckey in ctl.intake._applied
+    assert ckey in ctl.intake._as_desired
+    ctl.on_event("Deployment", "DELETED", child("Deployment", "b", "11"))
     assert ctl.cache.get("Deployment", ("ns", "chat")) is None
-    assert ckey not in ctl._applied
-    assert ckey not in ctl._as_desired
+    assert ckey not in ctl.intake._applied
+    assert ckey not in ctl.intake._as_desired
     await ctl.close()
 
 
 async def test_a_pod_that_loses_its_label_leaves_its_llmservice(world: Any) -> None:
     ctl, _ = world
-    labelled = {labels.SERVICE_LABEL: "chat"}
+    labelled = {naming.SERVICE_LABEL: "chat"}
     pod = {"metadata": {"name": "chat-1", "namespace": "ns", "uid": "p1", "labels": labelled}}
-    ctl.on_pod_event("ADDED", pod)
+    ctl.on_event("Pod", "ADDED", pod)
     assert [p["metadata"]["name"] for p in ctl.cache.pods(("ns", "chat"))] == ["chat-1"]
     # the label removed: the selecting watch reports it DELETED, without the label
     unlabelled = {"metadata": {**pod["metadata"], "labels": {}}}
-    ctl.on_pod_event("DELETED", unlabelled)
+    ctl.on_event("Pod", "DELETED", unlabelled)
     assert ctl.cache.pods(("ns", "chat")) == []
-    assert ctl._pod_owners == {}
+    assert ctl.intake._pod_owners == {}
     # moved to another LLMService by relabelling: it leaves the first, joins the second
-    ctl.on_pod_event("ADDED", pod)
-    moved = {"metadata": {**pod["metadata"], "labels": {labels.SERVICE_LABEL: "other"}}}
-    ctl.on_pod_event("MODIFIED", moved)
+    ctl.on_event("Pod", "ADDED", pod)
+    moved = {"metadata": {**pod["metadata"], "labels": {naming.SERVICE_LABEL: "other"}}}
+    ctl.on_event("Pod", "MODIFIED", moved)
     assert ctl.cache.pods(("ns", "chat")) == []
     assert len(ctl.cache.pods(("ns", "other"))) == 1
     await ctl.close()
@@ -447,22 +438,22 @@ async def test_drift_is_checked_again_when_a_verdict_could_not_be_made(world: An
     """A child carrying another hash (a spec change on its way) is not compared; that
     must not be remembered as 'as desired' once the hash is ours again."""
     ctl, _ = world
-    spec = ctl._spec(("ns", "chat"), service_summary(llmservice()))
-    live = spec.manifest("Deployment")
+    desired = ctl.desired.of(("ns", "chat"), service_summary(llmservice()))
+    live = desired.manifest("Deployment")
     assert live is not None
     live["metadata"] = {**live["metadata"], "uid": "d1", "resourceVersion": "5"}
     ckey = ("Deployment", "ns", "chat")
-    ctl._as_desired.clear()
+    ctl.intake._as_desired.clear()
     other_hash = json.loads(json.dumps(live))
     other_hash["metadata"]["annotations"][HASH_ANNOTATION] = "older"
     other_hash["spec"]["replicas"] = 9
-    assert not ctl._is_drifted(("ns", "chat"), ckey, other_hash)
-    assert ckey not in ctl._as_desired  # no verdict made, none remembered
+    assert not ctl.intake._is_drifted(("ns", "chat"), ckey, other_hash)
+    assert ckey not in ctl.intake._as_desired  # no verdict made, none remembered
     edited = json.loads(json.dumps(live))
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = "evil:1"
-    assert ctl._is_drifted(("ns", "chat"), ckey, edited)
-    assert not ctl._is_drifted(("ns", "chat"), ckey, live)
-    assert ckey in ctl._as_desired
+    assert ctl.intake._is_drifted(("ns", "chat"), ckey, edited)
+    assert not ctl.intake._is_drifted(("ns", "chat"), ckey, live)
+    assert ckey in ctl.intake._as_desired
 
 
 async def test_follow_up_passes_ask_for_a_slot_before_first_passes(world: Any) -> None:
@@ -481,8 +472,8 @@ async def test_follow_up_passes_ask_for_a_slot_before_first_passes(world: Any) -
             asked.append(priority)
             yield
 
-    ctl._slots = RecordingSlots()
-    ctl.synced.set()
+    ctl.queue.slots = RecordingSlots()
+    ctl.startup.synced.set()
     ctl.enqueue(("ns", "chat"))
     await asyncio.wait_for(ctl.idle(), 5)
     assert asked[:2] == [1, 0]  # the first pass (children), then a follow-up (status)
@@ -495,35 +486,30 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
     import asyncio
 
     ctl, _ = world
-    ctl.synced.set()
-    ctl.on_service_event("ADDED", llmservice())
+    ctl.startup.synced.set()
+    ctl.on_event("LLMService", "ADDED", llmservice())
     await asyncio.wait_for(ctl.idle(), 5)  # children applied, status written
-    children = {k: json.loads(v) for k, v in ctl._applied.items()}
+    children = {k: json.loads(v) for k, v in ctl.intake._applied.items()}
     assert len(children) == 3
     for (kind, _, _), summary in children.items():
-        ctl.on_child_event(kind, "ADDED", summary)
+        ctl.on_event(kind, "ADDED", summary)
     pod = {
         "metadata": {
             "name": "chat-1",
             "namespace": "ns",
             "uid": "p1",
-            "labels": {labels.SERVICE_LABEL: "chat"},
+            "labels": {naming.SERVICE_LABEL: "chat"},
         }
     }
-    ctl.on_pod_event("ADDED", pod)
+    ctl.on_event("Pod", "ADDED", pod)
     await asyncio.wait_for(ctl.idle(), 5)
     # deleted: the LLMService, then (garbage collection) its children and pods
-    ctl.on_service_event("DELETED", llmservice())
+    ctl.on_event("LLMService", "DELETED", llmservice())
     for (kind, _, _), summary in children.items():
-        ctl.on_child_event(kind, "DELETED", summary)
-    ctl.on_pod_event("DELETED", pod)
+        ctl.on_event(kind, "DELETED", summary)
+    ctl.on_event("Pod", "DELETED", pod)
     await asyncio.wait_for(ctl.idle(), 5)
-    per_object = [
-        "_children_created", "_wakeups", "_last_write", "_dirty", "_tasks", "_specs",
-        "_applied", "_deleted", "_drifted", "_ignored_drift", "_as_desired", "_pod_owners",
-        "_written",
-    ]  # fmt: skip
-    assert {name: len(getattr(ctl, name)) for name in per_object} == dict.fromkeys(per_object, 0)
+    assert kept(ctl) == {}
     for kind in ("LLMService", "Deployment", "Service", "HorizontalPodAutoscaler", "Pod"):
         assert ctl.cache.count(kind) == 0
     await ctl.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import support
 import yaml
-from llmservice_operator import render
+from llmservice_operator.tools.render import command as render
 
 EXAMPLES = support.EXAMPLES_DIR
 
@@ -304,3 +304,30 @@ def test_explicitly_tagged_timestamps_stay_strings_too() -> None:
     code, out, err = run("-", output="json", stdin=text)
     assert (code, err) == (0, "")
     assert json.loads(out)["items"]
+
+
+def test_without_the_render_extra_it_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cel-python is an optional extra (the operator image does not need it): render
+    without it refuses to validate less than it promises, and names the extra."""
+    monkeypatch.setitem(sys.modules, "celpy", None)  # `import celpy` fails as if absent
+    for module in ("cel", "validation"):
+        monkeypatch.delitem(sys.modules, f"llmservice_operator.tools.render.{module}", False)
+    code, out, err = run(write(tmp_path, VALID))
+    assert code == render.EXIT_NO_EXTRA
+    assert out == ""
+    assert "pip install 'llmservice-operator[render]'" in err
+
+
+def test_the_operator_process_never_imports_the_cel_engine() -> None:
+    """The operator trusts the API server's admission: its reconcile path reads specs
+    through the models only, so cel-python need not be in its image."""
+    probe = (
+        "import sys\n"
+        "from llmservice_operator.runtime import handlers, main\n"
+        "from llmservice_operator.cli import main as cli\n"
+        "assert not [m for m in sys.modules if m.startswith(('celpy', 'lark'))], 'CEL loaded'\n"
+        "assert not [m for m in sys.modules if m.startswith('llmservice_testkit')], 'test kit'\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import support
-from llmservice_operator import render
+from llmservice_operator.tools.render import command as render
 
 GOLDEN = support.GOLDEN_DIR
 CASES = [(path, fmt) for path in support.EXAMPLES for fmt in ("yaml",)] + [

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from llmservice_operator import report
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_deployment
-from llmservice_operator.models import LLMService
+from llmservice_operator.tools import report
 
 NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from llmservice_operator.settings import Settings, SettingsError, load
+from llmservice_operator.runtime.settings import Settings, SettingsError, load
 
 
 def test_defaults_watch_every_namespace() -> None:
@@ -98,7 +98,7 @@ def test_kopf_settings_follow_ours() -> None:
     posted as events, short-lived per-object workers, and no diff base (the operator has
     no change handlers; building one deep-copied every watched object on every event)."""
     import kopf
-    from llmservice_operator.runner import WORKER_IDLE_SECONDS, NoDiffBase, kopf_settings
+    from llmservice_operator.runtime.main import WORKER_IDLE_SECONDS, NoDiffBase, kopf_settings
 
     config = load({"LLMSERVICE_NAMESPACES": "a,b", "LLMSERVICE_WATCH_LIST_CHUNK": "50"})
     ks = kopf_settings(config)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from llmservice_operator.slots import PrioritySlots
+from llmservice_operator.runtime.queue import PrioritySlots
 
 
 async def test_waiters_go_by_priority_then_arrival() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmservice_operator import labels
-from llmservice_operator.models import LLMServiceSpec, LLMServiceStatus
-from llmservice_operator.status import (
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMServiceSpec, LLMServiceStatus
+from llmservice_operator.core.status import (
     Observed,
     compute_status,
     condition,
@@ -169,7 +169,7 @@ def test_all_pods_ready_is_ready_with_counts_selector_and_endpoint() -> None:
     assert status["ready"] == "2/2"
     assert (status["replicas"], status["readyReplicas"], status["availableReplicas"]) == (2, 2, 2)
     assert status["updatedReplicas"] == 2
-    assert status["selector"] == labels.selector_string("chat")
+    assert status["selector"] == naming.selector_string("chat")
     assert status["endpoint"] == "http://chat.ns.svc:80"
     ready = cond(status, "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "AllReplicasReady")

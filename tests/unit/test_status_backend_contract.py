@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMServiceSpec
 from llmservice_operator.builders import build_deployment
-from llmservice_operator.models import LLMServiceSpec
-from llmservice_operator.status import (
+from llmservice_operator.core.status import (
     MODEL_PULL_FAILED,
     MODEL_PULL_FAILED_MARKER,
     Observed,
@@ -25,7 +25,7 @@ from llmservice_operator.status import (
     condition,
     project_pod,
 )
-from llmservice_operator.validation import validate_llmservice
+from llmservice_operator.tools.render.validation import validate_llmservice
 
 termination = pytest.importorskip("llmservice_backend.termination")
 backend_settings = pytest.importorskip("llmservice_backend.settings")
@@ -43,7 +43,7 @@ def crash_looping_pod(message: str) -> dict[str, Any]:
             "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
             "initContainerStatuses": [
                 {
-                    "name": labels.OLLAMA_CONTAINER,
+                    "name": naming.OLLAMA_CONTAINER,
                     "ready": True,
                     "restartCount": 0,
                     "started": True,
@@ -52,7 +52,7 @@ def crash_looping_pod(message: str) -> dict[str, Any]:
             ],
             "containerStatuses": [
                 {
-                    "name": labels.BACKEND_CONTAINER,
+                    "name": naming.BACKEND_CONTAINER,
                     "ready": False,
                     "restartCount": 3,
                     "state": {
@@ -121,7 +121,7 @@ def test_the_kubelet_reads_the_file_the_backend_writes(path: Path) -> None:
     File), or sets them to where the backend writes."""
     service = validate_llmservice(support.load_example(path))
     pod = build_deployment(service)["spec"]["template"]["spec"]
-    (container,) = (c for c in pod["containers"] if c["name"] == labels.BACKEND_CONTAINER)
+    (container,) = (c for c in pod["containers"] if c["name"] == naming.BACKEND_CONTAINER)
     env = {v["name"]: v.get("value") for v in container["env"]}
     written_to = env.get("TERMINATION_MESSAGE_PATH") or (
         backend_settings.Settings().termination_message_path

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from llmservice_operator import status
+from llmservice_operator.core import status
 from llmservice_testkit.cluster import podstatus
 
 AT = "2026-12-04T08:00:00Z"

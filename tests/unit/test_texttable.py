@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmservice_operator.texttable import table
+from llmservice_operator.tools.texttable import table
 
 
 def test_words_are_left_aligned_and_columns_fit_their_widest_cell() -> None:

@@ -1,6 +1,6 @@
 """Invalid LLMServices are rejected with a message naming the field, by ``validate_llmservice``
-(what ``render`` and the operator use) and by the CRD itself (its schema and its CEL rules,
-evaluated as the API server would on the defaulted object)."""
+(what ``render`` runs; the operator runs its first half, the models) and by the CRD itself
+(its schema and its CEL rules, evaluated as the API server would on the defaulted object)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import support
-from llmservice_operator import crd
-from llmservice_operator.models import LLMService
-from llmservice_operator.validation import InvalidLLMServiceError, validate_llmservice
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.api.validation import InvalidLLMServiceError
+from llmservice_operator.tools.render.validation import validate_llmservice
 from support import crd_cel_errors, crd_schema_errors
 
 SCHEMA = support.SCHEMA
@@ -606,7 +606,7 @@ def test_a_null_target_switches_that_metric_off() -> None:
     service = validate_llmservice(document)
     assert service.spec.autoscaling.target_cpu_utilization_percentage is None
     assert (
-        crd.apply_defaults(SCHEMA, document)["spec"]["autoscaling"][
+        support.api_server_defaults(document)["spec"]["autoscaling"][
             "targetCPUUtilizationPercentage"
         ]
         is None
@@ -657,7 +657,7 @@ def test_nulls_are_handled_as_the_api_server_does() -> None:
     assert service.spec.replicas == 2
     assert service.spec.service.node_port is None
     assert service.spec.model.storage.size is None
-    stored = crd.apply_defaults(SCHEMA, document)["spec"]
+    stored = support.api_server_defaults(document)["spec"]
     assert stored["replicas"] == 2
     assert "nodePort" not in stored["service"]
     assert stored["model"]["storage"]["size"] is None

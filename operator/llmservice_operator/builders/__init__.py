@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders.deployment import build_deployment
 from llmservice_operator.builders.hpa import build_hpa
 from llmservice_operator.builders.service import build_service
 from llmservice_operator.builders.storage import build_model_claim, creates_claim
-from llmservice_operator.models import LLMService
 
 __all__ = [
     "build_children",

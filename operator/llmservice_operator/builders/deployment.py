@@ -54,10 +54,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import OLLAMA_PORT, EnvVar, LLMService, ResourceRequirements
 from llmservice_operator.builders.meta import object_meta
 from llmservice_operator.builders.storage import model_claim_name
-from llmservice_operator.models import OLLAMA_PORT, EnvVar, LLMService, ResourceRequirements
 
 BACKEND_PORT_NAME = "http"
 OLLAMA_ADDRESS = f"127.0.0.1:{OLLAMA_PORT}"
@@ -68,7 +68,7 @@ MODELS_PATH = "/models"
 OLLAMA_HOME = "/home/ollama"
 TMP_PATH = "/tmp"  # an emptyDir of the pod's own
 
-# Volumes besides labels.MODEL_VOLUME.
+# Volumes besides naming.MODEL_VOLUME.
 OLLAMA_HOME_VOLUME = "ollama-home"
 OLLAMA_TMP_VOLUME = "ollama-tmp"
 BACKEND_TMP_VOLUME = "backend-tmp"
@@ -229,7 +229,7 @@ def build_backend_container(service: LLMService) -> dict[str, Any]:
     backend = service.spec.backend
     grace = service.spec.pod.termination_grace_period_seconds
     container: dict[str, Any] = {
-        "name": labels.BACKEND_CONTAINER,
+        "name": naming.BACKEND_CONTAINER,
         "image": backend.image,
         "imagePullPolicy": backend.image_pull_policy,
         "ports": [{"name": BACKEND_PORT_NAME, "containerPort": backend.port, "protocol": "TCP"}],
@@ -263,7 +263,7 @@ def build_ollama_container(service: LLMService) -> dict[str, Any]:
         # Extended resources are requested through limits (requests default to them).
         resources.setdefault("limits", {})[spec.gpu.resource_name] = str(spec.gpu.count)
     return {
-        "name": labels.OLLAMA_CONTAINER,
+        "name": naming.OLLAMA_CONTAINER,
         "image": spec.ollama.image,
         "imagePullPolicy": spec.ollama.image_pull_policy,
         "restartPolicy": "Always",
@@ -271,7 +271,7 @@ def build_ollama_container(service: LLMService) -> dict[str, Any]:
         "env": _ollama_env(service),
         "resources": resources,
         "volumeMounts": [
-            {"name": labels.MODEL_VOLUME, "mountPath": MODELS_PATH},
+            {"name": naming.MODEL_VOLUME, "mountPath": MODELS_PATH},
             {"name": OLLAMA_HOME_VOLUME, "mountPath": OLLAMA_HOME},
             {"name": OLLAMA_TMP_VOLUME, "mountPath": TMP_PATH},
         ],
@@ -287,13 +287,13 @@ def _model_volume(service: LLMService) -> dict[str, Any]:
     storage = service.spec.model.storage
     if storage.type == "PersistentVolumeClaim":
         return {
-            "name": labels.MODEL_VOLUME,
+            "name": naming.MODEL_VOLUME,
             "persistentVolumeClaim": {"claimName": model_claim_name(service)},
         }
     empty_dir: dict[str, Any] = {}
     if storage.size is not None:
         empty_dir["sizeLimit"] = storage.size
-    return {"name": labels.MODEL_VOLUME, "emptyDir": empty_dir}
+    return {"name": naming.MODEL_VOLUME, "emptyDir": empty_dir}
 
 
 def _volumes(service: LLMService) -> list[dict[str, Any]]:
@@ -309,8 +309,8 @@ def build_pod_template(service: LLMService) -> dict[str, Any]:
     """The pod template: our containers and volumes, the user's scheduling settings."""
     name = service.metadata.name
     pod = service.spec.pod
-    metadata: dict[str, Any] = {"labels": {**pod.labels, **labels.common_labels(name)}}
-    annotations = {"kubectl.kubernetes.io/default-container": labels.BACKEND_CONTAINER}
+    metadata: dict[str, Any] = {"labels": {**pod.labels, **naming.common_labels(name)}}
+    annotations = {"kubectl.kubernetes.io/default-container": naming.BACKEND_CONTAINER}
     annotations.update(pod.annotations)
     metadata["annotations"] = annotations
 
@@ -398,7 +398,7 @@ def build_deployment(service: LLMService) -> dict[str, Any]:
         spec["replicas"] = service.spec.replicas
     spec.update(
         {
-            "selector": {"matchLabels": labels.selector_labels(name)},
+            "selector": {"matchLabels": naming.selector_labels(name)},
             "strategy": update_strategy(service),
             "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
             "revisionHistoryLimit": 5,
@@ -408,6 +408,6 @@ def build_deployment(service: LLMService) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": object_meta(service, labels.deployment_name(name)),
+        "metadata": object_meta(service, naming.deployment_name(name)),
         "spec": spec,
     }

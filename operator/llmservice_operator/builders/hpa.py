@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders.meta import object_meta
-from llmservice_operator.models import LLMService
 
 
 def _utilization(resource: str, percent: int) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def build_hpa(service: LLMService) -> dict[str, Any]:
         "scaleTargetRef": {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "name": labels.deployment_name(name),
+            "name": naming.deployment_name(name),
         },
         "minReplicas": auto.min_replicas,
         "maxReplicas": auto.max_replicas,
@@ -52,6 +52,6 @@ def build_hpa(service: LLMService) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": object_meta(service, labels.hpa_name(name)),
+        "metadata": object_meta(service, naming.hpa_name(name)),
         "spec": spec,
     }

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmservice_operator import labels
-from llmservice_operator.models import GROUP_VERSION, KIND, LLMService
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import GROUP_VERSION, KIND, LLMService
 
 
 def owner_references(service: LLMService) -> list[dict[str, Any]]:
@@ -41,7 +41,7 @@ def object_meta(
     meta: dict[str, Any] = {"name": name}
     if service.metadata.namespace:
         meta["namespace"] = service.metadata.namespace
-    meta["labels"] = labels.common_labels(service.metadata.name)
+    meta["labels"] = naming.common_labels(service.metadata.name)
     if annotations:
         meta["annotations"] = dict(annotations)
     refs = owner_references(service)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders.deployment import BACKEND_PORT_NAME
 from llmservice_operator.builders.meta import object_meta
-from llmservice_operator.models import LLMService
 
 
 def build_service(service: LLMService) -> dict[str, Any]:
@@ -29,11 +29,11 @@ def build_service(service: LLMService) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": object_meta(
-            service, labels.service_name(service.metadata.name), spec.annotations
+            service, naming.service_name(service.metadata.name), spec.annotations
         ),
         "spec": {
             "type": spec.type,
-            "selector": labels.selector_labels(service.metadata.name),
+            "selector": naming.selector_labels(service.metadata.name),
             "ports": [port],
         },
     }

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmservice_operator import labels
+from llmservice_operator.api import naming
+from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders.meta import object_meta
-from llmservice_operator.models import LLMService
 
 
 def creates_claim(service: LLMService) -> bool:
@@ -27,7 +27,7 @@ def creates_claim(service: LLMService) -> bool:
 def model_claim_name(service: LLMService) -> str:
     """The claim the pods mount for PersistentVolumeClaim storage: the user's or ours."""
     storage = service.spec.model.storage
-    return storage.claim_name or labels.model_claim_name(service.metadata.name)
+    return storage.claim_name or naming.model_claim_name(service.metadata.name)
 
 
 def build_model_claim(service: LLMService) -> dict[str, Any]:

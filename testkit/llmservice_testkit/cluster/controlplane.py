@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 import yaml
+
 from llmservice_testkit.cluster import build
 from llmservice_testkit.cluster import pki as pki_files
 

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
 from llmservice_testkit.cluster import podstatus
 
 log = logging.getLogger(__name__)

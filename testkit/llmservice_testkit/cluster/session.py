@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
+
 from llmservice_testkit.cluster import BuildUnavailable, LocalCluster
 
 KUBECTL = shutil.which("kubectl")

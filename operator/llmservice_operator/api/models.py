@@ -1,0 +1,756 @@
+"""The LLMService API (``llmservice.dev/v1alpha1``) as pydantic models.
+
+These models are the single contract of the project: the CRD is generated from them
+(``crd.py``), the operator reads every LLMService through them, the builders read them, and
+``render`` validates user files with them. Field descriptions end up in the CRD, so
+``kubectl explain llmservice.spec.model`` prints them; keep them written for users.
+
+The defaults are the models' own, and the CRD carries the same ones (a test compares the
+API server's defaulting with the models'): an object read here is what the API server would
+store. A null is read as the API server reads it: dropped where the field cannot be null,
+so its default applies (``replicas: null`` is 2), kept where it can (``size: null``).
+
+Cross-field rules (``minReplicas <= maxReplicas`` and the like) are not here: they live as
+CEL expressions in ``rules.py`` so that the API server and ``render`` enforce the very same
+rule text.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+API_GROUP = "llmservice.dev"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+KIND = "LLMService"
+PLURAL = "llmservices"
+SINGULAR = "llmservice"
+SHORT_NAMES = ["llms"]
+
+# Pinned images. The Ollama tag is pinned so that a pod restart never silently changes the
+# model server; bump it deliberately.
+DEFAULT_OLLAMA_IMAGE = "ollama/ollama:0.12.6"
+DEFAULT_BACKEND_IMAGE = "ghcr.io/llmservice-operator/llmservice-backend:0.1.0"
+OLLAMA_PORT = 11434
+
+# Kubernetes' own quantity grammar (resource.Quantity), so a bad "2Gb" is caught before the
+# API server rejects the Deployment.
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# Ollama model references: [host[:port]/][namespace/]model[:tag], e.g. "tinyllama",
+# "llama3.2:1b", "hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M".
+MODEL_NAME_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[A-Za-z0-9][A-Za-z0-9._-]*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
+)
+# Ollama's keep_alive: a Go duration ("5m", "1h30m", "-1s"), a number of seconds, or -1.
+KEEP_ALIVE_PATTERN = r"^-?(([0-9]+(\.[0-9]+)?)|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$"
+# An extended resource name such as nvidia.com/gpu or amd.com/gpu.
+RESOURCE_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+)
+# DNS-1123 label / subdomain, for object names we reference.
+DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# The LLMService name becomes the Service name, which must be a DNS-1035 label.
+DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# A namespace is a DNS-1123 label.
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A key in a Secret's data.
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+# Label and annotation keys (qualified names): an optional DNS-1123 subdomain prefix and
+# "/", then a name of at most 63 characters. These patterns say "[.]" rather than an escaped
+# dot, so that the same text works inside the CEL string literals of rules.py.
+_NAME_63 = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_DNS_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+QUALIFIED_NAME_PATTERN = rf"^({_DNS_PREFIX}/)?{_NAME_63}$"
+# A container resource name: a standard one, or an extended one, which needs a domain.
+CONTAINER_RESOURCE_NAME_PATTERN = (
+    rf"^(cpu|memory|ephemeral-storage|hugepages-[A-Za-z0-9.]+|{_DNS_PREFIX}/{_NAME_63})$"
+)
+QUALIFIED_NAME_MAX_LENGTH = 317  # a 253-character prefix, "/", a 63-character name
+KEY_PREFIX_MAX_LENGTH = 253
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_VALUE_MAX_LENGTH = 63
+# Most entries in each map of labels, annotations or node labels: bounds what the CEL rules
+# on their keys may cost the API server.
+MAX_MAP_ENTRIES = 32
+KEY_PREFIX_ERROR = "key_prefix_too_long"
+
+
+QUANTITY_FLOAT_ERROR = "quantity_float"
+
+
+def _float_hint(value: float) -> str:
+    millis = value * 1000
+    example = f"{round(millis)}m" if millis >= 1 and millis == round(millis) else "500m"
+    return (
+        f'must be a string or an integer, not the number {value!r}: quote it ("{value!r}") '
+        f'or use millicores ("{example}")'
+    )
+
+
+def _quantity_to_str(value: Any) -> Any:
+    """YAML turns ``cpu: 1`` into an int; Kubernetes accepts that, so do we.
+
+    Not a float: the field is int-or-string and the API server refuses ``cpu: 0.5``
+    unquoted ("must be of type integer,string"). Integral floats (``2.0``) never get here
+    from ``parse_llmservice``, which reads them as integers as the API server does.
+    """
+    if isinstance(value, bool):
+        return value  # let validation reject it: True is not a quantity
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise PydanticCustomError(QUANTITY_FLOAT_ERROR, _float_hint(value))
+    return value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    Field(
+        pattern=QUANTITY_PATTERN,
+        max_length=64,
+        # pydantic drops the string constraints from a validator-wrapped type's JSON
+        # schema; the CRD needs them.
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+            "maxLength": 64,
+        },
+    ),
+]
+
+
+def _prefix_fits(key: str) -> str:
+    """The part before "/" of a qualified name is a DNS subdomain: 253 characters at most."""
+    if key.find("/") > KEY_PREFIX_MAX_LENGTH:
+        raise PydanticCustomError(
+            KEY_PREFIX_ERROR,
+            f"the prefix before / must be at most {KEY_PREFIX_MAX_LENGTH} characters",
+        )
+    return key
+
+
+# The key types: checked here for render and the operator; in the CRD by the key rules of
+# rules.py, since a structural schema cannot constrain map keys.
+QualifiedName = Annotated[
+    str,
+    Field(pattern=QUALIFIED_NAME_PATTERN, max_length=QUALIFIED_NAME_MAX_LENGTH),
+    AfterValidator(_prefix_fits),
+]
+ContainerResourceName = Annotated[
+    str,
+    Field(pattern=CONTAINER_RESOURCE_NAME_PATTERN, max_length=QUALIFIED_NAME_MAX_LENGTH),
+    AfterValidator(_prefix_fits),
+]
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=LABEL_VALUE_MAX_LENGTH)]
+# Names of objects in the cluster (ServiceAccount, PriorityClass, RuntimeClass, Secret,
+# StorageClass): the API server refuses a pod or claim naming anything else.
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN_PATTERN)]
+
+# Objects passed through to Kubernetes untouched (tolerations, affinity, valueFrom, ...):
+# the API server validates them when the Deployment is written.
+KubeObject = Annotated[
+    dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+]
+
+
+class _Model(BaseModel):
+    """Base: camelCase on the wire, unknown fields rejected (the CRD prunes them anyway)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The object as the API server stores it: camelCase keys, unset optionals dropped."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_as_unset(cls, data: Any) -> Any:
+        """Drop nulls from fields that cannot be null, as the API server prunes them before
+        defaulting: the field's default applies instead."""
+        if not isinstance(data, Mapping):
+            return data
+        never_null = _never_null(cls)
+        if not any(value is None and key in never_null for key, value in data.items()):
+            return data
+        return {k: v for k, v in data.items() if not (v is None and k in never_null)}
+
+
+@functools.cache
+def _never_null(model: type[BaseModel]) -> frozenset[str]:
+    """The names and aliases of a model's fields whose type does not admit None."""
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if annotation is None or annotation is types.NoneType:
+            continue
+        if types.NoneType in typing.get_args(annotation):
+            continue
+        keys.add(name)
+        if info.alias:
+            keys.add(info.alias)
+    return frozenset(keys)
+
+
+# --------------------------------------------------------------------------------------
+# spec
+
+
+class ModelStorage(_Model):
+    """Where the pod keeps the model files Ollama pulls."""
+
+    type: Literal["EmptyDir", "PersistentVolumeClaim"] = Field(
+        "EmptyDir",
+        description=(
+            "EmptyDir pulls the model into each pod's own scratch volume (simple, no storage "
+            "class needed, pulled again whenever a pod starts). PersistentVolumeClaim keeps "
+            "the models across pod restarts in a claim, either an existing one (claimName) "
+            "or one the operator creates (size)."
+        ),
+    )
+    size: Quantity | None = Field(
+        "10Gi",
+        description=(
+            "Size of the model volume: the EmptyDir size limit, or the size of the claim the "
+            "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi. "
+            "Set to null for an EmptyDir without a size limit (omitting it gives 10Gi)."
+        ),
+    )
+    storage_class_name: ObjectName | None = Field(
+        None,
+        description=(
+            "Storage class of the claim the operator creates; unset uses the cluster's "
+            "default storage class."
+        ),
+    )
+    claim_name: str | None = Field(
+        None,
+        pattern=DNS1123_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description=(
+            "Name of an existing PersistentVolumeClaim in the same namespace to mount instead "
+            "of creating one. The operator never deletes a claim it did not create."
+        ),
+    )
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"] = Field(
+        "ReadWriteOnce",
+        description=(
+            "Access mode of the claim the operator creates. Every replica mounts the same "
+            "claim, so more than one replica needs ReadWriteMany. Anything but ReadWriteMany "
+            "makes updates Recreate (the old pod stops before the new one starts: a short "
+            "outage), since a second pod could not mount the claim. With claimName, set this "
+            "to the existing claim's mode: its mode is not known otherwise, so updates "
+            "Recreate unless this says ReadWriteMany."
+        ),
+    )
+
+
+class ModelSpec(_Model):
+    """The model Ollama serves."""
+
+    name: str = Field(
+        "tinyllama",
+        min_length=1,
+        max_length=255,
+        pattern=MODEL_NAME_PATTERN,
+        description=(
+            "Ollama model reference, name[:tag], as `ollama pull` takes it "
+            "(tinyllama, llama3.2:1b, hf.co/owner/repo:quant)."
+        ),
+    )
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent",
+        description=(
+            "When each pod pulls the model before it becomes Ready: Always pulls on every "
+            "pod start (picks up a moved tag), IfNotPresent only when the model volume lacks "
+            "it, Never expects it on the volume already (a pod without it never gets Ready)."
+        ),
+    )
+    keep_alive: str = Field(
+        "-1",
+        pattern=KEEP_ALIVE_PATTERN,
+        description=(
+            "How long Ollama keeps the model loaded after a request, as Ollama's keep_alive: "
+            "a duration (5m, 1h) or -1 to keep it loaded for ever (the default: a chat "
+            "service should not pay the load time again). Readiness does not depend on it: "
+            "a pod is Ready once its model is pulled and loaded at start, and stays Ready "
+            "while the model is present, so an idle pod whose model Ollama unloaded keeps "
+            "serving and the next request pays the load time."
+        ),
+    )
+    storage: ModelStorage = Field(
+        default_factory=ModelStorage,
+        description="The volume that holds the model files.",
+    )
+
+
+class AutoscalingSpec(_Model):
+    """The HorizontalPodAutoscaler the operator keeps for the service."""
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Scale the pods with a HorizontalPodAutoscaler between minReplicas and "
+            "maxReplicas. When false the HPA is removed and spec.replicas applies."
+        ),
+    )
+    min_replicas: int = Field(2, ge=1, le=1000, description="Fewest pods the autoscaler keeps.")
+    max_replicas: int = Field(6, ge=1, le=1000, description="Most pods the autoscaler creates.")
+    target_cpu_utilization_percentage: int | None = Field(
+        70,
+        # The wire name of DESIGN.md and of HPA v1; to_camel would say "targetCpu...".
+        alias="targetCPUUtilizationPercentage",
+        ge=1,
+        le=1000,
+        description=(
+            "Average CPU use across pods, in percent of the pods' CPU requests, that the "
+            "autoscaler aims for. Set to null to scale on memory only (omitting it gives 70)."
+        ),
+    )
+    target_memory_utilization_percentage: int | None = Field(
+        80,
+        ge=1,
+        le=1000,
+        description=(
+            "Average memory use across pods, in percent of the pods' memory requests, that "
+            "the autoscaler aims for. A loaded model holds its memory even at idle (keepAlive "
+            "-1), so this works as a load signal only when the memory requests are well above "
+            "the loaded model's size (TinyLlama: about 1.1Gi, so 3Gi or more for Ollama); "
+            "otherwise the target is met at idle and the autoscaler stays at maxReplicas. "
+            "Set to null to scale on CPU only (omitting it gives 80)."
+        ),
+    )
+    scale_down_stabilization_seconds: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description=(
+            "How long load must stay low before the autoscaler removes pods; long enough "
+            "that a pod which just loaded its model is not dropped in a lull."
+        ),
+    )
+
+
+class ResourceRequirements(_Model):
+    """Compute resources of one container, as in a Kubernetes container spec."""
+
+    requests: dict[ContainerResourceName, Quantity] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Resources the scheduler reserves (cpu, memory, ephemeral-storage, or an extended "
+            "resource such as example.com/device)."
+        ),
+    )
+    limits: dict[ContainerResourceName, Quantity] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Most the container may use (cpu, memory, ephemeral-storage, or an extended "
+            "resource such as example.com/device)."
+        ),
+    )
+
+
+class EnvVar(_Model):
+    """An environment variable, as in a Kubernetes container spec."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        pattern=ENV_NAME_PATTERN,
+        description="Variable name.",
+    )
+    value: str | None = Field(None, description="Literal value.")
+    value_from: KubeObject | None = Field(
+        None,
+        description=(
+            "Source of the value (secretKeyRef, configMapKeyRef, fieldRef, "
+            "resourceFieldRef), as in a Kubernetes EnvVar."
+        ),
+    )
+
+
+class SecretKeyRef(_Model):
+    """A key of a Secret in the LLMService's namespace."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN_PATTERN,
+        description="Name of the Secret.",
+    )
+    key: str = Field(
+        "api-key",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="Key in the Secret.",
+    )
+
+
+def _default_backend_resources() -> ResourceRequirements:
+    return ResourceRequirements(
+        requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
+    )
+
+
+def _default_ollama_resources() -> ResourceRequirements:
+    return ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"})
+
+
+class BackendSpec(_Model):
+    """The chat backend container: the API and chat page users reach."""
+
+    image: str = Field(
+        DEFAULT_BACKEND_IMAGE,
+        min_length=1,
+        description="Backend container image.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Kubernetes image pull policy of the backend container."
+    )
+    port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        description="Port the backend listens on inside the pod; the Service targets it.",
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=_default_backend_resources,
+        description=(
+            "Backend container resources. Keep cpu and memory requests when autoscaling on "
+            "them: utilization is measured against requests."
+        ),
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables for the backend.",
+    )
+    max_concurrent_requests: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description=(
+            "Chat requests a pod sends to its Ollama at once; more wait in a queue. Match "
+            "ollama.numParallel so requests do not queue twice."
+        ),
+    )
+    max_queued_requests: int = Field(
+        32,
+        ge=0,
+        le=10000,
+        description=(
+            "Chat requests a pod holds waiting for a free slot; beyond this it answers 429 "
+            "with Retry-After so clients back off and the load reaches other pods."
+        ),
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description=(
+            "Secret key holding an API key; when set, the backend requires "
+            "`Authorization: Bearer <key>` on the chat APIs."
+        ),
+    )
+
+
+class OllamaSpec(_Model):
+    """The Ollama sidecar container that serves the model."""
+
+    image: str = Field(
+        DEFAULT_OLLAMA_IMAGE,
+        min_length=1,
+        description="Ollama container image; pinned by default.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Kubernetes image pull policy of the Ollama container."
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=_default_ollama_resources,
+        description=(
+            "Ollama container resources. The memory limit must hold the model weights plus "
+            "its context; TinyLlama needs about 1Gi."
+        ),
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables for Ollama.",
+    )
+    num_parallel: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Requests Ollama decodes at once (OLLAMA_NUM_PARALLEL).",
+    )
+
+
+class ServiceSpec(_Model):
+    """The Service in front of the pods."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Kubernetes Service type."
+    )
+    port: int = Field(80, ge=1, le=65535, description="Port the Service exposes.")
+    node_port: int | None = Field(
+        None,
+        ge=30000,
+        le=32767,
+        description=(
+            "Fixed node port for NodePort and LoadBalancer Services; unset lets Kubernetes "
+            "pick one."
+        ),
+    )
+    annotations: dict[QualifiedName, str] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Annotations on the Service (load balancer settings, for instance); at most 32."
+        ),
+    )
+
+
+class ImagePullSecret(_Model):
+    """A reference to an image pull Secret."""
+
+    name: ObjectName = Field(
+        ...,
+        description=(
+            "Name of the Secret. The API server does not check it, but a Secret can have no "
+            "other name than a DNS-1123 subdomain, so anything else is a typo."
+        ),
+    )
+
+
+class PodOptions(_Model):
+    """Scheduling and metadata passed through to every pod."""
+
+    node_selector: dict[QualifiedName, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description="Node labels the pods must be scheduled on; at most 32.",
+    )
+    tolerations: list[KubeObject] = Field(
+        default_factory=list, description="Pod tolerations, as in a Kubernetes pod spec."
+    )
+    affinity: KubeObject | None = Field(
+        None, description="Pod affinity rules, as in a Kubernetes pod spec."
+    )
+    runtime_class_name: ObjectName | None = Field(
+        None, description="RuntimeClass of the pods (nvidia, for instance)."
+    )
+    priority_class_name: ObjectName | None = Field(None, description="PriorityClass of the pods.")
+    service_account_name: ObjectName | None = Field(
+        None,
+        description="ServiceAccount the pods run as; unset uses the namespace's default.",
+    )
+    image_pull_secrets: list[ImagePullSecret] = Field(
+        default_factory=list, description="Secrets for pulling private images."
+    )
+    labels: dict[QualifiedName, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description=(
+            "Extra pod labels; at most 32. The operator's own app.kubernetes.io labels win."
+        ),
+    )
+    annotations: dict[QualifiedName, str] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra pod annotations; at most 32.",
+    )
+    termination_grace_period_seconds: int = Field(
+        120,
+        ge=1,
+        le=3600,
+        description=(
+            "Time a stopping pod gets to finish the chat streams it is serving before it is killed."
+        ),
+    )
+
+
+class GPUSpec(_Model):
+    """GPUs for the Ollama container."""
+
+    count: int = Field(0, ge=0, le=16, description="GPUs per pod; 0 runs on CPU.")
+    resource_name: str = Field(
+        "nvidia.com/gpu",
+        max_length=253,
+        pattern=RESOURCE_NAME_PATTERN,
+        description="Extended resource name of the GPU (nvidia.com/gpu, amd.com/gpu).",
+    )
+
+
+class LLMServiceSpec(_Model):
+    """Desired state of an LLM chat service."""
+
+    model: ModelSpec = Field(default_factory=ModelSpec, description="The model to serve.")
+    replicas: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description=(
+            "Number of pods when autoscaling is disabled (also set by `kubectl scale`). "
+            "Ignored while autoscaling is enabled."
+        ),
+    )
+    autoscaling: AutoscalingSpec = Field(
+        default_factory=AutoscalingSpec, description="Horizontal autoscaling of the pods."
+    )
+    backend: BackendSpec = Field(
+        default_factory=BackendSpec, description="The chat backend container."
+    )
+    ollama: OllamaSpec = Field(
+        default_factory=OllamaSpec, description="The Ollama sidecar container."
+    )
+    service: ServiceSpec = Field(
+        default_factory=ServiceSpec, description="The Service in front of the pods."
+    )
+    pod: PodOptions = Field(
+        default_factory=PodOptions, description="Scheduling and metadata of the pods."
+    )
+    gpu: GPUSpec = Field(default_factory=GPUSpec, description="GPUs for Ollama.")
+
+
+# --------------------------------------------------------------------------------------
+# status
+
+Phase = Literal["Pending", "Progressing", "Ready", "Degraded", "Failed"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+ScalingState = Literal[
+    "Disabled", "Stable", "ScalingUp", "ScalingDown", "AtMaximum", "AtMinimum", "MetricsUnavailable"
+]
+
+# Condition types.
+READY = "Ready"
+AVAILABLE = "Available"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+SCALING_LIMITED = "ScalingLimited"
+CONDITION_TYPES = (READY, AVAILABLE, PROGRESSING, DEGRADED, SCALING_LIMITED)
+
+
+class Condition(_Model):
+    """One observation of the service, in the shape of a metav1.Condition."""
+
+    type: str = Field(..., description="Condition type: Ready, Available, Progressing, ...")
+    status: ConditionStatus = Field(..., description="True, False or Unknown.")
+    reason: str = Field(
+        ..., description="CamelCase reason, for machines (AllReplicasReady, CrashLoopBackOff)."
+    )
+    message: str = Field("", description="Human-readable detail.")
+    last_transition_time: str = Field(..., description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        None, description="The spec generation this condition was computed for."
+    )
+
+
+class AutoscalingStatus(_Model):
+    """What the autoscaler is doing."""
+
+    state: ScalingState = Field(
+        "Disabled",
+        description=(
+            "Disabled, Stable, ScalingUp, ScalingDown, AtMaximum or AtMinimum; "
+            "MetricsUnavailable while the autoscaler cannot read the metrics it scales on "
+            "(no metrics server, or no metrics yet for new pods): it keeps the count as it is."
+        ),
+    )
+    min_replicas: int | None = Field(None, description="Lower bound in force.")
+    max_replicas: int | None = Field(None, description="Upper bound in force.")
+    current_replicas: int | None = Field(None, description="Pods the autoscaler sees.")
+    desired_replicas: int | None = Field(None, description="Pods the autoscaler wants.")
+    current_cpu_utilization_percentage: int | None = Field(
+        None,
+        alias="currentCPUUtilizationPercentage",
+        description="Average CPU use, in percent of requests.",
+    )
+    current_memory_utilization_percentage: int | None = Field(
+        None, description="Average memory use, in percent of requests."
+    )
+    last_scale_time: str | None = Field(
+        None, description="When the autoscaler last changed the replica count."
+    )
+
+
+class LLMServiceStatus(_Model):
+    """Observed state, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        None, description="The spec generation the operator last acted on."
+    )
+    phase: Phase | None = Field(
+        None, description="Pending, Progressing, Ready, Degraded or Failed."
+    )
+    ready: str | None = Field(None, description='Ready pods over desired pods, as "2/2".')
+    replicas: int | None = Field(None, description="Pods that exist.")
+    ready_replicas: int | None = Field(None, description="Pods that are Ready.")
+    available_replicas: int | None = Field(
+        None, description="Pods Ready for at least the Deployment's minReadySeconds."
+    )
+    updated_replicas: int | None = Field(None, description="Pods running the current pod template.")
+    desired_replicas: int | None = Field(None, description="Pods wanted right now.")
+    selector: str | None = Field(
+        None, description="Label selector of the pods (for the scale subresource)."
+    )
+    endpoint: str | None = Field(None, description="In-cluster URL of the service.")
+    autoscaling: AutoscalingStatus | None = Field(None, description="State of the autoscaler.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Latest observations of the service's state."
+    )
+
+
+class ObjectMeta(_Model):
+    """The subset of metadata the operator reads; the rest is kept as it is."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    name: str = Field(..., min_length=1, max_length=63, pattern=DNS1035_LABEL_PATTERN)
+    namespace: str | None = Field(None, max_length=63, pattern=DNS1123_LABEL_PATTERN)
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[QualifiedName, LabelValue] = Field(default_factory=dict)
+    annotations: dict[QualifiedName, str] = Field(default_factory=dict)
+
+
+class LLMService(_Model):
+    """An LLM chat service: an Ollama-served model behind a chat backend, autoscaled."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    api_version: Literal["llmservice.dev/v1alpha1"] = Field(
+        "llmservice.dev/v1alpha1", description="llmservice.dev/v1alpha1"
+    )
+    kind: Literal["LLMService"] = Field("LLMService", description="LLMService")
+    metadata: ObjectMeta
+    spec: LLMServiceSpec = Field(default_factory=LLMServiceSpec)
+    status: LLMServiceStatus | None = None

@@ -1,0 +1,71 @@
+"""What an LLMService should consist of: its spec read through the models, once per
+generation, and its children built from it when asked for.
+
+The API server enforced the CRD (schema and CEL rules) when the LLMService was written, so
+the spec is read through the models only
+(:func:`~llmservice_operator.api.validation.parse_llmservice`); what they still refuse (say,
+a CRD installed without its rules) is reported as InvalidSpec. The children are built again
+on each use: a fraction of a millisecond, where keeping them would cost some 10 KB per
+LLMService.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmservice_operator.api.models import LLMService
+from llmservice_operator.api.validation import InvalidLLMServiceError, parse_llmservice
+from llmservice_operator.builders import build_children
+from llmservice_operator.core.planner import with_hash
+from llmservice_operator.runtime.cache import Key, Obj
+
+MESSAGE_ERRORS = 5  # field errors named in an InvalidSpec message
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One generation of one LLMService: the spec as the models read it, or why not."""
+
+    uid: str
+    generation: int
+    service: LLMService | None
+    error: str | None  # the InvalidSpec message when ``service`` is None
+
+    @property
+    def children(self) -> list[dict[str, Any]]:
+        """The manifests to apply, each with its hash annotation."""
+        if self.service is None:
+            return []
+        return [with_hash(m) for m in build_children(self.service)]
+
+    def manifest(self, kind: str) -> dict[str, Any] | None:
+        return next((m for m in self.children if m["kind"] == kind), None)
+
+
+class DesiredStates:
+    """The :class:`Desired` of each LLMService, read again when its generation changes."""
+
+    def __init__(self) -> None:
+        self._known: dict[Key, Desired] = {}
+
+    def of(self, key: Key, svc: Obj) -> Desired:
+        meta = svc.get("metadata") or {}
+        uid, generation = str(meta.get("uid")), int(meta.get("generation") or 0)
+        known = self._known.get(key)
+        if known is not None and (known.uid, known.generation) == (uid, generation):
+            return known
+        body = {k: svc[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in svc}
+        try:
+            desired = Desired(uid, generation, parse_llmservice(body), None)
+        except InvalidLLMServiceError as exc:
+            message = "; ".join(str(e) for e in exc.errors[:MESSAGE_ERRORS])
+            desired = Desired(uid, generation, None, message or "the spec is invalid")
+        self._known[key] = desired
+        return desired
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._known
+
+    def forget(self, key: Key) -> None:
+        self._known.pop(key, None)

@@ -1,0 +1,199 @@
+"""The reconcile pass: one LLMService's children and status brought up to date.
+
+Level-triggered and idempotent: create, update and resume are the same pass, and a pass
+over an LLMService that is as desired writes nothing. It reads what the watches reported
+(:mod:`.intake`, never the API server), decides with the pure core (the models, the
+builders, :mod:`~llmservice_operator.core.planner`, :mod:`~llmservice_operator.core.status`)
+and writes through :mod:`.kube`:
+
+    observe -> validate -> desired -> plan -> apply -> status
+
+After writing children a pass writes no status: it asks to look again a moment later, once
+the watch has reported the children back, so the status is computed from what exists
+rather than from what was asked for. Status writes of one LLMService are at least
+``status_interval`` apart, so the pods, the Deployment status and the HPA status changing
+together cost one write; a new LLMService's first status waits up to
+``first_status_delay`` for its pods (anything a user must see, Degraded or Failed, goes out
+at once). An invalid spec or a name conflict is written to the status once, with one
+Warning event, and waits for the next change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from llmservice_operator.api import naming
+from llmservice_operator.core import planner, status
+from llmservice_operator.runtime.cache import Key, Obj
+from llmservice_operator.runtime.desired import Desired, DesiredStates
+from llmservice_operator.runtime.intake import Intake
+from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, Kube
+from llmservice_operator.runtime.metrics import METRICS, Metrics
+
+EVENT_REASONS = {
+    "created": "Created",
+    "recreated": "Recreated",
+    "updated": "Updated",
+    "restored": "Restored",
+    "adopted": "Adopted",
+    "deleted": "Deleted",
+}
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        intake: Intake,
+        desired: DesiredStates,
+        *,
+        debounce: float = 0.3,
+        status_interval: float = 1.0,
+        first_status_delay: float = 0.0,
+        metrics: Metrics = METRICS,
+    ) -> None:
+        self.kube = kube
+        self.intake = intake
+        self.desired = desired
+        self.debounce = debounce
+        # Least time between two status writes of one LLMService: changes that arrive
+        # together (pods, Deployment status, HPA status) cost one write, not three.
+        self.status_interval = status_interval
+        # How long a new LLMService may go without a status while its pods start: one
+        # whose pods are ready by then gets one status write (Ready), not two (Pending,
+        # then Ready).
+        self.first_status_delay = first_status_delay
+        self.metrics = metrics
+        self._last_write: dict[Key, float] = {}
+        self._children_created: dict[Key, float] = {}
+
+    async def reconcile(self, key: Key) -> float | None:
+        """One pass. Returns in how many seconds to look again (children were written, or
+        a status write is held back), or None."""
+        namespace, name = key
+        # observe: the LLMService as the watch reported it
+        svc = self.intake.service(key)
+        if svc is None or (svc.get("metadata") or {}).get("deletionTimestamp"):
+            return None  # gone or going; garbage collection removes the children
+        # validate: the spec through the models, once per generation
+        desired = self.desired.of(key, svc)
+        if desired.service is None:
+            self.metrics.reconciles.labels("invalid").inc()
+            return await self._report(key, svc, desired)
+        # desired: the children the spec makes; observe them as the watches reported them
+        manifests = desired.children
+        live = {
+            m["kind"]: self.intake.live_child(m["kind"], namespace, m["metadata"]["name"])
+            for m in manifests
+        }
+        unwanted = [] if desired.service.spec.autoscaling.enabled else self._autoscaler(key)
+        # plan: what to write, if anything
+        plan = planner.plan(manifests, live, name, desired.uid, unwanted)
+        if plan.conflicts:
+            self.metrics.reconciles.labels("conflict").inc()
+            return await self._report(key, svc, desired, "; ".join(plan.conflicts))
+        # apply; the status comes once the watch has reported the children back
+        if plan.actions:
+            await self._apply(key, svc, plan.actions)
+            self.metrics.reconciles.labels("ok").inc()
+            return max(self.debounce, self.status_interval)
+        # status
+        self.metrics.reconciles.labels("ok").inc()
+        return await self._report(key, svc, desired)
+
+    def forget(self, key: Key) -> None:
+        self._last_write.pop(key, None)
+        self._children_created.pop(key, None)
+
+    def _autoscaler(self, key: Key) -> list[planner.LiveChild]:
+        """The HPA of an LLMService whose autoscaling is off: to be deleted if it is ours."""
+        namespace, name = key
+        hpa = self.intake.live_child(HPA.kind, namespace, naming.hpa_name(name))
+        return [] if hpa is None else [hpa]
+
+    async def _apply(
+        self, key: Key, svc: Obj, actions: Iterable[planner.Apply | planner.Delete]
+    ) -> None:
+        """Carry out the plan, then tell the user what was done (one event per kind of
+        change)."""
+        namespace, _ = key
+        done: dict[str, list[str]] = {}
+        had_status = bool((svc.get("status") or {}).get("conditions"))
+        if not had_status:
+            self._children_created.setdefault(key, time.monotonic())
+        for action in actions:
+            if isinstance(action, planner.Apply):
+                child_name = action.manifest["metadata"]["name"]
+                handover = planner.replicas_handover(
+                    action.manifest, self.intake.child(action.kind, namespace, child_name)
+                )
+                if handover is not None:
+                    await self.kube.apply(handover, field_manager=naming.HANDOVER_FIELD_MANAGER)
+                live = await self.kube.apply(action.manifest)
+                self.intake.applied(action.manifest, live)
+                why = "recreated" if action.why == "created" and had_status else action.why
+                detail = f" ({action.detail} had been changed)" if action.detail else ""
+                done.setdefault(why, []).append(f"{action.kind} {child_name}{detail}")
+            else:
+                kind = CHILD_KINDS[action.kind]
+                await self.kube.delete(kind, namespace, action.name, action.uid)
+                self.intake.deleted(action.kind, namespace, action.name, action.uid)
+                done.setdefault("deleted", []).append(f"{action.kind} {action.name}")
+        for why, what in done.items():
+            await self.kube.post_event(
+                svc, type_="Normal", reason=EVENT_REASONS[why], message=f"{why} {', '.join(what)}"
+            )
+
+    async def _report(
+        self, key: Key, svc: Obj, desired: Desired, name_conflict: str | None = None
+    ) -> float | None:
+        """Write the status if it changed; the seconds to wait instead when the last write
+        was too recent, or when a new LLMService's first status is worth holding back."""
+        namespace, name = key
+        current = self.intake.current_status(key, svc)
+        spec = desired.service.spec if desired.service is not None else None
+        hpa = self.intake.child(HPA.kind, namespace, naming.hpa_name(name))
+        if spec is not None and not spec.autoscaling.enabled:
+            hpa = None
+        observed = status.Observed(
+            name=name,
+            namespace=namespace,
+            generation=desired.generation,
+            spec=spec,
+            deployment=self.intake.child("Deployment", namespace, naming.deployment_name(name)),
+            hpa=hpa,
+            pods=self.intake.pods(key),
+            previous_conditions=list(current.get("conditions") or ()),
+            now=status.format_time(datetime.now(UTC)),
+            invalid_spec=desired.error,
+            name_conflict=name_conflict,
+        )
+        new = status.compute_status(observed)
+        self.metrics.set_phase(key, new.get("phase"))
+        if status.same_status(current, new):
+            return None
+        wait = self._wait_before_writing(key, current, new)
+        if wait > 0:
+            return wait
+        self._children_created.pop(key, None)
+        patch: dict[str, Any] = dict(new)
+        for stale in set(current) - set(new):
+            patch[stale] = None
+        live = await self.kube.patch_status(namespace, name, patch)
+        self._last_write[key] = time.monotonic()
+        self.intake.status_written(key, live, patch)
+        for type_, reason, message in status.transitions(current, new):
+            await self.kube.post_event(svc, type_=type_, reason=reason, message=message)
+        return None
+
+    def _wait_before_writing(self, key: Key, current: Obj, new: Obj) -> float:
+        now = time.monotonic()
+        wait = self._last_write.get(key, -1e9) + self.status_interval - now
+        if not current.get("conditions") and not status.settled(new):
+            created = self._children_created.get(key)
+            if created is not None:
+                wait = max(wait, created + self.first_status_delay - now)
+        return wait

@@ -1,0 +1,276 @@
+"""``make run`` (``python -m llmservice_testkit playground``): the operator against the current
+kube context, or a local playground.
+
+With a reachable cluster this is exactly ``llmservice-operator run``. Without one, a new
+user would otherwise get a stack trace about a missing kubeconfig; instead we start the
+local API server of :mod:`llmservice_testkit.emulator`, install the CRD and an example
+LLMService, run the real operator against it in a child process, play the Deployment and
+HPA controllers so pods "become ready", and show ``kubectl get llms`` and the children as
+they change. Nothing real is deployed, and the banner says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from llmservice_operator.tools import useryaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_EXAMPLE = ROOT / "examples" / "tinyllama.yaml"
+CHILDREN_SELECTOR = "app.kubernetes.io/managed-by=llmservice-operator"
+# What the played HPA controller reports: calm load, so the service sits at its minimum.
+PLAYED_CPU_UTILIZATION = 12
+PLAYED_MEMORY_UTILIZATION = 35
+# kubectl's AGE cells ("5s", "2m10s"): ignored when deciding whether the view changed.
+_AGE = re.compile(r"\b\d+[smhd](\d+[smhd])?\b")
+
+
+def cluster_unreachable_reason(timeout: float = 3.0) -> str | None:
+    """Why the current kube context cannot be used, or None when it answers."""
+    from kubernetes import client
+    from kubernetes import config as untyped_config
+
+    config: Any = untyped_config
+    try:
+        config.load_kube_config()
+    except (config.ConfigException, OSError) as kube_error:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            where = os.environ.get("KUBECONFIG", "~/.kube/config")
+            return f"no usable kubeconfig at {where} ({kube_error}) and not inside a cluster"
+    try:
+        client.VersionApi().get_code(_request_timeout=timeout)
+    except Exception as exc:  # any failure to answer means: not usable
+        return f"the API server of the current context does not answer ({type(exc).__name__})"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PlayedControllers:
+    """Move the world on like kube-controller-manager would, once per tick.
+
+    Pods are (re)created only when a Deployment's generation or replica count changed
+    since the last tick, so the pods' names stay put while nothing happens.
+    """
+
+    def __init__(self, api_client: Any) -> None:
+        self._api_client = api_client
+        self._seen: dict[str, tuple[int, int]] = {}
+
+    def tick(self) -> None:
+        from kubernetes import client
+
+        from llmservice_testkit.emulator import controllers
+
+        apps: Any = client.AppsV1Api(self._api_client)
+        autoscaling: Any = client.AutoscalingV2Api(self._api_client)
+        hpas = _items(
+            autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces(
+                label_selector=CHILDREN_SELECTOR, _preload_content=False
+            )
+        )
+        for hpa in hpas:
+            namespace = hpa["metadata"]["namespace"]
+            target = hpa["spec"]["scaleTargetRef"]["name"]
+            scale = apps.read_namespaced_deployment_scale(target, namespace)
+            current = scale.spec.replicas or 0
+            wanted = min(
+                max(current, hpa["spec"].get("minReplicas", 1)), hpa["spec"]["maxReplicas"]
+            )
+            if current != wanted:
+                apps.patch_namespaced_deployment_scale(
+                    target, namespace, {"spec": {"replicas": wanted}}
+                )
+            if (hpa.get("status") or {}).get("currentReplicas") != wanted:
+                controllers.set_hpa_status(
+                    self._api_client,
+                    namespace,
+                    hpa["metadata"]["name"],
+                    current_replicas=wanted,
+                    cpu_utilization=PLAYED_CPU_UTILIZATION,
+                    memory_utilization=PLAYED_MEMORY_UTILIZATION,
+                )
+        deployments = _items(
+            apps.list_deployment_for_all_namespaces(
+                label_selector=CHILDREN_SELECTOR, _preload_content=False
+            )
+        )
+        for deployment in deployments:
+            meta = deployment["metadata"]
+            state = (meta.get("generation", 0), deployment["spec"].get("replicas", 1))
+            if self._seen.get(meta["uid"]) != state:
+                controllers.simulate_deployment(self._api_client, meta["namespace"], meta["name"])
+                self._seen[meta["uid"]] = state
+
+
+def _items(response: Any) -> list[dict[str, Any]]:
+    """Items of a list call made with ``_preload_content=False``, as plain dicts."""
+    items: list[dict[str, Any]] = json.loads(response.data)["items"]
+    return items
+
+
+def kubectl_snapshot(kubeconfig: Path) -> str:
+    """What a user would see with kubectl: the LLMServices, then their children."""
+    if shutil.which("kubectl") is None:
+        return "(kubectl is not installed: install it to see `kubectl get llms` here)\n"
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    parts = []
+    for args in (
+        ["get", "llms", "-A", "-o", "wide"],
+        ["get", "deployments,services,hpa,pods", "-A", "-l", CHILDREN_SELECTOR],
+    ):
+        result = subprocess.run(
+            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=30
+        )
+        parts.append(result.stdout or result.stderr)
+    return "\n".join(parts)
+
+
+@contextlib.contextmanager
+def operator_process(
+    kubeconfig: Path, log_path: Path, settings: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "LLMSERVICE_HEALTH_HOST": "127.0.0.1",
+        "LLMSERVICE_HEALTH_PORT": str(free_port()),
+        "LLMSERVICE_METRICS_PORT": str(free_port()),
+        **(settings or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmservice_operator", "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def install(api_client: Any, example: Path) -> None:
+    from kubernetes import client
+    from llmservice_operator.api.crd import crd_manifest
+    from llmservice_operator.api.models import API_GROUP, API_VERSION, PLURAL
+
+    extensions: Any = client.ApiextensionsV1Api(api_client)
+    extensions.create_custom_resource_definition(crd_manifest())
+    custom = client.CustomObjectsApi(api_client)
+    for document in useryaml.load_all(example.read_text()):
+        if not document:
+            continue
+        namespace = document.get("metadata", {}).get("namespace", "default")
+        custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, document)
+
+
+def run_local(example: Path, interval: float, max_seconds: float | None, reason: str) -> int:
+    from kubernetes import client
+    from kubernetes import config as untyped_config
+
+    from llmservice_testkit.emulator.thread import ServerThread
+
+    config: Any = untyped_config
+
+    workdir = Path(tempfile.mkdtemp(prefix="llmservice-playground-"))
+    kubeconfig = workdir / "kubeconfig"
+    log_path = workdir / "operator.log"
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with ServerThread(kubeconfig_path=kubeconfig) as server:
+            print(
+                f"No Kubernetes cluster is reachable: {reason}.\n"
+                "Starting a LOCAL PLAYGROUND instead. NOTHING REAL IS DEPLOYED: no pod runs "
+                "and no model is pulled.\n"
+                f"  local API server  {server.url} (kubectl: export KUBECONFIG={kubeconfig})\n"
+                f"  operator log      {log_path}\n"
+                f"  example applied   {example}\n"
+                "This process plays the Deployment and HPA controllers so you can watch the "
+                "real operator reconcile. Ctrl-C stops everything it started.\n",
+                flush=True,
+            )
+            api_client = config.new_client_from_config(config_file=str(kubeconfig))
+            install(api_client, example)
+            played = PlayedControllers(api_client)
+            last = ""
+            deadline = None if max_seconds is None else time.monotonic() + max_seconds
+            with operator_process(kubeconfig, log_path) as operator:
+                print(f"operator started (pid {operator.pid})", flush=True)
+                while not stop.is_set():
+                    if operator.poll() is not None:
+                        print(
+                            f"The operator exited with code {operator.returncode}; see {log_path}",
+                            file=sys.stderr,
+                        )
+                        return 1
+                    try:
+                        played.tick()
+                    except client.ApiException as exc:
+                        print(f"(controller tick failed: {exc.status} {exc.reason})")
+                    snapshot = kubectl_snapshot(kubeconfig)
+                    if _AGE.sub("", snapshot) != last:
+                        print(time.strftime("--- %H:%M:%S ---"), snapshot, sep="\n", flush=True)
+                        last = _AGE.sub("", snapshot)
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    stop.wait(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopped the operator and the local API server.", flush=True)
+    return 0
+
+
+HELP = (
+    "run the operator against the current kube context; without a reachable cluster, a "
+    "local playground that deploys nothing real (make run)"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--example", type=Path, default=DEFAULT_EXAMPLE,
+                        help="LLMService file applied in the playground")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between ticks")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop the playground after this long (for tests)")  # fmt: skip
+    parser.add_argument("--local", action="store_true",
+                        help="use the playground even when a cluster is reachable")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    reason = "--local was given" if args.local else cluster_unreachable_reason()
+    if reason is None:
+        from llmservice_operator.runtime import main as operator_main
+
+        return operator_main.main()
+    return run_local(args.example, args.interval, args.max_seconds, reason)
