@@ -48,8 +48,8 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 # The operator against the current kube context; without a reachable cluster, a local
-# playground (local API server, the seeds' example, played controllers; nothing real).
-run: $(STAMP)
+# playground: the real control plane with simulated nodes (the emulator without Go).
+run: $(STAMP) cluster-bin
 	$(PY) -m llmservice_testkit playground
 
 # The API reference is written from the CRD: regenerated with it.

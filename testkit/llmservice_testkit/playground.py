@@ -2,11 +2,14 @@
 kube context, or a local playground.
 
 With a reachable cluster this is exactly ``llmservice-operator run``. Without one, a new
-user would otherwise get a stack trace about a missing kubeconfig; instead we start the
-local API server of :mod:`llmservice_testkit.emulator`, install the CRD and an example
-LLMService, run the real operator against it in a child process, play the Deployment and
-HPA controllers so pods "become ready", and show ``kubectl get llms`` and the children as
-they change. Nothing real is deployed, and the banner says so.
+user would otherwise get a stack trace about a missing kubeconfig; instead we start a
+playground: the real Kubernetes control plane of :mod:`llmservice_testkit.cluster` (etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler built from the Kubernetes Go
+modules, with simulated nodes) where Go is installed, or else the local API server of
+:mod:`llmservice_testkit.emulator` with this process playing the Deployment and HPA
+controllers. Either way the CRD and an example LLMService are installed, the real operator
+reconciles them in a child process, and ``kubectl get llms`` and the children are shown as
+they change. No container runs and no model is pulled, and the banner says so.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,8 +196,88 @@ def install(api_client: Any, example: Path) -> None:
         custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, document)
 
 
-def run_local(example: Path, interval: float, max_seconds: float | None, reason: str) -> int:
+def show(
+    kubeconfig: Path,
+    operator: subprocess.Popen[bytes],
+    log_path: Path,
+    tick: Callable[[], None] | None,
+    stop: threading.Event,
+    interval: float,
+    max_seconds: float | None,
+) -> int:
+    """Print what kubectl shows whenever it changes, until stopped (Ctrl-C, SIGTERM or
+    ``max_seconds``); ``tick`` plays the controllers where there are none."""
     from kubernetes import client
+
+    print(f"operator started (pid {operator.pid})", flush=True)
+    last = ""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    while not stop.is_set():
+        if operator.poll() is not None:
+            print(
+                f"The operator exited with code {operator.returncode}; see {log_path}",
+                file=sys.stderr,
+            )
+            return 1
+        if tick is not None:
+            try:
+                tick()
+            except client.ApiException as exc:
+                print(f"(controller tick failed: {exc.status} {exc.reason})")
+        snapshot = kubectl_snapshot(kubeconfig)
+        if _AGE.sub("", snapshot) != last:
+            print(time.strftime("--- %H:%M:%S ---"), snapshot, sep="\n", flush=True)
+            last = _AGE.sub("", snapshot)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        stop.wait(interval)
+    return 0
+
+
+def run_real(
+    example: Path, interval: float, max_seconds: float | None, reason: str, nodes: int = 2
+) -> int:
+    """The playground on the real control plane: nothing is played but the kubelet."""
+    from kubernetes import config as untyped_config
+
+    from llmservice_testkit.cluster import LocalCluster
+
+    config: Any = untyped_config
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(
+        f"No Kubernetes cluster is reachable: {reason}.\n"
+        "Starting a LOCAL PLAYGROUND on a real Kubernetes control plane (etcd, kube-apiserver, "
+        "kube-controller-manager, kube-scheduler), built once from the Kubernetes Go modules "
+        f"(cluster/), with {nodes} simulated nodes.",
+        flush=True,
+    )
+    try:
+        with LocalCluster(nodes, ready_delay=3.0) as cluster:
+            kubeconfig = cluster.admin_kubeconfig
+            log_path = cluster.control_plane.workdir / "operator.log"
+            print(
+                "ReplicaSets, scheduling, the autoscaler and garbage collection are real. "
+                "NOTHING REAL IS DEPLOYED: the simulated nodes report pods running, but no "
+                "container runs and no model is pulled.\n"
+                f"  kube-apiserver    {cluster.url} (kubectl: export KUBECONFIG={kubeconfig})\n"
+                f"  component logs    {cluster.control_plane.workdir / 'logs'}\n"
+                f"  operator log      {log_path}\n"
+                f"  example applied   {example}\n"
+                "Ctrl-C stops everything it started.\n",
+                flush=True,
+            )
+            api_client = config.new_client_from_config(config_file=str(kubeconfig))
+            install(api_client, example)
+            with operator_process(kubeconfig, log_path) as operator:
+                return show(kubeconfig, operator, log_path, None, stop, interval, max_seconds)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("Stopped the operator and the control plane.", flush=True)
+
+
+def run_local(example: Path, interval: float, max_seconds: float | None, reason: str) -> int:
     from kubernetes import config as untyped_config
 
     from llmservice_testkit.emulator.thread import ServerThread
@@ -222,28 +305,9 @@ def run_local(example: Path, interval: float, max_seconds: float | None, reason:
             api_client = config.new_client_from_config(config_file=str(kubeconfig))
             install(api_client, example)
             played = PlayedControllers(api_client)
-            last = ""
-            deadline = None if max_seconds is None else time.monotonic() + max_seconds
             with operator_process(kubeconfig, log_path) as operator:
-                print(f"operator started (pid {operator.pid})", flush=True)
-                while not stop.is_set():
-                    if operator.poll() is not None:
-                        print(
-                            f"The operator exited with code {operator.returncode}; see {log_path}",
-                            file=sys.stderr,
-                        )
-                        return 1
-                    try:
-                        played.tick()
-                    except client.ApiException as exc:
-                        print(f"(controller tick failed: {exc.status} {exc.reason})")
-                    snapshot = kubectl_snapshot(kubeconfig)
-                    if _AGE.sub("", snapshot) != last:
-                        print(time.strftime("--- %H:%M:%S ---"), snapshot, sep="\n", flush=True)
-                        last = _AGE.sub("", snapshot)
-                    if deadline is not None and time.monotonic() > deadline:
-                        break
-                    stop.wait(interval)
+                return show(kubeconfig, operator, log_path, played.tick, stop, interval,
+                            max_seconds)  # fmt: skip
     except KeyboardInterrupt:
         pass
     finally:
@@ -265,6 +329,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop the playground after this long (for tests)")  # fmt: skip
     parser.add_argument("--local", action="store_true",
                         help="use the playground even when a cluster is reachable")  # fmt: skip
+    parser.add_argument("--emulator", action="store_true",
+                        help="play on the local API server even where the real control plane "
+                        "can be built")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,4 +340,13 @@ def run(args: argparse.Namespace) -> int:
         from llmservice_operator.runtime import main as operator_main
 
         return operator_main.main()
+    if not args.emulator:
+        from llmservice_testkit.cluster import BuildFailed, BuildUnavailable, build
+
+        try:
+            build.ensure(build.CONTROL_PLANE)
+        except (BuildUnavailable, BuildFailed) as exc:
+            print(f"(the real control plane is not available: {exc}; using the emulator)")
+        else:
+            return run_real(args.example, args.interval, args.max_seconds, reason)
     return run_local(args.example, args.interval, args.max_seconds, reason)

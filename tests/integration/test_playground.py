@@ -18,14 +18,35 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_playground_without_a_cluster_reaches_ready_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def real_control_plane() -> tuple[str | None, str | None]:
+    """The folder of the built binaries, or why there is none."""
+    from llmservice_testkit.cluster import BuildUnavailable, build
+
+    try:
+        return str(build.ensure(build.CONTROL_PLANE).folder), None
+    except BuildUnavailable as exc:
+        return None, str(exc)
+
+
+@pytest.mark.parametrize("where", ["emulator", "real"])
+def test_playground_without_a_cluster_reaches_ready_and_stops_on_ctrl_c(
+    tmp_path: Path, where: str
+) -> None:
+    flags, extra = ["--emulator"], {}
+    if where == "real":
+        folder, missing = real_control_plane()
+        if folder is None:
+            pytest.skip(f"no real control plane here: {missing}")
+        # HOME is a fresh folder below: name the binaries built under the real one.
+        flags, extra = [], {"LLMSERVICE_KUBE_BIN_DIR": folder}
     env = {
+        **extra,
         **os.environ,
         "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
         "HOME": str(tmp_path),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmservice_testkit", "playground", "--interval", "0.5"],
+        [sys.executable, "-m", "llmservice_testkit", "playground", "--interval", "0.5", *flags],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -58,7 +79,13 @@ def test_playground_without_a_cluster_reaches_ready_and_stops_on_ctrl_c(tmp_path
     assert process.returncode == 0, output
     assert "No Kubernetes cluster is reachable" in output
     assert "NOTHING REAL IS DEPLOYED" in output
-    assert "Stopped the operator and the local API server." in output
+    if where == "real":
+        assert "on a real Kubernetes control plane" in output
+        assert "Stopped the operator and the control plane." in output
+        # Real controllers: a ReplicaSet's pods, bound to the simulated nodes.
+        assert "pod/tinyllama-" in output
+    else:
+        assert "Stopped the operator and the local API server." in output
     # The children appeared with the example: Deployment, Service (NodePort), HPA 2..6.
     assert "deployment.apps/tinyllama" in output
     assert "NodePort" in output
