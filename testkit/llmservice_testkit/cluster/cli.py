@@ -7,7 +7,6 @@ import argparse
 import shutil
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     if args.nodes < 0:
         print("--nodes: must be 0 or more", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Blocked and waited for, not handled: a handler setting an Event can deadlock when a
+    # second signal lands while the first is being handled (seen with `timeout` + pkill).
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     shape = NodeShape(cpu=args.node_cpu, memory=args.node_memory)
     started = time.monotonic()
     try:
@@ -51,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
         target.chmod(0o600)
         print(
             f"ready in {time.monotonic() - started:.1f} s: kube-apiserver at {cluster.url}, "
-            f"{args.nodes} simulated node(s); kubeconfig: {target}",
+            f"{args.nodes} simulated node(s); kubeconfig: {target}; files and logs: "
+            f"{cluster.control_plane.workdir}",
             flush=True,
         )
-        stop.wait()
+        signal.sigwait(stops)
+        print("stopping", flush=True)
     finally:
         cluster.stop()
     return 0

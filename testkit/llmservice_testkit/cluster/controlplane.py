@@ -181,9 +181,15 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
-        """End what was started, newest first; remove the folder if it was made here."""
-        for component in reversed(self.components):
-            _terminate(component.process)
+        """End what was started (all asked at once, killed after a grace period); remove the
+        folder if it was made here."""
+        for component in self.components:
+            with contextlib.suppress(ProcessLookupError):
+                if component.process.poll() is None:
+                    component.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for component in self.components:
+            _terminate(component.process, max(0.1, deadline - time.monotonic()))
         self.components.clear()
         if self._own_workdir and not os.environ.get("LLMSERVICE_KEEP_CLUSTER_DIR"):
             shutil.rmtree(self.workdir, ignore_errors=True)
