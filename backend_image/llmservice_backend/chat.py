@@ -177,7 +177,10 @@ class ChatService:
             )
             await self.upstream.check(response, deadline=total_deadline, what="chat")
             reader = ChunkReader(
-                response, s, first_deadline=first_deadline, total_deadline=total_deadline
+                response,
+                self.upstream,
+                first_deadline=first_deadline,
+                total_deadline=total_deadline,
             )
             first = await reader.next()
             if first is None:

@@ -193,9 +193,7 @@ class Settings:
             max_num_predict=reader.get(
                 "MAX_NUM_PREDICT", d.max_num_predict, _int_range(0, 1 << 24)
             ),
-            allow_runner_options=reader.get(
-                "ALLOW_RUNNER_OPTIONS", d.allow_runner_options, _bool
-            ),
+            allow_runner_options=reader.get("ALLOW_RUNNER_OPTIONS", d.allow_runner_options, _bool),
         )
         if settings.metrics_port != 0 and settings.metrics_port == settings.port:
             reader.problems.append(
