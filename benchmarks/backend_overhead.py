@@ -94,6 +94,8 @@ def backend(ollama_url: str, **env: str) -> Iterator[str]:
         "BACKEND_PORT": str(port),
         "MAX_CONCURRENT_REQUESTS": "64",
         "MAX_QUEUED_REQUESTS": "64",
+        # /metrics (read for the backend's CPU time) on the serving port, not a second one.
+        "METRICS_PORT": "0",
         **env,
     }
     proc = subprocess.Popen(

@@ -1,6 +1,7 @@
 """`llmservice-backend` / `python -m llmservice_backend`: read the environment and serve.
 
-Exit status: 0 after a graceful stop (SIGTERM), 2 for a bad setting, and
+Exit status: 0 after a graceful stop (SIGTERM), 1 when a port cannot be listened on, 2 for a
+bad setting, and
 :data:`.termination.EXIT_MODEL_PULL_FAILED` when the model pull failed for good, after
 writing ``model pull failed: <reason>`` to TERMINATION_MESSAGE_PATH for the kubelet.
 """
@@ -8,7 +9,6 @@ writing ``model pull failed: <reason>`` to TERMINATION_MESSAGE_PATH for the kube
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import sys
@@ -16,8 +16,9 @@ from types import FrameType
 
 import uvicorn
 
-from .app import create_app
+from .app import Backend, create_app
 from .logging_setup import configure
+from .server import BackendServer, listen, uvicorn_options
 from .settings import Settings, SettingsError
 from .termination import (
     EXIT_MODEL_PULL_FAILED,
@@ -37,10 +38,12 @@ def main() -> int:
         return 2
     configure(settings)
     log.info(
-        "serving on %s:%d; Ollama at %s; model %s (pull policy %s); %d slots, queue %d",
+        "serving on %s:%d (metrics: %s); Ollama at %s; model %s (pull policy %s); "
+        "%d slots, queue %d",
         settings.host,
         settings.port,
-        settings.ollama_url,
+        f"port {settings.metrics_port}" if settings.metrics_port else "same port",
+        settings.ollama_display_url,
         settings.model_name,
         settings.model_pull_policy.value,
         settings.max_concurrent_requests,
@@ -58,25 +61,26 @@ def main() -> int:
         if server is not None:
             server.should_exit = True
 
+    app = create_app(settings, on_model_failure=pull_failed)
+    backend: Backend = app.state.backend
+    try:
+        sockets = [listen(settings.host, settings.port)]
+        if settings.metrics_port:
+            sockets.append(listen(settings.host, settings.metrics_port))
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", settings.host, exc)
+        return 1
     config = uvicorn.Config(
-        create_app(settings, on_model_failure=pull_failed),
-        host=settings.host,
-        port=settings.port,
+        app,
         log_config=None,
-        access_log=settings.access_log,
-        server_header=False,
-        proxy_headers=False,
-        # On SIGTERM uvicorn stops accepting at once, lets running streams finish for this
-        # long, then cancels them.
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-        timeout_keep_alive=30,
+        **uvicorn_options(settings, backend.metrics.slow_clients_dropped_by),
     )
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully; this handler (the one
     # it restores) turns that into a normal exit, so a graceful stop ends with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    server = uvicorn.Server(config)
-    server.run()
+    server = BackendServer(config, backend.begin_shutdown)
+    server.run(sockets=sockets)
     if failures:
         log.error("exiting: %s", failures[0])
         return EXIT_MODEL_PULL_FAILED

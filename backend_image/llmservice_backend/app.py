@@ -13,17 +13,18 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from . import openai_compat
-from .chat import ChatService
+from .chat import CLIENT_GONE_STATUS, ChatService
+from .draining import Drain
 from .errors import ApiError
 from .limiter import ConcurrencyLimiter
 from .metrics import Metrics
-from .middleware import BodyLimitMiddleware, MetricsMiddleware, dialect_for
+from .middleware import BodyLimitMiddleware, MetricsMiddleware, MetricsPortMiddleware, dialect_for
 from .model_manager import ModelManager
 from .settings import Settings
 from .upstream import Upstream
@@ -46,7 +47,8 @@ class Backend:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.upstream = Upstream(settings, transport)
+        self.drain = Drain()
+        self.upstream = Upstream(settings, transport, self.drain)
         self.limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests,
             settings.max_queued_requests,
@@ -56,6 +58,15 @@ class Backend:
         self.chat = ChatService(settings, self.upstream, self.limiter, self.metrics)
         self.models = ModelManager(settings, self.upstream, self.metrics, on_model_failure)
         self._key = settings.api_key.encode() if settings.api_key else None
+
+    def begin_shutdown(self) -> None:
+        """The server stops (SIGTERM): see draining.py. Called in the event loop."""
+        log.info(
+            "shutting down: queued chats are answered 503; running ones have %g s",
+            self.settings.shutdown_grace_seconds,
+        )
+        self.limiter.close()
+        self.drain.begin(self.settings.shutdown_grace_seconds)
 
     def authorize(self, request: Request) -> None:
         """Bearer API key check, in constant time; a no-op when no key is configured."""
@@ -138,6 +149,13 @@ def create_app(
             err.body(dialect_for(request.url.path)), status_code=err.status, headers=err.headers
         )
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left (or was dropped as too slow) before its body arrived: nobody to
+        # answer, nothing to log beyond the access line.
+        backend.metrics.client_disconnects.inc()
+        return Response(status_code=CLIENT_GONE_STATUS)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -207,9 +225,12 @@ def create_app(
         result = await backend.models.readiness()
         return JSONResponse(result.body, status_code=200 if result.ready else 503)
 
-    @app.get("/metrics", tags=["ops"])
-    async def metrics() -> Response:
+    def metrics(request: Request) -> Response:
         return Response(generate_latest(backend.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.metrics_port == 0:
+        # Otherwise /metrics is answered only on METRICS_PORT (MetricsPortMiddleware).
+        app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 
     @app.get("/", include_in_schema=False)
     async def page() -> Response:
@@ -222,6 +243,10 @@ def create_app(
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=backend.metrics)
+    if settings.metrics_port:
+        app.add_middleware(
+            MetricsPortMiddleware, port=settings.metrics_port, registry=backend.metrics.registry
+        )
     return app
 
 

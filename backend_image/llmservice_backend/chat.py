@@ -25,7 +25,14 @@ from .metrics import Metrics
 from .settings import Settings
 from .streaming import ClientGone, ProxyStream, guarded
 from .upstream import ChunkReader, Upstream
-from .validation import OllamaChatRequest, OpenAIChatRequest, parse_json_object, validate
+from .validation import (
+    OllamaChatRequest,
+    OpenAIChatRequest,
+    check_ollama_options,
+    check_openai_limits,
+    parse_json_object,
+    validate,
+)
 
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
@@ -63,8 +70,15 @@ class ChatService:
 
     async def ollama_chat(self, request: Request) -> Response:
         started = asyncio.get_running_loop().time()
-        data = parse_json_object(await request.body())
+        data = parse_json_object(await request.body(), self.settings.max_json_depth)
         req = validate(OllamaChatRequest, data)
+        check_ollama_options(req, self.settings)
+        if self.settings.max_num_predict and (
+            req.options is None or req.options.num_predict is None
+        ):
+            # Ollama's default is no limit; bounded here unless the client chose fewer tokens.
+            options = data.get("options") or {}
+            data["options"] = {**options, "num_predict": self.settings.max_num_predict}
         if req.model is None:
             data["model"] = self.settings.model_name
         if req.keep_alive is None:
@@ -90,9 +104,13 @@ class ChatService:
 
     async def openai_chat(self, request: Request) -> Response:
         started = asyncio.get_running_loop().time()
-        data = parse_json_object(await request.body())
+        data = parse_json_object(await request.body(), self.settings.max_json_depth)
         req = validate(OpenAIChatRequest, data)
+        check_openai_limits(req, self.settings)
         body = openai_compat.to_ollama_request(req, self.settings.keep_alive_value)
+        if self.settings.max_num_predict:
+            options = body.setdefault("options", {})
+            options.setdefault("num_predict", self.settings.max_num_predict)
         payload = json.dumps(body, ensure_ascii=False).encode()
         route = "/v1/chat/completions"
         try:
@@ -159,7 +177,10 @@ class ChatService:
             )
             await self.upstream.check(response, deadline=total_deadline, what="chat")
             reader = ChunkReader(
-                response, s, first_deadline=first_deadline, total_deadline=total_deadline
+                response,
+                self.upstream,
+                first_deadline=first_deadline,
+                total_deadline=total_deadline,
             )
             first = await reader.next()
             if first is None:

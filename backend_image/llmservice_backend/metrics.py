@@ -113,6 +113,13 @@ class Metrics:
             "Chat requests whose client went away before the reply was complete.",
             registry=r,
         )
+        self.slow_clients_dropped = Counter(
+            f"{PREFIX}_slow_clients_dropped",
+            "Connections closed because the request head or body did not arrive in time, "
+            "by part (head or body).",
+            ["part"],
+            registry=r,
+        )
         self.model_ready = Gauge(
             f"{PREFIX}_model_ready",
             "1 when the backend is ready: start-up pull and warm-up done, model present.",
@@ -128,6 +135,9 @@ class Metrics:
             "Fraction of the current model pull downloaded (0 to 1).",
             registry=r,
         )
+
+    def slow_clients_dropped_by(self, part: str) -> None:
+        self.slow_clients_dropped.labels(part).inc()
 
     def observe_generation(self, route: str, final: dict[str, object]) -> None:
         """Record the token counts and speed from Ollama's final statistics object."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, Dialect
@@ -99,3 +100,40 @@ async def _reject(scope: Scope, send: Send, err: ApiError) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class MetricsPortMiddleware:
+    """METRICS_PORT: the second listening socket answers GET /metrics and nothing else.
+
+    The same server listens on both ports (one event loop, the same slow-client guard and
+    shutdown); a request is told apart by the local port it arrived on. The Service exposes
+    only BACKEND_PORT, where /metrics is then a 404, so the metrics stay inside the cluster's
+    pod network for a pod monitor to scrape.
+    """
+
+    def __init__(self, app: ASGIApp, port: int, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.port = port
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] != "http" or not server or server[1] != self.port:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] != "/metrics":
+            status, body, kind = 404, b"only /metrics is served on this port\n", b"text/plain"
+        elif scope["method"] not in ("GET", "HEAD"):
+            status, body, kind = 405, b"method not allowed\n", b"text/plain"
+        else:
+            status, body, kind = 200, generate_latest(self.registry), CONTENT_TYPE_LATEST.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )

@@ -236,9 +236,11 @@ class ModelManager:
                 return
             except ApiError as exc:
                 if not announced:
-                    log.info("waiting for Ollama at %s: %s", self.upstream.url, exc.message)
+                    log.info("waiting for Ollama at %s: %s", self.upstream.display_url, exc.message)
                     announced = True
-                self._set("waiting_for_ollama", f"waiting for Ollama at {self.upstream.url}")
+                self._set(
+                    "waiting_for_ollama", f"waiting for Ollama at {self.upstream.display_url}"
+                )
                 self.state.error = exc.message
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
@@ -425,7 +427,7 @@ class ModelManager:
             "error": error or state.error,
             "progress": _progress_body(state.progress),
             "next_retry_at": state.next_retry_at,
-            "ollama": self.upstream.url,
+            "ollama": self.upstream.display_url,
         }
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -49,10 +49,12 @@ _MODEL_REF = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[A-Za-z0-9][A-Za-z0-9._-]*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
 )
+# json and pydantic recurse once per level; the interpreter allows 1,000 frames in all.
+MAX_JSON_DEPTH_CEILING = 256
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything the backend can be told from its environment."""
 
@@ -65,7 +67,8 @@ class Settings:
     max_concurrent_requests: int = 4
     max_queued_requests: int = 32
     queue_timeout_seconds: float = 120.0
-    api_key: str | None = None
+    # Never in a repr, a log line or an error message.
+    api_key: str | None = field(default=None, repr=False)
     shutdown_grace_seconds: float = 30.0
     connect_timeout_seconds: float = 5.0
     first_token_timeout_seconds: float = 300.0
@@ -79,6 +82,32 @@ class Settings:
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "info"
     access_log: bool = True
+    # Slow clients: the request head (line and headers) and then the whole body must each
+    # arrive within these, or the connection is answered 408 and closed.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    keep_alive_timeout_seconds: float = 30.0
+    max_json_depth: int = 64
+    # /metrics on its own port, which the Service does not expose; 0 serves it on `port`.
+    metrics_port: int = 9090
+    # Bounds on what a chat request may ask of Ollama (options the model is run with).
+    max_num_ctx: int = 8192
+    max_num_predict: int = 0  # 0: no bound (REQUEST_TIMEOUT_SECONDS still ends a reply)
+    allow_runner_options: bool = False
+
+    def __repr__(self) -> str:
+        # The dataclass repr, with the credentials in OLLAMA_URL hidden (api_key has repr=False).
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.repr and f.name != "ollama_url"
+        )
+        return f"Settings(ollama_url={self.ollama_display_url!r}, {shown})"
+
+    @property
+    def ollama_display_url(self) -> str:
+        """OLLAMA_URL with any user and password replaced by ***: for logs and answers."""
+        return redact_url(self.ollama_url)
 
     @property
     def keep_alive_value(self) -> str | int | float:
@@ -91,7 +120,9 @@ class Settings:
         reader = _Reader(env)
         d = cls()
         settings = cls(
-            ollama_url=reader.get("OLLAMA_URL", d.ollama_url, _url),
+            ollama_url=reader.get(
+                "OLLAMA_URL", d.ollama_url, _url, shown=lambda raw: repr(redact_url(raw))
+            ),
             model_name=reader.get("MODEL_NAME", d.model_name, _model_ref),
             model_pull_policy=reader.get("MODEL_PULL_POLICY", d.model_pull_policy, _pull_policy),
             model_keep_alive=reader.get("MODEL_KEEP_ALIVE", d.model_keep_alive, _keep_alive),
@@ -106,7 +137,8 @@ class Settings:
             queue_timeout_seconds=reader.get(
                 "QUEUE_TIMEOUT_SECONDS", d.queue_timeout_seconds, _seconds(positive=True)
             ),
-            api_key=reader.get("API_KEY", None, _api_key),
+            # Set but blank (an empty Secret value) is an error, not "no authentication".
+            api_key=reader.get("API_KEY", None, _api_key, blank_is_default=False, shown=_hidden),
             shutdown_grace_seconds=reader.get(
                 "SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds, _seconds(positive=False)
             ),
@@ -142,7 +174,32 @@ class Settings:
             log_format=reader.get("LOG_FORMAT", d.log_format, _log_format),
             log_level=reader.get("LOG_LEVEL", d.log_level, _log_level),
             access_log=reader.get("ACCESS_LOG", d.access_log, _bool),
+            header_timeout_seconds=reader.get(
+                "HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds, _seconds(positive=True)
+            ),
+            body_timeout_seconds=reader.get(
+                "BODY_TIMEOUT_SECONDS", d.body_timeout_seconds, _seconds(positive=True)
+            ),
+            keep_alive_timeout_seconds=reader.get(
+                "KEEP_ALIVE_TIMEOUT_SECONDS",
+                d.keep_alive_timeout_seconds,
+                _seconds(positive=True),
+            ),
+            max_json_depth=reader.get(
+                "MAX_JSON_DEPTH", d.max_json_depth, _int_range(8, MAX_JSON_DEPTH_CEILING)
+            ),
+            metrics_port=reader.get("METRICS_PORT", d.metrics_port, _int_range(0, 65535)),
+            max_num_ctx=reader.get("MAX_NUM_CTX", d.max_num_ctx, _int_range(1, 1 << 24)),
+            max_num_predict=reader.get(
+                "MAX_NUM_PREDICT", d.max_num_predict, _int_range(0, 1 << 24)
+            ),
+            allow_runner_options=reader.get("ALLOW_RUNNER_OPTIONS", d.allow_runner_options, _bool),
         )
+        if settings.metrics_port != 0 and settings.metrics_port == settings.port:
+            reader.problems.append(
+                f"METRICS_PORT={settings.metrics_port}: must differ from BACKEND_PORT "
+                "(0 serves /metrics on BACKEND_PORT)"
+            )
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
@@ -163,15 +220,56 @@ class _Reader:
         self.env = env
         self.problems: list[str] = []
 
-    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+    def get(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        *,
+        blank_is_default: bool = True,
+        shown: Callable[[str], str] = repr,
+    ) -> T:
+        """The parsed value of name, or default when unset (or blank, if blank_is_default).
+
+        shown turns the raw value into what an error message may repeat (secrets hidden).
+        """
         raw = self.env.get(name)
-        if raw is None or raw.strip() == "":
+        if raw is None or (blank_is_default and raw.strip() == ""):
             return default
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            self.problems.append(f"{name}={raw!r}: {exc}")
+            self.problems.append(f"{name}={shown(raw)}: {exc}")
             return default
+
+
+def redact_url(url: str) -> str:
+    """url with its user and password (if any) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The user-info parts of url (raw and decoded), to scrub from third-party error text."""
+    netloc = urlsplit(url).netloc
+    if "@" not in netloc:
+        return []
+    userinfo = netloc.rpartition("@")[0]
+    found = {userinfo, unquote(userinfo)}
+    for part in userinfo.split(":", 1):
+        if len(part) >= 4:  # a short user name like "u" would scrub half of every message
+            found.update((part, unquote(part)))
+    return sorted(found, key=len, reverse=True)
+
+
+def _hidden(raw: str) -> str:
+    return f"<hidden, {len(raw.strip())} characters>"
 
 
 def _url(raw: str) -> str:
@@ -211,6 +309,11 @@ def _non_empty(raw: str) -> str:
 
 
 def _api_key(raw: str) -> str:
+    if not raw:
+        raise ValueError(
+            "set but empty (an empty Secret value?): set a key of at least 8 characters, "
+            "or leave API_KEY unset to serve without authentication"
+        )
     if len(raw) < 8:
         raise ValueError("an API key must be at least 8 characters long")
     return raw

@@ -9,6 +9,7 @@ minutes, a gap in a running stream should not, and the whole request has a ceili
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,18 +17,35 @@ from typing import Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from .draining import Drain
 from .errors import ApiError, timed_out, unreachable, upstream_error
-from .settings import Settings
+from .settings import Settings, url_secrets
 
 _HEADERS = {"content-type": "application/json", "accept-encoding": "identity"}
 
 
 class Upstream:
     def __init__(
-        self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.settings = settings
-        self.url = settings.ollama_url
+        # Credentials in OLLAMA_URL are sent as a Basic Authorization header of our own:
+        # left in the URL, httpx adds that header and aiohttp then refuses the URL's
+        # credentials beside it (ValueError on every request).
+        parsed = httpx.URL(settings.ollama_url)
+        self.headers = dict(_HEADERS)
+        if parsed.userinfo:
+            token = base64.b64encode(f"{parsed.username}:{parsed.password}".encode()).decode()
+            self.headers["authorization"] = f"Basic {token}"
+            parsed = parsed.copy_with(username=None, password=None)
+        self.url = str(parsed).rstrip("/")
+        # What answers and logs may show: OLLAMA_URL without its user and password.
+        self.display_url = settings.ollama_display_url
+        self._secrets = url_secrets(settings.ollama_url)
+        self.drain = drain if drain is not None else Drain()
         size = settings.max_concurrent_requests + 16
         limits = httpx.Limits(
             max_connections=size, max_keepalive_connections=size, keepalive_expiry=30
@@ -49,15 +67,29 @@ class Upstream:
         self._extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
         self._urls: dict[str, httpx.URL] = {}
         self.client = httpx.AsyncClient(
-            base_url=settings.ollama_url,
+            base_url=self.url,
             transport=transport,
             timeout=timeout,
-            headers=_HEADERS,
+            headers=self.headers,
             trust_env=False,
         )
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    def scrub(self, text: str) -> str:
+        """text (say an HTTP library's error) without OLLAMA_URL's credentials."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def unreachable(self, exc: BaseException) -> ApiError:
+        err = unreachable(self.display_url, exc)
+        err.message = self.scrub(err.message)
+        return err
+
+    def describe(self, exc: BaseException) -> str:
+        return self.scrub(_describe(exc))
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -74,28 +106,28 @@ class Upstream:
         the deadline stands for.
         """
         request = httpx.Request(
-            "POST", self._url(path), headers=_HEADERS, content=body, extensions=self._extensions
+            "POST", self._url(path), headers=self.headers, content=body, extensions=self._extensions
         )
         try:
-            async with asyncio.timeout_at(deadline):
+            async with self.drain.timeout_at(deadline):
                 return await self._transport.handle_async_request(request)
         except TimeoutError:
             raise timed_out(what, limit) from None
         except httpx.HTTPError as exc:
-            raise unreachable(self.url, exc) from None
+            raise self.unreachable(exc) from None
 
     async def read_all(
         self, response: httpx.Response, *, deadline: float, limit: float, what: str
     ) -> bytes:
         try:
-            async with asyncio.timeout_at(deadline):
+            async with self.drain.timeout_at(deadline):
                 return await response.aread()
         except TimeoutError:
             raise timed_out(f"{what}: Ollama did not finish", limit) from None
         except httpx.HTTPError as exc:
             raise ApiError(
                 502,
-                f"{what}: the connection to Ollama broke: {_describe(exc)}",
+                f"{what}: the connection to Ollama broke: {self.describe(exc)}",
                 code="upstream_error",
             ) from None
         finally:
@@ -124,7 +156,7 @@ class Upstream:
         except TimeoutError:
             raise timed_out(f"{method} {path}: Ollama did not answer", limit) from None
         except httpx.HTTPError as exc:
-            raise unreachable(self.url, exc) from None
+            raise self.unreachable(exc) from None
         if response.status_code != 200:
             raise upstream_error(response.status_code, response.content)
         try:
@@ -141,11 +173,14 @@ class ChunkReader:
     def __init__(
         self,
         response: httpx.Response,
-        settings: Settings,
+        upstream: Upstream,
         *,
         first_deadline: float,
         total_deadline: float,
     ) -> None:
+        settings = upstream.settings
+        self._upstream = upstream
+        self._drain = upstream.drain
         self._chunks: AsyncIterator[bytes] = response.aiter_raw()
         self._first = settings.first_token_timeout_seconds
         self._idle = settings.stream_idle_timeout_seconds
@@ -166,7 +201,7 @@ class ChunkReader:
         if at > self._deadline:
             at = self._deadline
         try:
-            async with asyncio.timeout_at(at):
+            async with self._drain.timeout_at(at):
                 chunk = await anext(self._chunks)
         except StopAsyncIteration:
             return None
@@ -179,7 +214,7 @@ class ChunkReader:
         except httpx.HTTPError as exc:
             raise ApiError(
                 502,
-                f"the connection to Ollama broke mid-reply: {_describe(exc)}",
+                f"the connection to Ollama broke mid-reply: {self._upstream.describe(exc)}",
                 code="upstream_error",
             ) from None
         self.started = True

@@ -14,8 +14,26 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ApiError
+from .settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+
+# Options Ollama applies when it loads the model (the llama.cpp runner's parameters). A request
+# that changes one makes Ollama reload the model, which stalls every other chat on the pod
+# for seconds to minutes, so they are refused unless ALLOW_RUNNER_OPTIONS is on. num_ctx is one
+# too, but choosing a context length is common: it is bounded by MAX_NUM_CTX instead.
+RUNNER_OPTIONS = (
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
+    "use_mmap",
+    "use_mlock",
+    "numa",
+    "low_vram",
+    "vocab_only",
+    "f16_kv",
+)
 
 _GO_DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^-?\d+(\.\d+)?$")
 
@@ -191,12 +209,19 @@ class OpenAIChatRequest(_Body):
 # --- Parsing and error wording -----------------------------------------------------------------
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong with it."""
+def parse_json_object(body: bytes, max_depth: int) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it.
+
+    Objects and arrays may nest max_depth levels deep (the body itself is level 1). Python's
+    parser recurses once per level and raises RecursionError near 1,000; anything deeper
+    than the limit, whichever of the two notices it, is a 400 naming the limit.
+    """
     if not body.strip():
         raise ApiError(400, "the request body is empty; send a JSON object", code="invalid_json")
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise _too_deep(max_depth) from None
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 text", code="invalid_json") from None
     except json.JSONDecodeError as exc:
@@ -212,7 +237,86 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"the request body must be a JSON object, not {_json_kind(data)}",
             code="invalid_json",
         )
+    if _depth_exceeds(data, max_depth):
+        raise _too_deep(max_depth)
     return data
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether objects and arrays in data nest more than limit levels (without recursing)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _too_deep(limit: int) -> ApiError:
+    return ApiError(
+        400,
+        f"the request body nests objects and arrays more than {limit} levels deep (the limit)",
+        code="json_too_deep",
+    )
+
+
+# --- Bounds on what a request may ask of Ollama ---------------------------------------------------
+
+
+def check_ollama_options(req: OllamaChatRequest, settings: Settings) -> None:
+    """400 naming the option when /api/chat options exceed this service's bounds."""
+    options = req.options
+    if options is None:
+        return
+    if options.num_ctx is not None:
+        _at_most("options.num_ctx", options.num_ctx, settings.max_num_ctx)
+    if options.num_predict is not None:
+        _num_predict("options.num_predict", options.num_predict, settings.max_num_predict)
+    if not settings.allow_runner_options:
+        extra = options.model_extra or {}
+        for name in RUNNER_OPTIONS:
+            if name in extra:
+                raise ApiError(
+                    400,
+                    f"options.{name}: not allowed by this service (it changes how Ollama "
+                    "loads the model, which would reload it for every chat on this server)",
+                    param=f"options.{name}",
+                    code="option_not_allowed",
+                )
+
+
+def check_openai_limits(req: OpenAIChatRequest, settings: Settings) -> None:
+    """400 naming the field when an OpenAI request asks for more tokens than allowed."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(req, name)
+        if value is not None:
+            _num_predict(name, value, settings.max_num_predict)
+
+
+def _num_predict(param: str, value: int, limit: int) -> None:
+    if limit == 0:
+        return
+    if value < 0:
+        raise ApiError(
+            400,
+            f"{param}: {value} (no limit) is not allowed here: at most {limit} tokens",
+            param=param,
+            code="option_out_of_range",
+        )
+    _at_most(param, value, limit)
+
+
+def _at_most(param: str, value: int, limit: int) -> None:
+    if value > limit:
+        raise ApiError(
+            400,
+            f"{param}: {value} is more than this service allows (at most {limit})",
+            param=param,
+            code="option_out_of_range",
+        )
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from backend_support import RunningBackend, StartBackend
 from llmservice_backend.app import create_app
+from llmservice_backend.server import uvicorn_options
 from llmservice_backend.settings import Settings
 from llmservice_backend.testing.fake_ollama import FakeOllama
 from llmservice_backend.testing.servers import ThreadedServer
@@ -23,17 +24,23 @@ def fake() -> Iterator[FakeOllama]:
 
 @pytest.fixture
 def start_backend(fake: FakeOllama) -> Iterator[StartBackend]:
-    """Start a backend in front of `fake` with settings overridden by keyword."""
+    """Start a backend in front of `fake` with settings overridden by keyword.
+
+    It is served as in production (the slow-client guard and uvicorn options included), with
+    /metrics on the one port unless a test sets metrics_port.
+    """
     servers: list[ThreadedServer] = []
 
     def start(
         *, manage_model: bool = True, static_dir: Path | None = None, **overrides: Any
     ) -> RunningBackend:
-        settings = Settings(**{"ollama_url": fake.url, **overrides})
+        settings = Settings(**{"ollama_url": fake.url, "metrics_port": 0, **overrides})
         app = create_app(settings, static_dir=static_dir, manage_model=manage_model)
-        server = ThreadedServer(app).start()
+        backend = app.state.backend
+        options = uvicorn_options(settings, backend.metrics.slow_clients_dropped_by)
+        server = ThreadedServer(app, **options).start()
         servers.append(server)
-        return RunningBackend(server.url, app.state.backend, server)
+        return RunningBackend(server.url, backend, server)
 
     yield start
     for server in servers:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from backend_support import StartBackend
+from llmservice_backend.testing.fake_ollama import FakeOllama
 
 OK = [{"role": "user", "content": "hi"}]
 OPENAI = "/v1/chat/completions"
@@ -128,6 +129,29 @@ CASES: list[tuple[str, Any, int, str | None, str]] = [
     (OLLAMA, {"messages": OK, "format": "xml"}, 400, "format", "'json'"),
     (OLLAMA, {"messages": OK, "stream": "no"}, 400, "stream", "boolean"),
     (OLLAMA, {"messages": OK, "think": "maximum"}, 400, "think", "'low'"),
+    # Bounds on the options Ollama runs the model with (MAX_NUM_CTX 8192 by default).
+    (
+        OLLAMA,
+        {"messages": OK, "options": {"num_ctx": 32768}},
+        400,
+        "options.num_ctx",
+        "32768 is more than this service allows (at most 8192)",
+    ),
+    (
+        OLLAMA,
+        {"messages": OK, "options": {"num_thread": 64}},
+        400,
+        "options.num_thread",
+        "not allowed by this service",
+    ),
+    (
+        OLLAMA,
+        {"messages": OK, "options": {"num_gpu": 99}},
+        400,
+        "options.num_gpu",
+        "reload it for every chat",
+    ),
+    (OLLAMA, {"messages": OK, "options": {"use_mlock": True}}, 400, "options.use_mlock", "not"),
 ]
 
 
@@ -189,3 +213,94 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None
     wrong = await client.get(OLLAMA)
     assert wrong.status_code == 405
     assert wrong.json() == {"error": "method GET is not allowed on /api/chat"}
+
+
+def nested(depth: int) -> Any:
+    """A JSON value whose objects and arrays nest depth levels (a scalar inside)."""
+    value: Any = "x"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("route", [OLLAMA, OPENAI])
+async def test_deeply_nested_json_is_400_naming_the_limit(
+    client: httpx.AsyncClient, route: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # About 200 KB of brackets: deeper than Python's parser can recurse.
+    bomb = b"[" * 100_000 + b"]" * 100_000
+    # Deeper than the limit (64) but parseable: caught after parsing.
+    body = oa(tools=[{"type": "function", "function": {"name": "f", "parameters": nested(80)}}])
+    for content in (bomb, b'{"a":' + bomb + b"}", json.dumps(body).encode()):
+        response = await client.post(
+            route, content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        error = response.json()["error"]
+        message = error if route == OLLAMA else error["message"]
+        assert message == (
+            "the request body nests objects and arrays more than 64 levels deep (the limit)"
+        )
+        if route == OPENAI:
+            assert error["code"] == "json_too_deep"
+    assert "RecursionError" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_nesting_up_to_the_limit_is_accepted(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    backend = start_backend(manage_model=False, max_json_depth=16)
+    async with httpx.AsyncClient(base_url=backend.url, timeout=30) as client:
+        # The body is level 1, "format" level 2: a format value 15 levels deep is the limit.
+        ok = await client.post(OLLAMA, json={"messages": OK, "stream": False, "format": nested(15)})
+        assert ok.status_code == 200, ok.text
+        assert fake.chats[-1].body["format"] == nested(15)
+        deep = await client.post(OLLAMA, json={"messages": OK, "format": nested(16)})
+        assert deep.status_code == 400
+        assert "more than 16 levels deep" in deep.json()["error"]
+
+
+async def test_num_predict_bounded_when_max_num_predict_is_set(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    backend = start_backend(manage_model=False, max_num_predict=100)
+    async with httpx.AsyncClient(base_url=backend.url, timeout=30) as client:
+        for value in (101, -1, -2):
+            refused = await client.post(
+                OLLAMA, json={"messages": OK, "options": {"num_predict": value}}
+            )
+            assert refused.status_code == 400
+            assert refused.json()["error"].startswith("options.num_predict: "), refused.text
+            assert "at most 100" in refused.json()["error"]
+        for name in ("max_tokens", "max_completion_tokens"):
+            refused = await client.post(OPENAI, json=oa(**{name: 500}))
+            assert refused.status_code == 400
+            assert refused.json()["error"]["param"] == name
+            assert "500 is more than this service allows (at most 100)" in refused.text
+        # Within the bound: passed on as asked; without one: bounded to the limit.
+        asked = {"messages": OK, "stream": False, "options": {"num_predict": 7}}
+        assert (await client.post(OLLAMA, json=asked)).status_code == 200
+        assert fake.chats[-1].body["options"] == {"num_predict": 7}
+        plain = {"messages": OK, "stream": False, "options": {"temperature": 0.5}}
+        assert (await client.post(OLLAMA, json=plain)).status_code == 200
+        assert fake.chats[-1].body["options"] == {"temperature": 0.5, "num_predict": 100}
+        assert (await client.post(OPENAI, json=oa(max_tokens=9))).status_code == 200
+        assert fake.chats[-1].body["options"] == {"num_predict": 9}
+        assert (await client.post(OPENAI, json=oa())).status_code == 200
+        assert fake.chats[-1].body["options"] == {"num_predict": 100}
+
+
+async def test_options_within_bounds_and_allowed_runner_options_pass(
+    start_backend: StartBackend, fake: FakeOllama
+) -> None:
+    backend = start_backend(manage_model=False, max_num_ctx=4096, allow_runner_options=True)
+    options = {"num_ctx": 4096, "num_thread": 2, "num_batch": 64}
+    async with httpx.AsyncClient(base_url=backend.url, timeout=30) as client:
+        ok = await client.post(OLLAMA, json={"messages": OK, "stream": False, "options": options})
+        assert ok.status_code == 200, ok.text
+        assert fake.chats[-1].body["options"] == options
+        refused = await client.post(OLLAMA, json={"messages": OK, "options": {"num_ctx": 4097}})
+        assert refused.json() == {
+            "error": "options.num_ctx: 4097 is more than this service allows (at most 4096)"
+        }

@@ -128,7 +128,7 @@ def test_no_healthcheck_because_kubernetes_probes(steps: list[tuple[str, str]]) 
 
 
 def test_exposes_the_backend_port_and_starts_the_backend(steps: list[tuple[str, str]]) -> None:
-    assert ("EXPOSE", "8080") in steps
+    assert ("EXPOSE", "8080 9090") in steps  # BACKEND_PORT and METRICS_PORT defaults
     entrypoints = [args for keyword, args in steps if keyword == "ENTRYPOINT"]
     assert len(entrypoints) == 1
     # Exec form: the backend is PID 1 and receives SIGTERM itself, to drain its streams.
