@@ -251,8 +251,9 @@ def test_service_exposes_the_backend_port_by_name_and_selects_the_pods() -> None
     (port,) = svc["spec"]["ports"]
     assert port["port"] == 8000
     assert port["nodePort"] == 30080
-    (backend_port,) = backend(service)["ports"]
+    backend_port, metrics_port = backend(service)["ports"]
     assert port["targetPort"] == backend_port["name"]
+    assert metrics_port["name"] == "metrics"  # the pod's, not the Service's
     assert backend_port["containerPort"] == 8080
     selector = svc["spec"]["selector"]
     assert selector == naming.selector_labels("chat")
@@ -287,7 +288,7 @@ def test_ollama_is_a_native_sidecar_without_ports_on_loopback() -> None:
 
 def test_backend_port_follows_the_spec() -> None:
     service = make({"backend": {"port": 9000}})
-    (port,) = backend(service)["ports"]
+    port, _ = backend(service)["ports"]
     assert port == {"name": "http", "containerPort": 9000, "protocol": "TCP"}
     assert env_value(backend(service), "BACKEND_PORT") == "9000"
 
@@ -488,6 +489,7 @@ def test_backend_env_carries_the_agreed_settings() -> None:
         "MODEL_PULL_POLICY": "Always",
         "MODEL_KEEP_ALIVE": "10m",
         "BACKEND_PORT": "8080",
+        "METRICS_PORT": "9090",
         "MAX_CONCURRENT_REQUESTS": "3",
         "MAX_QUEUED_REQUESTS": "7",
     }

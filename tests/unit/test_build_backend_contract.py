@@ -103,3 +103,15 @@ def test_backend_accepts_the_drain_budget_for_any_grace_period(grace: int) -> No
     service = make({"pod": {"terminationGracePeriodSeconds": grace}})
     settings = settings_module.Settings.from_env(backend_environment(service))
     assert 0 < settings.shutdown_grace_seconds <= grace
+
+
+@pytest.mark.parametrize(("port", "metrics"), [(8080, 9090), (9090, 9091)])
+def test_metrics_have_a_port_of_their_own_named_in_the_pod(port: int, metrics: int) -> None:
+    """The backend serves /metrics only on METRICS_PORT; the pod names that port for
+    scrapers, and the Service (backend port only) does not expose it."""
+    service = make({"backend": {"port": port}})
+    settings = settings_module.Settings.from_env(backend_environment(service))
+    assert settings.metrics_port == metrics
+    (container,) = build_deployment(service)["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": port, "metrics": metrics}

@@ -60,6 +60,11 @@ from llmservice_operator.builders.meta import object_meta
 from llmservice_operator.builders.storage import model_claim_name
 
 BACKEND_PORT_NAME = "http"
+# The backend serves /metrics on a port of its own, which the Service does not expose
+# (scrapers reach the pod directly); another one when the backend itself takes 9090.
+METRICS_PORT_NAME = "metrics"
+METRICS_PORT = 9090
+METRICS_PORT_ALTERNATIVE = 9091
 OLLAMA_ADDRESS = f"127.0.0.1:{OLLAMA_PORT}"
 OLLAMA_URL = f"http://{OLLAMA_ADDRESS}"
 
@@ -157,6 +162,10 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
+def metrics_port(backend_port: int) -> int:
+    return METRICS_PORT if backend_port != METRICS_PORT else METRICS_PORT_ALTERNATIVE
+
+
 def _backend_env(service: LLMService) -> list[dict[str, Any]]:
     spec = service.spec
     backend = spec.backend
@@ -166,6 +175,7 @@ def _backend_env(service: LLMService) -> list[dict[str, Any]]:
         _env("MODEL_PULL_POLICY", spec.model.pull_policy),
         _env("MODEL_KEEP_ALIVE", spec.model.keep_alive),
         _env("BACKEND_PORT", str(backend.port)),
+        _env("METRICS_PORT", str(metrics_port(backend.port))),
         _env("MAX_CONCURRENT_REQUESTS", str(backend.max_concurrent_requests)),
         _env("MAX_QUEUED_REQUESTS", str(backend.max_queued_requests)),
         _env(
@@ -232,7 +242,14 @@ def build_backend_container(service: LLMService) -> dict[str, Any]:
         "name": naming.BACKEND_CONTAINER,
         "image": backend.image,
         "imagePullPolicy": backend.image_pull_policy,
-        "ports": [{"name": BACKEND_PORT_NAME, "containerPort": backend.port, "protocol": "TCP"}],
+        "ports": [
+            {"name": BACKEND_PORT_NAME, "containerPort": backend.port, "protocol": "TCP"},
+            {
+                "name": METRICS_PORT_NAME,
+                "containerPort": metrics_port(backend.port),
+                "protocol": "TCP",
+            },
+        ],
         "env": _backend_env(service),
         "resources": _resources(backend.resources),
         "volumeMounts": [{"name": BACKEND_TMP_VOLUME, "mountPath": TMP_PATH}],
