@@ -16,7 +16,8 @@ import kopf
 
 from llmservice_operator.runtime import settings as settings_mod
 from llmservice_operator.runtime.controller import Controller
-from llmservice_operator.runtime.kube import Kube, api_client_from_environment
+from llmservice_operator.runtime.kube import USER_AGENT, Kube
+from llmservice_operator.runtime.kubeconfig import connect
 from llmservice_operator.runtime.watched import WATCHED, Watch
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ def controller() -> Controller:
 @kopf.on.startup()
 async def start(**_: Any) -> None:
     config = settings_mod.load()
-    kube = Kube(api_client_from_environment(), workers=config.api_workers)
+    cluster = connect(in_cluster_first=True, user_agent=USER_AGENT)
+    kube = Kube(cluster.api_client, workers=config.api_workers)
     ctl = Controller(
         kube,
         debounce=config.status_debounce,
