@@ -9,7 +9,6 @@ Importing this module registers them with kopf's default registry.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -20,7 +19,6 @@ from llmservice_operator.runtime.kube import USER_AGENT, Kube
 from llmservice_operator.runtime.kubeconfig import connect
 from llmservice_operator.runtime.watched import WATCHED, Watch
 
-log = logging.getLogger(__name__)
 _state: dict[str, Controller] = {}
 
 
