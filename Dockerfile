@@ -13,7 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MALLOC_ARENA_MAX=2
 
 WORKDIR /app
-# Dependencies are pinned in pyproject.toml; only the runtime ones are installed here.
+# Dependencies are pinned in pyproject.toml; only the runtime ones are installed here: not
+# the `render` extra (the operator trusts the API server's admission and evaluates no CEL),
+# and not the test kit (testkit/, a distribution of its own).
 COPY pyproject.toml README.md ./
 COPY operator/ ./operator/
 RUN pip install --no-compile . \

@@ -1,7 +1,8 @@
-"""The ``llmservice-operator`` command: run | crd | render (and tools added beside them).
+"""The ``llmservice-operator`` command: run | crd | render | report | loadtest.
 
-Each subcommand imports its module only when chosen, so ``render`` and ``crd`` stay fast
-and work without kopf's start-up cost or a kubeconfig.
+``run`` is the operator (:mod:`.runtime`), ``crd`` prints the contract (:mod:`.api`), the rest
+are tools for users (:mod:`.tools`). Each subcommand imports its module only when chosen, so
+``render`` and ``crd`` stay fast and work without kopf's start-up cost or a kubeconfig.
 """
 
 from __future__ import annotations

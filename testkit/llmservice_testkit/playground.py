@@ -46,21 +46,19 @@ _AGE = re.compile(r"\b\d+[smhd](\d+[smhd])?\b")
 def cluster_unreachable_reason(timeout: float = 3.0) -> str | None:
     """Why the current kube context cannot be used, or None when it answers."""
     from kubernetes import client
-    from kubernetes import config as untyped_config
+    from llmservice_operator.runtime.kubeconfig import KubeconfigError, connect
 
-    config: Any = untyped_config
     try:
-        config.load_kube_config()
-    except (config.ConfigException, OSError) as kube_error:
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            where = os.environ.get("KUBECONFIG", "~/.kube/config")
-            return f"no usable kubeconfig at {where} ({kube_error}) and not inside a cluster"
+        cluster = connect()
+    except KubeconfigError as exc:
+        where = os.environ.get("KUBECONFIG", "~/.kube/config")
+        return f"no usable kubeconfig at {where} and not inside a cluster ({exc})"
     try:
-        client.VersionApi().get_code(_request_timeout=timeout)
+        client.VersionApi(cluster.api_client).get_code(_request_timeout=timeout)
     except Exception as exc:  # any failure to answer means: not usable
         return f"the API server of the current context does not answer ({type(exc).__name__})"
+    finally:
+        cluster.api_client.close()  # type: ignore[no-untyped-call]
     return None
 
 

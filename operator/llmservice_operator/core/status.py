@@ -314,17 +314,17 @@ def counts(spec: LLMServiceSpec | None, deployment: Obj | None, hpa: Obj | None)
     )
 
 
-def _utilization(hpa_status: Obj, resource: str) -> int | None:
-    for metric in hpa_status.get("currentMetrics") or ():
+def utilization(hpa: Obj | None) -> dict[str, int]:
+    """The average use of each resource the HPA measures, in percent of requests."""
+    found: dict[str, int] = {}
+    for metric in ((hpa or {}).get("status") or {}).get("currentMetrics") or ():
         if metric.get("type") != "Resource":
             continue
         res = metric.get("resource") or {}
-        if res.get("name") != resource:
-            continue
         value = (res.get("current") or {}).get("averageUtilization")
         if isinstance(value, int) and not isinstance(value, bool):
-            return max(0, value)
-    return None
+            found.setdefault(str(res.get("name")), max(0, value))
+    return found
 
 
 def settled(computed: Obj) -> bool:
@@ -353,8 +353,8 @@ def autoscaling_status(spec: LLMServiceSpec, hpa: Obj | None) -> dict[str, Any]:
         out["currentReplicas"] = _int(current)
     if desired is not None:
         out["desiredReplicas"] = _int(desired)
-    cpu = _utilization(hpa_status, "cpu")
-    memory = _utilization(hpa_status, "memory")
+    used = utilization(hpa)
+    cpu, memory = used.get("cpu"), used.get("memory")
     if cpu is not None:
         out["currentCPUUtilizationPercentage"] = cpu
     if memory is not None:
@@ -366,11 +366,15 @@ def autoscaling_status(spec: LLMServiceSpec, hpa: Obj | None) -> dict[str, Any]:
 
 
 def scaling_state(spec: LLMServiceSpec, hpa: Obj | None) -> str:
-    """Disabled, ScalingUp/Down while the HPA's wish differs from what runs, AtMaximum or
-    AtMinimum when the HPA is held by a bound, Stable otherwise."""
-    auto = spec.autoscaling
-    if not auto.enabled:
+    """Disabled, or what the HPA is doing (:func:`hpa_state`)."""
+    if not spec.autoscaling.enabled:
         return "Disabled"
+    return hpa_state(hpa, spec.autoscaling.max_replicas)
+
+
+def hpa_state(hpa: Obj | None, max_replicas: int) -> str:
+    """ScalingUp/Down while the HPA's wish differs from what runs, AtMaximum or AtMinimum
+    when the HPA is held by a bound, Stable otherwise (the words of the status API)."""
     hpa_status = (hpa or {}).get("status") or {}
     current = _int(hpa_status.get("currentReplicas"))
     desired = _int(hpa_status.get("desiredReplicas"))
@@ -388,7 +392,7 @@ def scaling_state(spec: LLMServiceSpec, hpa: Obj | None) -> str:
             return "AtMaximum"
         if limited.get("reason") == "TooFewReplicas":
             return "AtMinimum"
-    if desired >= auto.max_replicas:
+    if 0 < max_replicas <= desired:
         return "AtMaximum"
     return "Stable"
 

@@ -9,17 +9,16 @@ Importing this module registers them with kopf's default registry.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
 
 from llmservice_operator.runtime import settings as settings_mod
 from llmservice_operator.runtime.controller import Controller
-from llmservice_operator.runtime.kube import Kube, api_client_from_environment
+from llmservice_operator.runtime.kube import USER_AGENT, Kube
+from llmservice_operator.runtime.kubeconfig import connect
 from llmservice_operator.runtime.watched import WATCHED, Watch
 
-log = logging.getLogger(__name__)
 _state: dict[str, Controller] = {}
 
 
@@ -30,7 +29,8 @@ def controller() -> Controller:
 @kopf.on.startup()
 async def start(**_: Any) -> None:
     config = settings_mod.load()
-    kube = Kube(api_client_from_environment(), workers=config.api_workers)
+    cluster = connect(in_cluster_first=True, user_agent=USER_AGENT)
+    kube = Kube(cluster.api_client, workers=config.api_workers)
     ctl = Controller(
         kube,
         debounce=config.status_debounce,

@@ -29,7 +29,6 @@ from typing import Any
 import kopf
 import urllib3
 from kubernetes.client.api_client import ApiClient
-from kubernetes.client.configuration import Configuration
 from kubernetes.client.exceptions import ApiException
 
 from llmservice_operator.api import naming
@@ -342,17 +341,3 @@ def http_status(exc: BaseException) -> int | None:
 
 def _is_not_found(exc: BaseException) -> bool:
     return http_status(exc) == 404
-
-
-def api_client_from_environment() -> ApiClient:
-    """A client for the cluster the operator runs in, or the current kubeconfig context."""
-    from kubernetes import config
-
-    configuration = Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    api_client = ApiClient(configuration)
-    api_client.user_agent = USER_AGENT
-    return api_client

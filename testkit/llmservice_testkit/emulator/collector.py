@@ -102,7 +102,7 @@ def _drop_finalizer(
     ]
     if not new["metadata"]["finalizers"]:
         del new["metadata"]["finalizers"]
-    server._commit(rt, obj, new, None)
+    server.commit(rt, obj, new, None)
 
 
 def _delete(server: ApiServer, storage: StorageKey, obj: dict[str, Any], policy: str) -> None:
@@ -123,7 +123,7 @@ def _empty(server: ApiServer, name: str) -> None:
     if server.store.count_in(name) == 0 and (ns.get("spec") or {}).get("finalizers"):
         new = clone(ns)
         new["spec"]["finalizers"] = []
-        server._commit(_rt_of(server, ("", "namespaces"), ns), ns, new, None)
+        server.commit(_rt_of(server, ("", "namespaces"), ns), ns, new, None)
 
 
 def _deleting(server: ApiServer, storage: StorageKey, obj: dict[str, Any]) -> None:
@@ -137,7 +137,7 @@ def _deleting(server: ApiServer, storage: StorageKey, obj: dict[str, Any]) -> No
             new["metadata"]["ownerReferences"] = [
                 r for r in dep["metadata"].get("ownerReferences", []) if r.get("uid") != meta["uid"]
             ]
-            server._commit(_rt_of(server, dep_storage, dep), dep, new, None)
+            server.commit(_rt_of(server, dep_storage, dep), dep, new, None)
         _drop_finalizer(server, storage, obj, "orphan")
         return
     if "foregroundDeletion" in finalizers:

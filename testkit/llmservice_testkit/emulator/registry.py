@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmock._internal import references
+import kmock
 
 from llmservice_testkit.emulator.errors import ApiError
 
@@ -112,25 +112,23 @@ class Registry:
                 crd_name=crd["metadata"]["name"],
             )
             self._types[(rt.group, rt.version, rt.plural)] = rt
-            self._kmock[references.resource(rt.group, rt.version, rt.plural)] = (
-                references.ResourceInfo(
-                    namespaced=rt.namespaced,
-                    kind=rt.kind,
-                    singular=rt.singular,
-                    verbs={
-                        "get",
-                        "list",
-                        "watch",
-                        "create",
-                        "update",
-                        "patch",
-                        "delete",
-                        "deletecollection",
-                    },
-                    shortnames=set(rt.short_names),
-                    categories=set(rt.categories),
-                    subresources=rt.subresources,
-                )
+            self._kmock[kmock.resource(rt.group, rt.version, rt.plural)] = kmock.ResourceInfo(
+                namespaced=rt.namespaced,
+                kind=rt.kind,
+                singular=rt.singular,
+                verbs={
+                    "get",
+                    "list",
+                    "watch",
+                    "create",
+                    "update",
+                    "patch",
+                    "delete",
+                    "deletecollection",
+                },
+                shortnames=set(rt.short_names),
+                categories=set(rt.categories),
+                subresources=rt.subresources,
             )
             added.append(rt)
         return added
@@ -139,7 +137,7 @@ class Registry:
         gone = [rt for rt in self._types.values() if rt.crd_name == crd_name]
         for rt in gone:
             del self._types[(rt.group, rt.version, rt.plural)]
-            key = references.resource(rt.group, rt.version, rt.plural)
+            key = kmock.resource(rt.group, rt.version, rt.plural)
             if key in self._kmock:
                 del self._kmock[key]
         return gone

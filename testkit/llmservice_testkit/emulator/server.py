@@ -16,15 +16,15 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import kmock
 import yaml
-from kmock import KubernetesEmulator
-from kmock._internal import apps, parsing, rendering
-from kmock._internal.k8s import KubernetesResourceNotFoundError
+from kmock import KubernetesEmulator, KubernetesResourceNotFoundError
 
 from llmservice_testkit.emulator import (
     builtin_validation,
     defaults,
     jsoncache,
+    kmock_private,
     metadata,
     openapi,
     paging,
@@ -122,7 +122,7 @@ def _json_response(
 
 @attrs.define(kw_only=True)
 class ApiServer(KubernetesEmulator):
-    """See the module docstring. Runs on one event loop; use ``runner.ServerThread`` to host it."""
+    """See the module docstring. Runs on one event loop; use ``thread.ServerThread`` to host it."""
 
     store: Store = attrs.field(factory=Store)
     faults: Faults = attrs.field(factory=Faults)
@@ -154,7 +154,7 @@ class ApiServer(KubernetesEmulator):
         for name in DEFAULT_NAMESPACES:
             self._create_namespace(name)
 
-    # ---- kmock hooks -------------------------------------------------------------------------
+    # ---- kmock hooks (its private ones: see kmock_private.py) ---------------------------------
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """kmock's entry point, with the request parsed here for resource URLs.
@@ -166,9 +166,7 @@ class ApiServer(KubernetesEmulator):
         parse, are logged with the HTTP fields only (method, URL, params, headers, body,
         text); the rest (discovery, ad-hoc reactions) goes through kmock as before.
         """
-        if len(self._requests) > self.request_log_limit:
-            # kmock keeps every request for assertions; a long `serve` must not grow forever.
-            del self._requests[: len(self._requests) // 2]
+        kmock_private.trim_request_log(self, self.request_log_limit)
         content_type = raw_request.headers.get("Content-Type", "")
         if "protobuf" in content_type or "cbor" in content_type:
             await raw_request.read()
@@ -183,14 +181,14 @@ class ApiServer(KubernetesEmulator):
             )
         if not _is_resource_path(raw_request.path):
             try:
-                parsing.parse_path(raw_request.path)
+                kmock_private.parse_path(raw_request.path)
             except ValueError:
                 pass
             else:
                 return await super().__call__(raw_request)
         body = await raw_request.read()
-        request = rendering.Request(
-            id=len(self._requests),
+        request = kmock.Request(
+            id=kmock_private.next_request_id(self),
             method=raw_request.method,
             url=raw_request.url,
             params=dict(raw_request.query),
@@ -199,18 +197,17 @@ class ApiServer(KubernetesEmulator):
             text=body.decode(errors="replace"),
             raw_request=raw_request,
         )
-        self._requests.append(request)
+        kmock_private.log_request(self, request)
         try:
             return await self._handle(request)
         except Exception as exc:
             # As kmock's entry point does: inside `async with server`, answer with the error
             # and re-raise it when the context exits; outside, let aiohttp deal with it.
-            if not self._errors:
+            if not kmock_private.record_error(self, exc):
                 raise
-            self._errors[-1].append(exc)
-            return await self._render_error(exc)
+            return await kmock_private.render_error(self, exc)
 
-    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         path = request.url.path
         fault = self.faults.match(str(request.method.value).upper(), path)
         if fault is not None:
@@ -227,7 +224,7 @@ class ApiServer(KubernetesEmulator):
             try:
                 group, version, plural, ns, name, sub = parse_resource_path(path)
             except ValueError:
-                return await apps.RawHandler._handle(self, request)
+                return await kmock_private.dispatch(self, request)
             rt = self.registry.get(group, version, plural)
             try:
                 return await self._serve_resource(request, Target(rt, ns, name, sub))
@@ -237,7 +234,7 @@ class ApiServer(KubernetesEmulator):
             return self._error(exc)
 
     async def _discovery(
-        self, request: rendering.Request, path: str
+        self, request: kmock.Request, path: str
     ) -> aiohttp.web.StreamResponse | None:
         """Discovery documents, with or without a trailing slash (clients send both)."""
         if str(request.method.value).upper() != "GET":
@@ -274,7 +271,7 @@ class ApiServer(KubernetesEmulator):
     def _error(self, exc: ApiError) -> aiohttp.web.Response:
         return _json_response(exc.status(), exc.code, exc.headers)
 
-    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+    async def _serve_version(self, request: kmock.Request) -> kmock.Payload:
         assert request.resource is not None
         return self._version_doc(str(request.resource.group), str(request.resource.version))
 
@@ -354,7 +351,7 @@ class ApiServer(KubernetesEmulator):
             "preferredVersion": {"groupVersion": f"{group}/{versions[0]}", "version": versions[0]},
         }
 
-    async def _serve_api(self, request: rendering.Request) -> rendering.Payload:
+    async def _serve_api(self, request: kmock.Request) -> kmock.Payload:
         host = request.headers.get("Host", "127.0.0.1")
         return {
             "kind": "APIVersions",
@@ -363,14 +360,14 @@ class ApiServer(KubernetesEmulator):
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}],
         }
 
-    async def _serve_apis(self, request: rendering.Request) -> rendering.Payload:
+    async def _serve_apis(self, request: kmock.Request) -> kmock.Payload:
         return {
             "kind": "APIGroupList",
             "apiVersion": "v1",
             "groups": [self._group_doc(g, v) for g, v in self._groups().items()],
         }
 
-    async def _serve_group(self, request: rendering.Request) -> rendering.Payload:
+    async def _serve_group(self, request: kmock.Request) -> kmock.Payload:
         assert request.resource is not None
         versions = self._groups().get(str(request.resource.group))
         if not versions:
@@ -381,7 +378,7 @@ class ApiServer(KubernetesEmulator):
             **self._group_doc(str(request.resource.group), versions),
         }
 
-    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
+    async def _serve_server_version(self, request: kmock.Request) -> kmock.Payload:
         return {
             "major": "1",
             "minor": "32",
@@ -394,7 +391,7 @@ class ApiServer(KubernetesEmulator):
             "platform": "linux/amd64",
         }
 
-    async def _serve_openapi_index(self, request: rendering.Request) -> rendering.Payload:
+    async def _serve_openapi_index(self, request: kmock.Request) -> kmock.Payload:
         return openapi.index(self.registry)
 
     def _serve_openapi_doc(self, path: str) -> aiohttp.web.StreamResponse:
@@ -411,7 +408,7 @@ class ApiServer(KubernetesEmulator):
     # ---- resource requests -------------------------------------------------------------------
 
     async def _serve_resource(
-        self, request: rendering.Request, target: Target
+        self, request: kmock.Request, target: Target
     ) -> aiohttp.web.StreamResponse:
         method = str(request.method.value).upper()
         params = request.params
@@ -464,7 +461,7 @@ class ApiServer(KubernetesEmulator):
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {request.url.path}")
 
     def _respond(
-        self, request: rendering.Request, rt: ResourceType, obj: dict[str, Any], status: int = 200
+        self, request: kmock.Request, rt: ResourceType, obj: dict[str, Any], status: int = 200
     ) -> aiohttp.web.Response:
         accept = request.headers.get("Accept", "")
         if tables.wants_table(accept):
@@ -473,7 +470,7 @@ class ApiServer(KubernetesEmulator):
         return _json_response(obj, status)
 
     @staticmethod
-    def _manager(request: rendering.Request) -> str:
+    def _manager(request: kmock.Request) -> str:
         manager = request.params.get("fieldManager")
         if manager:
             return manager
@@ -481,7 +478,7 @@ class ApiServer(KubernetesEmulator):
         return agent.split("/")[0] or "unknown"
 
     @staticmethod
-    def _body(request: rendering.Request) -> Any:
+    def _body(request: kmock.Request) -> Any:
         content_type = request.headers.get("Content-Type", JSON).split(";")[0].strip()
         if "protobuf" in content_type or "cbor" in content_type:
             raise ApiError(
@@ -518,7 +515,7 @@ class ApiServer(KubernetesEmulator):
 
     # ---- lists and watches -------------------------------------------------------------------
 
-    def _filters(self, request: rendering.Request) -> Callable[[dict[str, Any]], bool]:
+    def _filters(self, request: kmock.Request) -> Callable[[dict[str, Any]], bool]:
         try:
             labels = selectors.parse_label_selector(request.params.get("labelSelector"))
             fields = selectors.parse_field_selector(request.params.get("fieldSelector"))
@@ -533,7 +530,7 @@ class ApiServer(KubernetesEmulator):
 
         return check
 
-    def _list(self, request: rendering.Request, target: Target) -> aiohttp.web.Response:
+    def _list(self, request: kmock.Request, target: Target) -> aiohttp.web.Response:
         check = self._filters(request)
         params = request.params
         limit = paging.parse_limit(params.get("limit"))
@@ -584,9 +581,7 @@ class ApiServer(KubernetesEmulator):
         body = jsoncache.list_body(envelope, [self.json_texts.dumps(o) for o in objs])
         return aiohttp.web.Response(body=body, status=200, content_type=JSON)
 
-    async def _watch(
-        self, request: rendering.Request, target: Target
-    ) -> aiohttp.web.StreamResponse:
+    async def _watch(self, request: kmock.Request, target: Target) -> aiohttp.web.StreamResponse:
         check = self._filters(request)
         rt = target.rt
         as_table = tables.wants_table(request.headers.get("Accept", ""))
@@ -690,7 +685,7 @@ class ApiServer(KubernetesEmulator):
         return response
 
     async def _stream_once(
-        self, request: rendering.Request, chunk: bytes
+        self, request: kmock.Request, chunk: bytes
     ) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
         assert raw is not None
@@ -746,7 +741,7 @@ class ApiServer(KubernetesEmulator):
             raise invalid(rt.kind, rt.group, name, errors)
         return obj
 
-    def _commit(
+    def commit(
         self,
         rt: ResourceType,
         old: dict[str, Any] | None,
@@ -754,7 +749,8 @@ class ApiServer(KubernetesEmulator):
         manager: str | None,
         sub: str = "",
     ) -> dict[str, Any]:
-        """Validate, account managed fields, store (or skip a no-op), finalize, collect."""
+        """Validate, account managed fields, store (or skip a no-op), finalize, collect: the
+        last step of every write, the garbage collector's (:mod:`.collector`) included."""
         new = self._admit(rt, new, old)
         if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
             new = self._crd_admit(new)
@@ -808,7 +804,7 @@ class ApiServer(KubernetesEmulator):
         name = obj["metadata"]["name"]
         if self.store.get(rt.storage_key, (obj["metadata"].get("namespace"), name)) is not None:
             raise already_exists(rt.plural, name, rt.group)
-        return self._commit(rt, None, obj, manager)
+        return self.commit(rt, None, obj, manager)
 
     def _precondition(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
         wanted = (new.get("metadata") or {}).get("resourceVersion")
@@ -839,7 +835,7 @@ class ApiServer(KubernetesEmulator):
                 candidate.pop("status", None)
         return candidate
 
-    def _put(self, request: rendering.Request, target: Target) -> dict[str, Any]:
+    def _put(self, request: kmock.Request, target: Target) -> dict[str, Any]:
         old = self._get(target)
         body = self._body(request)
         if not isinstance(body, dict):
@@ -868,9 +864,9 @@ class ApiServer(KubernetesEmulator):
         self._precondition(rt, old, body)
         new = self._with_subresource_rules(rt, old, body, target.sub)
         new = metadata.on_update(old, new)
-        return self._commit(rt, old, new, self._manager(request), target.sub or "")
+        return self.commit(rt, old, new, self._manager(request), target.sub or "")
 
-    def _patch(self, request: rendering.Request, target: Target) -> dict[str, Any]:
+    def _patch(self, request: kmock.Request, target: Target) -> dict[str, Any]:
         rt = target.rt
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         kind = PATCH_TYPES.get(content_type)
@@ -903,7 +899,7 @@ class ApiServer(KubernetesEmulator):
         self._precondition(rt, old, patched)
         new = self._with_subresource_rules(rt, old, patched, target.sub)
         new = metadata.on_update(old, new)
-        return self._commit(rt, old, new, manager, target.sub or "")
+        return self.commit(rt, old, new, manager, target.sub or "")
 
     @staticmethod
     def _apply_patch(kind: str, current: dict[str, Any], body: Any) -> dict[str, Any]:
@@ -924,7 +920,7 @@ class ApiServer(KubernetesEmulator):
         except patching.PatchInvalid as exc:
             raise ApiError(422, "Invalid", f"the patch is invalid: {exc}") from exc
 
-    def _apply(self, request: rendering.Request, target: Target, body: Any) -> dict[str, Any]:
+    def _apply(self, request: kmock.Request, target: Target, body: Any) -> dict[str, Any]:
         rt = target.rt
         manager = request.params.get("fieldManager")
         if not manager:
@@ -956,7 +952,7 @@ class ApiServer(KubernetesEmulator):
             self._namespace_check(rt, target.namespace)
             fresh = ssa.apply(None, applied, manager, force, rt.api_version, metadata.now())
             fresh = metadata.on_create(fresh, target.namespace)
-            return self._commit(rt, None, fresh, None)
+            return self.commit(rt, None, fresh, None)
         self._precondition(rt, old, applied)
         result = ssa.apply(
             old, applied, manager, force, rt.api_version, metadata.now(), target.sub or ""
@@ -967,7 +963,7 @@ class ApiServer(KubernetesEmulator):
                 old, applied, manager, force, rt.api_version, metadata.now(), "status"
             )["metadata"].get("managedFields", [])
         result = metadata.on_update(old, result)
-        return self._commit(rt, old, result, None)
+        return self.commit(rt, old, result, None)
 
     # ---- scale -------------------------------------------------------------------------------
 
@@ -1027,12 +1023,12 @@ class ApiServer(KubernetesEmulator):
             node = node.setdefault(key, {})
         node[keys[-1]] = replicas
         new = metadata.on_update(old, new)
-        stored = self._commit(rt, old, new, manager, "scale")
+        stored = self.commit(rt, old, new, manager, "scale")
         return self._scale_of(rt, stored)
 
     # ---- deletion, garbage collection, CRDs --------------------------------------------------
 
-    def _delete_options(self, request: rendering.Request) -> dict[str, Any]:
+    def _delete_options(self, request: kmock.Request) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if request.body:
             try:
@@ -1045,7 +1041,7 @@ class ApiServer(KubernetesEmulator):
             options["propagationPolicy"] = request.params["propagationPolicy"]
         return options
 
-    def _delete(self, request: rendering.Request, target: Target) -> dict[str, Any]:
+    def _delete(self, request: kmock.Request, target: Target) -> dict[str, Any]:
         obj = self._get(target)
         options = self._delete_options(request)
         pre = options.get("preconditions") or {}
@@ -1105,9 +1101,7 @@ class ApiServer(KubernetesEmulator):
         self._collect()
         return self._as_version(rt, gone)
 
-    def _delete_collection(
-        self, request: rendering.Request, target: Target
-    ) -> aiohttp.web.Response:
+    def _delete_collection(self, request: kmock.Request, target: Target) -> aiohttp.web.Response:
         check = self._filters(request)
         policy = self._delete_options(request).get("propagationPolicy") or "Background"
         deleted = []

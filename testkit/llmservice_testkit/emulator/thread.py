@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from kmock._internal import apps
+import kmock
 
 from llmservice_testkit.emulator import kubeconfig
 from llmservice_testkit.emulator.faults import Faults
@@ -72,7 +72,7 @@ class ServerThread:
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
         api = ApiServer()
-        async with api, apps.Server(api, host=self._host, port=self._port or None) as server:
+        async with api, kmock.Server(api, host=self._host, port=self._port or None) as server:
             self.api = api
             self.url = f"http://{self._host}:{server.port}"
             self._ready.set()
