@@ -125,6 +125,41 @@ def test_a_pod_no_node_can_take_is_reported_unschedulable(
     assert "Insufficient cpu" in condition(doc, "Degraded")["message"]
 
 
+@pytest.mark.parametrize(
+    ("backend", "field"),
+    [
+        # The CRD passes env entries through as the models describe them; the API server
+        # requires a key in a secretKeyRef.
+        (
+            {"env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s"}}}]},
+            "valueFrom.secretKeyRef.key",
+        ),
+    ],
+)
+def test_a_child_the_api_server_refuses_is_invalid_spec_and_not_retried(
+    real: Real, namespace: str, operator: Operator, backend: dict[str, Any], field: str
+) -> None:
+    apply(real, namespace, fixed("refused", backend=backend))
+    doc = wait_condition(real, namespace, "refused", "Ready", "False", "InvalidSpec")
+    assert doc["status"]["phase"] == "Failed"
+    assert doc["status"]["observedGeneration"] == 1
+    message = condition(doc, "Ready")["message"]
+    assert "the API server refused" in message
+    assert field in message
+    warnings = real.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "reason=InvalidSpec", "-o", "name"
+    ).stdout.split()  # fmt: skip
+    assert len(warnings) == 1
+    # No retry loop: nothing more is written while the spec stays as it is.
+    mark = real.audit_mark()
+    time.sleep(8)
+    assert real.writes(mark) == []
+    # A fixed spec is applied at once and becomes Ready.
+    apply(real, namespace, fixed("refused"))
+    doc = wait_condition(real, namespace, "refused", "Ready", "True")
+    assert doc["status"]["observedGeneration"] == 2
+
+
 # --------------------------------------------------------------------------------------
 # RBAC: the shipped roles, through the real authorizer
 

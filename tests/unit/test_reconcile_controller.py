@@ -250,6 +250,45 @@ async def test_an_invalid_spec_writes_status_and_one_event_only(world: Any) -> N
     assert kube.writes == []
 
 
+class RefusingKube(FakeKube):
+    """An API server that refuses Deployments for good (a 422, say a secretKeyRef without
+    a key: past the CRD, not past the Deployment's validation)."""
+
+    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        if manifest["kind"] == "Deployment":
+            self.writes.append(("refused", "Deployment"))
+            raise kopf.PermanentError(
+                "apply Deployment ns/chat: HTTP 422 Unprocessable Entity: "
+                "spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.key: "
+                "Required value"
+            )
+        return await super().apply(manifest)
+
+
+async def test_a_refused_child_is_invalid_spec_once_and_not_retried_until_the_spec_changes() -> (
+    None
+):
+    kube = RefusingKube()
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    ctl.cache.put("LLMService", ("ns", "chat"), llmservice(), service_summary(llmservice()))
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
+    assert kube.writes == [
+        ("refused", "Deployment"),
+        ("status", "Failed"),
+        ("event", "InvalidSpec"),
+    ]
+    kube.writes.clear()
+    report_status_write(ctl, llmservice())
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
+    assert kube.writes == []  # no retry loop
+    # A new generation is tried again.
+    changed = llmservice({"replicas": 3})
+    changed["metadata"]["generation"] = 2
+    ctl.cache.put("LLMService", ("ns", "chat"), changed, service_summary(changed))
+    await ctl.reconciler.reconcile(("ns", "chat"))
+    assert kube.writes[0] == ("refused", "Deployment")
+
+
 async def test_status_writes_are_spaced(world: Any) -> None:
     ctl, kube = world
     ctl.reconciler.status_interval = 30

@@ -11,7 +11,7 @@ LLMService.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmservice_operator.api.models import LLMService
@@ -31,6 +31,15 @@ class Desired:
     generation: int
     service: LLMService | None
     error: str | None  # the InvalidSpec message when ``service`` is None
+    # Why the API server refused a child built from this generation (a 422, 400 or 403
+    # that asking again cannot change): reported as InvalidSpec, nothing applied again
+    # until the spec changes.
+    refused: str | None = None
+
+    @property
+    def invalid(self) -> str | None:
+        """What is wrong with this generation's spec, if anything."""
+        return self.error or self.refused
 
     @property
     def children(self) -> list[dict[str, Any]]:
@@ -63,6 +72,12 @@ class DesiredStates:
             desired = Desired(uid, generation, None, message or "the spec is invalid")
         self._known[key] = desired
         return desired
+
+    def refuse(self, key: Key, message: str) -> Desired:
+        """Remember that the API server refused a child of the current generation."""
+        refused = replace(self._known[key], refused=message)
+        self._known[key] = refused
+        return refused
 
     def __contains__(self, key: Key) -> bool:
         return key in self._known

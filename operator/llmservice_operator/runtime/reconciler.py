@@ -15,7 +15,9 @@ rather than from what was asked for. Status writes of one LLMService are at leas
 together cost one write; a new LLMService's first status waits up to
 ``first_status_delay`` for its pods (anything a user must see, Degraded or Failed, goes out
 at once). An invalid spec or a name conflict is written to the status once, with one
-Warning event, and waits for the next change.
+Warning event, and waits for the next change; so is a child the API server refuses for
+good (a 422, 400 or 403: the spec got past the CRD but makes a child Kubernetes will not
+take), with the server's message naming the field.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+import kopf
 
 from llmservice_operator.api import naming
 from llmservice_operator.core import planner, status
@@ -80,7 +84,7 @@ class Reconciler:
             return None  # gone or going; garbage collection removes the children
         # validate: the spec through the models, once per generation
         desired = self.desired.of(key, svc)
-        if desired.service is None:
+        if desired.service is None or desired.refused:
             self.metrics.reconciles.labels("invalid").inc()
             return await self._report(key, svc, desired)
         # desired: the children the spec makes; observe them as the watches reported them
@@ -97,7 +101,13 @@ class Reconciler:
             return await self._report(key, svc, desired, "; ".join(plan.conflicts))
         # apply; the status comes once the watch has reported the children back
         if plan.actions:
-            await self._apply(key, svc, plan.actions)
+            try:
+                await self._apply(key, svc, plan.actions)
+            except kopf.PermanentError as exc:
+                # Retrying the same request cannot help: say so and wait for a new spec.
+                refused = self.desired.refuse(key, f"the API server refused {exc}")
+                self.metrics.reconciles.labels("invalid").inc()
+                return await self._report(key, svc, refused)
             self.metrics.reconciles.labels("ok").inc()
             return max(self.debounce, self.status_interval)
         # status
@@ -168,7 +178,7 @@ class Reconciler:
             pods=self.intake.pods(key),
             previous_conditions=list(current.get("conditions") or ()),
             now=status.format_time(datetime.now(UTC)),
-            invalid_spec=desired.error,
+            invalid_spec=desired.invalid,
             name_conflict=name_conflict,
         )
         new = status.compute_status(observed)
