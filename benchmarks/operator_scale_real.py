@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import subprocess
 import sys
 import tempfile
@@ -181,6 +182,8 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main_real(args: argparse.Namespace) -> int:
+    # A SIGTERM ends the run through the context managers, which stop the control plane.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     real = run_real(args)
     bench.log("the emulator run, for the side-by-side table")
     with tempfile.NamedTemporaryFile(suffix=".json") as out:

@@ -101,3 +101,19 @@ def test_ready_after_annotation_overrides_the_default_delay() -> None:
     assert podstatus.ready_delay(pod({podstatus.READY_AFTER: "5"}), 1.0) == 5.0
     assert podstatus.ready_delay(pod({podstatus.READY_AFTER: "soon"}), 1.0) == 1.0
     assert podstatus.ready_delay(pod(), 1.0) == 1.0
+
+
+def test_a_report_read_back_from_the_api_server_needs_no_new_report() -> None:
+    """The agent compares its report with the status the API server holds: the same after
+    a JSON round trip, different once the node lifecycle controller has marked it not
+    ready (then the agent reports again)."""
+    import json
+
+    reported = report(pod())
+    stored = json.loads(json.dumps(reported))
+    assert podstatus.summary(stored) == podstatus.summary(reported)
+    for cond in stored["conditions"]:
+        if cond["type"] == "Ready":
+            cond.update(status="False", reason="NodeNotReady")
+    assert podstatus.summary(stored) != podstatus.summary(reported)
+    assert podstatus.summary({}) != podstatus.summary(reported)

@@ -43,6 +43,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of the range: the `kubernetes` Service
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 START_TIMEOUT = 180.0
+SETPRIV = shutil.which("setpriv")
 
 # The components' own requests are left out of the audit log: they are most of the
 # traffic, and what the tests count is what the operator and its users did.
@@ -229,9 +230,12 @@ class ControlPlane:
     def _launch(self, name: str, command: list[str]) -> Component:
         log = self.workdir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        # setpriv (util-linux) makes the component get SIGTERM when the process that started
+        # it dies, however it dies: a killed test run or benchmark leaves no control plane.
+        wrapper = [SETPRIV, "--pdeathsig", "TERM", "--"] if SETPRIV else []
         with log.open("ab") as out:
             process = subprocess.Popen(
-                command,
+                [*wrapper, *command],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 40
 RENEW_EVERY = 10.0
 KUBELET_VERSION = "v1.37.2"
+MAX_SAME_REPORTS = 5
 Obj = dict[str, Any]
 
 
@@ -61,10 +62,12 @@ class _PodState:
     started_at: str
     seen: float
     ip: str
-    reported: tuple[Any, ...] | None = None
     restarts: int = 0
     timer: asyncio.Task[None] | None = None
     finishing: bool = False
+    # Reports sent, by summary: a report the API server never reflects back is not sent
+    # for ever (a guard against a loop between a report and its own echo).
+    sent: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,9 +183,16 @@ class NodeAgent:
         }
 
     async def _request(self, node: _Node, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self._headers(node), **kwargs.pop("headers", {})}
+        """A pod's request: at most ``concurrency`` of them at once."""
         async with self._writes:
-            return await self._client.request(method, path, headers=headers, **kwargs)
+            return await self._send(node, method, path, **kwargs)
+
+    async def _send(self, node: _Node, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request without waiting for a turn: the Lease and the Node's heartbeat must not
+        queue behind thousands of pod reports, or the node lifecycle controller declares
+        the node lost and marks every pod on it not ready (seen at 2,000 pods)."""
+        headers = {**self._headers(node), **kwargs.pop("headers", {})}
+        return await self._client.request(method, path, headers=headers, **kwargs)
 
     # -- the Node and its Lease ----------------------------------------------------------
 
@@ -276,9 +286,9 @@ class NodeAgent:
                 },
             }
             with contextlib.suppress(httpx.HTTPError):
-                answer = await self._request(node, "PUT", path, json=lease)
+                answer = await self._send(node, "PUT", path, json=lease)
                 if answer.status_code == 404:
-                    await self._request(
+                    await self._send(
                         node,
                         "POST",
                         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -286,7 +296,7 @@ class NodeAgent:
                     )
                 beats += 1
                 if beats % 6 == 0:  # the Ready condition's own heartbeat, once a minute
-                    await self._request(
+                    await self._send(
                         node,
                         "PATCH",
                         f"/api/v1/nodes/{node.name}/status",
@@ -386,8 +396,14 @@ class NodeAgent:
         if waited < delay and (state.timer is None or state.timer.done()):
             state.timer = asyncio.create_task(self._later(delay - waited, node, pod, state))
         summary = podstatus.summary(status)
-        if summary == state.reported or state.finishing:
+        # What the API server holds, not what was last sent: another writer (the node
+        # lifecycle controller after missed heartbeats) may have changed it since.
+        if summary == podstatus.summary(pod.get("status") or {}) or state.finishing:
             return
+        if state.sent.get(summary, 0) >= MAX_SAME_REPORTS:
+            log.warning("pod %s: its status does not take the report", pod["metadata"]["name"])
+            return
+        state.sent[summary] = state.sent.get(summary, 0) + 1
         meta = pod["metadata"]
         answer = await self._request(
             node,
@@ -397,7 +413,6 @@ class NodeAgent:
             headers={"Content-Type": "application/merge-patch+json"},
         )
         if answer.status_code == 200:
-            state.reported = summary
             self.reports += 1
         elif answer.status_code not in (404, 409):
             log.warning("pod %s status: %s %s", meta["name"], answer.status_code, answer.text[:200])

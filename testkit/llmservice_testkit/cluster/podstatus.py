@@ -231,13 +231,25 @@ def pod_status(
 
 
 def summary(status: Obj) -> tuple[Any, ...]:
-    """What changes between two reports that matters (not their timestamps): a report whose
-    summary equals the last one is not sent again."""
+    """What matters of a pod's status (not its timestamps), for the report to make and for
+    the status the API server holds alike: when they agree, nothing is sent. The Ready
+    conditions count too: the node lifecycle controller sets them False on its own when a
+    node misses its heartbeats, and the kubelet's next report puts them right."""
 
     def containers(key: str) -> tuple[Any, ...]:
         return tuple(
-            (c["name"], c["ready"], c.get("restartCount"), tuple(c["state"]))
+            (c.get("name"), c.get("ready"), c.get("restartCount"), tuple(c.get("state") or ()))
             for c in status.get(key) or ()
         )
 
-    return (status["phase"], containers("initContainerStatuses"), containers("containerStatuses"))
+    ready = tuple(
+        (c.get("type"), c.get("status"))
+        for c in status.get("conditions") or ()
+        if c.get("type") in ("Ready", "ContainersReady")
+    )
+    return (
+        status.get("phase"),
+        containers("initContainerStatuses"),
+        containers("containerStatuses"),
+        tuple(sorted(ready, key=str)),
+    )
