@@ -110,6 +110,8 @@ def test_name_conflict_takes_nothing_over(cluster: Cluster, operator: Operator) 
     assert svc is not None
     assert svc["spec"]["selector"] == {"app": "db"}
     assert "ownerReferences" not in svc["metadata"]
+    # The Warning event is posted right after the status write that carries the condition.
+    wait_for(lambda: cluster.events("NameConflict"), "the NameConflict event")
     assert len(cluster.events("NameConflict")) == 1
 
     # Once the other object is gone, the service is created.
