@@ -172,6 +172,7 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
         "idle_writes": len(idle_writes),
         "idle_writes_by_kind": dict(Counter(classify(w) for w in idle_writes)),
         "restart_writes": len(restart_writes),
+        "restart_writes_by_kind": dict(Counter(classify(w) for w in restart_writes)),
         "restart_resume_seconds": round(resumed, 1),
         "peak_rss_mb": round(max(rss_first, rss_second), 1),
         "operator_cpu_seconds_to_ready": cpu_first,
