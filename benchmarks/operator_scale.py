@@ -523,6 +523,35 @@ class PlainClient:
             controllers.wait(30)
 
 
+def resume(operator: OperatorProcess, args: argparse.Namespace) -> float:
+    """Start the operator again; the seconds until it has reconciled every LLMService, after
+    which ``args.restart_settle`` more pass before its writes are counted."""
+    operator.start()
+    started = time.monotonic()
+    while operator.reconciles() < args.count and time.monotonic() - started < args.timeout:
+        time.sleep(0.5)
+    resumed = time.monotonic() - started
+    time.sleep(args.restart_settle)
+    return resumed
+
+
+def plain_mix(per_kind: Counter[str], count: int) -> list[str]:
+    """The plain client's writes for one LLMService: the operator's kinds of write, each as
+    often per LLMService as the operator made it."""
+    targets = {
+        "apply deployments": "Deployment",
+        "apply services": "Service",
+        "apply horizontalpodautoscalers": "HorizontalPodAutoscaler",
+        "status patch": "status",
+        "event": "event",
+    }
+    mix: list[str] = []
+    for kind, n in sorted(per_kind.items()):
+        if kind in targets:
+            mix.extend([targets[kind]] * max(1, round(n / max(1, count))))
+    return mix
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -666,12 +695,7 @@ def main() -> int:
 
         operator.stop()
         mark = request_count(server)
-        operator.start()
-        resume_start = time.monotonic()
-        while operator.reconciles() < args.count and time.monotonic() - resume_start < args.timeout:
-            time.sleep(0.5)
-        resumed = time.monotonic() - resume_start
-        time.sleep(args.restart_settle)
+        resumed = resume(operator, args)
         restart_writes = operator_writes(server, mark)
         rss_second = operator.peak_rss_mb()
         log(f"restart: resumed in {resumed:.1f} s; {len(restart_writes)} operator writes")
@@ -681,18 +705,7 @@ def main() -> int:
         counter.close()
 
         # The plain client: the same number and mix of writes, same concurrency.
-        mix = []
-        for kind, n in sorted(per_kind.items()):
-            share = round(n / max(1, args.count))
-            target = {
-                "apply deployments": "Deployment",
-                "apply services": "Service",
-                "apply horizontalpodautoscalers": "HorizontalPodAutoscaler",
-                "status patch": "status",
-                "event": "event",
-            }.get(kind)
-            if target:
-                mix.extend([target] * max(1, share))
+        mix = plain_mix(per_kind, args.count)
         log("the plain client: the same writes on an idle server")
         raw_time = PlainClient(server.url, "raw", mix, args.workers).alone(len(writes))
         log(f"  {raw_time:.1f} s; the same again with the creates and the fake controllers")

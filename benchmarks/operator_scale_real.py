@@ -134,29 +134,14 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
 
         operator.stop()
         mark = audit_mark(cluster)
-        operator.start()
-        resume_start = time.monotonic()
-        while operator.reconciles() < args.count and time.monotonic() - resume_start < args.timeout:
-            time.sleep(0.5)
-        resumed = time.monotonic() - resume_start
-        time.sleep(args.restart_settle)
+        resumed = bench.resume(operator, args)
         restart_writes = operator_writes(cluster, mark)
         rss_second = operator.peak_rss_mb()
         bench.log(f"restart: resumed in {resumed:.1f} s; {len(restart_writes)} operator writes")
         operator.stop()
         counter.close()
 
-        mix = []
-        for kind, n in sorted(per_kind.items()):
-            target = {
-                "apply deployments": "Deployment",
-                "apply services": "Service",
-                "apply horizontalpodautoscalers": "HorizontalPodAutoscaler",
-                "status patch": "status",
-                "event": "event",
-            }.get(kind)
-            if target:
-                mix.extend([target] * max(1, round(n / max(1, args.count))))
+        mix = bench.plain_mix(per_kind, args.count)
         bench.log("the plain client: the same writes on the same control plane, otherwise idle")
         raw_time = bench.PlainClient(cluster.url, "raw", mix, args.workers).alone(len(writes))
         bench.log(f"  {raw_time:.1f} s")
