@@ -65,3 +65,23 @@ def test_the_cluster_command_serves_and_stops_what_it_started(
         time.sleep(0.2)
     assert processes_using(folder) == []
     assert not Path(folder).exists()
+
+
+def test_a_component_restarted_in_place_serves_again(real_cluster: object) -> None:
+    """``ControlPlane.restart``: the same flags, a new process (faults under test)."""
+    from llmservice_testkit.cluster import ControlPlane
+
+    assert KUBECTL is not None
+    with ControlPlane([]) as cp:
+        before = next(c.process.pid for c in cp.components if c.name == "kube-apiserver")
+        cp.restart("kube-apiserver")
+        after = next(c.process.pid for c in cp.components if c.name == "kube-apiserver")
+        assert after != before
+        assert [c.name for c in cp.components].count("kube-apiserver") == 1
+        namespaces = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(cp.admin_kubeconfig), "get", "ns", "-o", "name"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.split()  # fmt: skip
+        assert "namespace/default" in namespaces
+        with pytest.raises(KeyError):
+            cp.restart("kubelet")
