@@ -36,7 +36,7 @@ from typing import Any
 
 import operator_scale as bench
 from llmservice_testkit.cluster import LocalCluster, NodeShape
-from llmservice_testkit.cluster.session import OPERATOR_USER, WRITE_VERBS, prepare
+from llmservice_testkit.cluster.session import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 LLMS = bench.LLMS
@@ -53,22 +53,6 @@ def classify(event: dict[str, Any]) -> str:
     if event.get("verb") == "patch":
         return f"apply {ref.get('resource')}"
     return f"{event.get('verb')} {ref.get('resource')}"
-
-
-def operator_writes(cluster: LocalCluster, since: int) -> list[dict[str, Any]]:
-    time.sleep(0.5)  # the audit events of the last answered requests
-    return [
-        event
-        for i, event in enumerate(cluster.control_plane.audit_events())
-        if i >= since
-        and event.get("user", {}).get("username") == OPERATOR_USER
-        and event.get("verb") in WRITE_VERBS
-    ]
-
-
-def audit_mark(cluster: LocalCluster) -> int:
-    time.sleep(0.5)
-    return sum(1 for _ in cluster.control_plane.audit_events())
 
 
 def run_real(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +73,7 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
         operator.start()
         bench.log(f"operator up; creating {args.count} LLMServices")
         counter = bench.ReadyCounter(cluster.url, "bench")
-        mark = audit_mark(cluster)
+        mark = real.audit_mark()
         created_at: dict[str, float] = {}
 
         def create(i: int) -> None:
@@ -118,7 +102,7 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
             max(counter.ready_at.values()) if counter.ready_at else time.monotonic()
         ) - start
         latencies = sorted(counter.ready_at[n] - created_at[n] for n in counter.ready_at)
-        writes = operator_writes(cluster, mark)
+        writes = real.write_events(mark)
         per_kind = Counter(classify(w) for w in writes)
         rss_first = operator.peak_rss_mb()
         cpu_first = operator.cpu_seconds()
@@ -127,15 +111,15 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
         # The real HPA controller reports every 15 s: its first reports (no metrics) change
         # the status once more after Ready. Idling is measured once those have come.
         time.sleep(max(args.settle, 35.0))
-        mark = audit_mark(cluster)
+        mark = real.audit_mark()
         time.sleep(args.idle)
-        idle_writes = operator_writes(cluster, mark)
+        idle_writes = real.write_events(mark)
         bench.log(f"idle {args.idle:.0f} s: {len(idle_writes)} operator writes")
 
         operator.stop()
-        mark = audit_mark(cluster)
+        mark = real.audit_mark()
         resumed = bench.resume(operator, args)
-        restart_writes = operator_writes(cluster, mark)
+        restart_writes = real.write_events(mark)
         rss_second = operator.peak_rss_mb()
         bench.log(f"restart: resumed in {resumed:.1f} s; {len(restart_writes)} operator writes")
         operator.stop()

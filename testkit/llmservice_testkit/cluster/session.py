@@ -99,16 +99,19 @@ class RealSession:
             if i >= since and event.get("user", {}).get("username") == user
         ]
 
+    def write_events(self, since: int = 0, user: str = OPERATOR_USER) -> list[dict[str, Any]]:
+        """The audit events of the user's mutating requests since ``since``."""
+        return [e for e in self.audit(since, user) if e.get("verb") in WRITE_VERBS]
+
     def writes(self, since: int = 0, user: str = OPERATOR_USER) -> list[str]:
         """The user's mutating requests since ``since``, as ``VERB resource/name`` lines."""
         out = []
-        for event in self.audit(since, user):
-            if event.get("verb") in WRITE_VERBS:
-                ref = event.get("objectRef") or {}
-                resource = ref.get("resource", "?")
-                if ref.get("subresource"):
-                    resource += "/" + ref["subresource"]
-                out.append(f"{event['verb']} {resource}/{ref.get('name', '')}")
+        for event in self.write_events(since, user):
+            ref = event.get("objectRef") or {}
+            resource = ref.get("resource", "?")
+            if ref.get("subresource"):
+                resource += "/" + ref["subresource"]
+            out.append(f"{event['verb']} {resource}/{ref.get('name', '')}")
         return out
 
 
