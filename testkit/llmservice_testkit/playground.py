@@ -38,6 +38,8 @@ DEFAULT_EXAMPLE = ROOT / "examples" / "tinyllama.yaml"
 CHILDREN_SELECTOR = "app.kubernetes.io/managed-by=llmservice-operator"
 # What the played HPA controller reports: calm load, so the service sits at its minimum.
 PLAYED_CPU_UTILIZATION = 12
+# How long a freshly created CRD may take before its objects can be created.
+CRD_SERVED_WITHIN = 30.0
 PLAYED_MEMORY_UTILIZATION = 35
 # kubectl's AGE cells ("5s", "2m10s"): ignored when deciding whether the view changed.
 _AGE = re.compile(r"\b\d+[smhd](\d+[smhd])?\b")
@@ -187,11 +189,23 @@ def install(api_client: Any, example: Path) -> None:
     extensions: Any = client.ApiextensionsV1Api(api_client)
     extensions.create_custom_resource_definition(crd_manifest())
     custom = client.CustomObjectsApi(api_client)
+    # A real API server serves a new CRD's resource a moment after it is created (and even
+    # after Established, for a little while): until then creating an object answers 404.
+    deadline = time.monotonic() + CRD_SERVED_WITHIN
     for document in useryaml.load_all(example.read_text()):
         if not document:
             continue
         namespace = document.get("metadata", {}).get("namespace", "default")
-        custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, document)
+        while True:
+            try:
+                custom.create_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, PLURAL, document
+                )
+                break
+            except client.ApiException as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def show(

@@ -124,6 +124,11 @@ def prepare(cluster: LocalCluster, workdir: Path, root: Path) -> RealSession:
         "apply", "--server-side", "-f", str(root / "crds" / "llmservices.llmservice.dev.yaml")
     )
     real.kubectl("wait", "--for=condition=Established", "crd/llmservices.llmservice.dev")
+    # Established is not yet served everywhere: a list answers 404 for a moment after it.
+    wait_for(
+        lambda: real.kubectl("get", "llmservices", "-A", check=False).returncode == 0,
+        "the LLMService resource to be served",
+    )
     for manifest in ("namespace.yaml", "serviceaccount.yaml"):
         real.kubectl("apply", "-f", str(root / "deploy" / "operator" / manifest))
     real.kubectl("apply", "-k", str(root / "deploy" / "rbac" / "cluster"))
