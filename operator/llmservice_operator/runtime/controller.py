@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from llmservice_operator.core import status
 from llmservice_operator.runtime.cache import Cache, Key, Obj
 from llmservice_operator.runtime.desired import DesiredStates
 from llmservice_operator.runtime.intake import Intake
@@ -42,6 +43,8 @@ class Controller:
         metrics: Metrics = METRICS,
         concurrency: int = 16,
         first_status_delay: float = 0.0,
+        capacity_grace: float = status.CAPACITY_GRACE,
+        restart_window: float = status.RESTART_WINDOW,
     ) -> None:
         self.kube = kube
         self.metrics = metrics
@@ -56,6 +59,8 @@ class Controller:
             debounce=debounce,
             status_interval=status_interval,
             first_status_delay=first_status_delay,
+            capacity_grace=capacity_grace,
+            restart_window=restart_window,
             metrics=metrics,
         )
         self.queue = WorkQueue(

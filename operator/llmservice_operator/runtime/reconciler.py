@@ -57,6 +57,8 @@ class Reconciler:
         debounce: float = 0.3,
         status_interval: float = 1.0,
         first_status_delay: float = 0.0,
+        capacity_grace: float = status.CAPACITY_GRACE,
+        restart_window: float = status.RESTART_WINDOW,
         metrics: Metrics = METRICS,
     ) -> None:
         self.kube = kube
@@ -70,6 +72,8 @@ class Reconciler:
         # whose pods are ready by then gets one status write (Ready), not two (Pending,
         # then Ready).
         self.first_status_delay = first_status_delay
+        self.capacity_grace = capacity_grace
+        self.restart_window = restart_window
         self.metrics = metrics
         self._last_write: dict[Key, float] = {}
         self._children_created: dict[Key, float] = {}
@@ -87,6 +91,11 @@ class Reconciler:
         if desired.service is None or desired.refused:
             self.metrics.reconciles.labels("invalid").inc()
             return await self._report(key, svc, desired)
+        ignored = self.desired.take_replicas_ignored(key)
+        if ignored is not None:
+            await self.kube.post_event(
+                svc, type_="Warning", reason=status.REPLICAS_IGNORED, message=ignored
+            )
         # desired: the children the spec makes; observe them as the watches reported them
         manifests = desired.children
         live = {
@@ -180,11 +189,17 @@ class Reconciler:
             now=status.format_time(datetime.now(UTC)),
             invalid_spec=desired.invalid,
             name_conflict=name_conflict,
+            restart_window=self.restart_window,
+            capacity_grace=self.capacity_grace,
         )
         new = status.compute_status(observed)
         self.metrics.set_phase(key, new.get("phase"))
+        # A grace or a window running out changes the status with nothing else new.
+        later = status.next_change(observed)
+        if later is not None:
+            later += 1.0  # past the second the status is stamped with
         if status.same_status(current, new):
-            return None
+            return later
         wait = self._wait_before_writing(key, current, new)
         if wait > 0:
             return wait
@@ -197,7 +212,7 @@ class Reconciler:
         self.intake.status_written(key, live, patch)
         for type_, reason, message in status.transitions(current, new):
             await self.kube.post_event(svc, type_=type_, reason=reason, message=message)
-        return None
+        return later
 
     def _wait_before_writing(self, key: Key, current: Obj, new: Obj) -> float:
         now = time.monotonic()
