@@ -566,6 +566,8 @@ def test_conditions_are_in_a_stable_order() -> None:
         "Progressing",
         "Degraded",
         "ScalingLimited",
+        "Reconciling",
+        "Stalled",
     ]
 
 

@@ -316,3 +316,49 @@ def test_every_condition_names_the_generation_it_describes() -> None:
     so after a spec change it waits for the status of the new one."""
     status = compute_status(world(0, [], generation=7))
     assert {c["observedGeneration"] for c in status["conditions"]} == {7}
+
+
+# --------------------------------------------------------------------------------------
+# what kstatus (Flux, cli-utils) reads: Reconciling and Stalled
+
+
+def gitops(status: dict[str, Any]) -> tuple[str, str]:
+    return (
+        (condition(status, "Reconciling") or {})["status"],
+        (condition(status, "Stalled") or {})["status"],
+    )
+
+
+def test_reconciling_while_progressing_and_stalled_only_when_nothing_serves() -> None:
+    serving = [running_pod("chat-a", container()), running_pod("chat-b", container())]
+    settled = compute_status(world(0, serving))
+    assert gitops(settled) == ("False", "False")
+    scaling = compute_status(
+        world(
+            0, serving, deployment=deployment(spec_replicas=4, replicas=4, ready=2), hpa=hpa(2, 4)
+        )
+    )
+    assert gitops(scaling) == ("True", "False")
+    crashing = container(ready=False, waiting="CrashLoopBackOff", restarts=4)
+    one_fails = compute_status(
+        world(
+            0,
+            [serving[0], serving[1], running_pod("chat-c", crashing)],
+            deployment=deployment(spec_replicas=3, replicas=3, ready=2),
+            hpa=hpa(3, 3),
+        )
+    )
+    assert summary(one_fails)[0] == "Degraded"
+    assert gitops(one_fails) == ("False", "False")  # serving: Current for kstatus
+    all_fail = compute_status(
+        world(
+            0,
+            [running_pod("chat-a", crashing), running_pod("chat-b", crashing)],
+            deployment=deployment(spec_replicas=2, replicas=2, ready=0),
+        )
+    )
+    assert gitops(all_fail) == ("False", "True")
+    assert (condition(all_fail, "Stalled") or {})["reason"] == "CrashLoopBackOff"
+    failed = compute_status(world(0, [], invalid_spec="spec.model.name: bad"))
+    assert gitops(failed) == ("False", "True")
+    assert (condition(failed, "Stalled") or {})["reason"] == "InvalidSpec"

@@ -656,7 +656,19 @@ AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 SCALING_LIMITED = "ScalingLimited"
-CONDITION_TYPES = (READY, AVAILABLE, PROGRESSING, DEGRADED, SCALING_LIMITED)
+# The two "abnormal-true" conditions GitOps tools read through kstatus (Flux,
+# cli-utils, kubectl-style waiters): derived from the ones above.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+CONDITION_TYPES = (
+    READY,
+    AVAILABLE,
+    PROGRESSING,
+    DEGRADED,
+    SCALING_LIMITED,
+    RECONCILING,
+    STALLED,
+)
 
 
 class Condition(_Model):

@@ -48,7 +48,9 @@ from llmservice_operator.api.models import (
     DEGRADED,
     PROGRESSING,
     READY,
+    RECONCILING,
     SCALING_LIMITED,
+    STALLED,
     LLMServiceSpec,
     LLMServiceStatus,
 )
@@ -730,6 +732,29 @@ def next_change(obs: Observed) -> float | None:
     return max(0.0, (moment - obs.moment).total_seconds())
 
 
+def _gitops_conditions(phase: str, fresh: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """Reconciling and Stalled, the conditions kstatus reads (Flux, cli-utils): the service
+    is reconciling while it progresses, and stalled when it cannot go on without the user
+    (Failed) or fails with no pod serving. A service that serves while a pod fails is
+    neither: kstatus calls it Current, and Degraded says what is wrong."""
+    by_type = {c["type"]: c for c in fresh}
+    progressing = by_type.get(PROGRESSING) or {}
+    ready = by_type.get(READY) or {}
+    degraded = by_type.get(DEGRADED) or {}
+    if progressing.get("status") == "True":
+        reconciling = _condition(
+            RECONCILING, True, progressing["reason"], progressing.get("message", "")
+        )
+    else:
+        reconciling = _condition(RECONCILING, False, "ReconcileComplete", f"phase {phase}")
+    if phase == "Failed" or (degraded.get("status") == "True" and ready.get("status") != "True"):
+        source = ready if phase == "Failed" else degraded
+        stalled = _condition(STALLED, True, source["reason"], source.get("message", ""))
+    else:
+        stalled = _condition(STALLED, False, "NotStalled", f"phase {phase}")
+    return [reconciling, stalled]
+
+
 def compute_status(obs: Observed) -> dict[str, Any]:
     """The full ``status`` of the LLMService (camelCase, as stored)."""
     n = counts(obs.spec, obs.deployment, obs.hpa)
@@ -757,6 +782,7 @@ def compute_status(obs: Observed) -> dict[str, Any]:
             phase, fresh = "Failed", _blocked(NAME_CONFLICT, obs.name_conflict) + fresh[1:2]
         fresh = [*fresh, _scaling_limited(obs.spec, obs.hpa)]
         status["phase"] = phase
+    fresh = [*fresh, *_gitops_conditions(status["phase"], fresh)]
     status["conditions"] = stamp_conditions(fresh, obs.previous_conditions, obs.generation, obs.now)
     return status
 
