@@ -427,6 +427,47 @@ def _default_ollama_resources() -> ResourceRequirements:
     return ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"})
 
 
+class BackendTimeouts(_Model):
+    """How long the backend waits, in seconds. The defaults fit CPU inference of a small
+    model: an answer of a few minutes, and a queue a few answers long when more users
+    chat at once than a pod has slots."""
+
+    queue_seconds: int = Field(
+        600,
+        ge=1,
+        le=86400,
+        description=(
+            "Longest a chat request waits for a free slot before it is answered 503 "
+            "(code queue_timeout). Allow for a few answers: a queued request waits until a "
+            "running one ends."
+        ),
+    )
+    first_token_seconds: int = Field(
+        300,
+        ge=1,
+        le=86400,
+        description=(
+            "Longest a streamed request waits, once it has a slot, for Ollama's first token "
+            "(prompt evaluation; a model loading); then 504."
+        ),
+    )
+    stream_idle_seconds: int = Field(
+        120,
+        ge=1,
+        le=86400,
+        description="Longest silence inside a running stream before it is ended with an error.",
+    )
+    request_seconds: int = Field(
+        1200,
+        ge=1,
+        le=86400,
+        description=(
+            "Longest a whole request may take, queue included; then 504. Must exceed "
+            "queueSeconds and be at least firstTokenSeconds."
+        ),
+    )
+
+
 class BackendSpec(_Model):
     """The chat backend container: the API and chat page users reach."""
 
@@ -472,6 +513,14 @@ class BackendSpec(_Model):
         description=(
             "Chat requests a pod holds waiting for a free slot; beyond this it answers 429 "
             "with Retry-After so clients back off and the load reaches other pods."
+        ),
+    )
+    timeouts: BackendTimeouts = Field(
+        default_factory=BackendTimeouts,
+        description=(
+            "How long requests may queue, wait for a first token, stay silent and take in "
+            "all; passed to the backend as QUEUE_TIMEOUT_SECONDS, FIRST_TOKEN_TIMEOUT_SECONDS, "
+            "STREAM_IDLE_TIMEOUT_SECONDS and REQUEST_TIMEOUT_SECONDS."
         ),
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
