@@ -327,6 +327,7 @@ class Cluster:
         backend_state: dict[str, Any] | None = None,
         backend_last_state: dict[str, Any] | None = None,
         scheduled: dict[str, Any] | None = None,
+        pod_ip: str | None = None,
     ) -> None:
         pod = {
             "apiVersion": "v1",
@@ -355,6 +356,8 @@ class Cluster:
         }
         if scheduled is None:
             status["containerStatuses"] = [backend]
+        if pod_ip:
+            status["podIP"] = pod_ip
         self.core.patch_namespaced_pod_status(
             pod_name, self.ns, {"status": status}, _content_type="application/merge-patch+json"
         )

@@ -3,10 +3,13 @@ Degraded reasons, recovery, HPA scaling; and a spec only the operator can reject
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from llmservice_testkit.emulator.thread import ServerThread
@@ -156,3 +159,68 @@ def test_invalid_spec_is_reported_once_and_not_retried(
         cluster.patch_spec("bad", {"pod": {"labels": {"not a key!": None, "team": "x"}}})
         wait_for(lambda: all(cluster.children("bad").values()), "the fixed one's children")
         cluster.wait_condition("bad", "Ready", "False", "RolloutInProgress")
+
+
+class _Readyz(http.server.BaseHTTPRequestHandler):
+    """A backend's /readyz, answering what the test puts in ``answer``."""
+
+    answer: ClassVar[dict[str, Any]] = {}
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).asked.append(self.path)
+        body = json.dumps(type(self).answer).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def starting_backend() -> Iterator[tuple[int, type[_Readyz]]]:
+    handler = type("Readyz", (_Readyz,), {"answer": {"phase": "starting"}, "asked": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_model_download_progress_is_read_from_starting_pods(
+    cluster: Cluster,
+    kubeconfig_path: Path,
+    tmp_path: Path,
+    starting_backend: tuple[int, type[_Readyz]],
+) -> None:
+    """The operator asks a running, unready pod's backend (``/readyz`` on the pod's address
+    and the backend port) how far the model got, and shows it in status.model; ready
+    pods are not asked."""
+    port, backend = starting_backend
+    settings = {"LLMSERVICE_MODEL_PROGRESS_INTERVAL": "0.2"}
+    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "op.log", settings):
+        cluster.create("chat", {"backend": {"port": port}})
+        wait_for(lambda: all(cluster.children("chat").values()), "the three children")
+        cluster.make_pod("chat", "chat-a", pod_ip="127.0.0.2")
+        backend.answer = {"phase": "pulling", "progress": {"percent": 47.5}}
+        cluster.make_pod("chat", "chat-b", ready=False, pod_ip="127.0.0.1")
+        cluster.mark_deployment("chat", ready=1, replicas=2)
+
+        def summary() -> str | None:
+            return (cluster.status("chat").get("model") or {}).get("summary")
+
+        wait_for(lambda: summary() == "1 Pulling 40%, 1 Ready", "1 Pulling 40%, 1 Ready")
+        pods = cluster.status("chat")["model"]["pods"]
+        assert pods == [
+            {"name": "chat-a", "state": "Ready"},
+            {"name": "chat-b", "state": "Pulling", "percent": 40},
+        ]
+        backend.answer = {"phase": "warming"}
+        wait_for(lambda: summary() == "1 Loading, 1 Ready", "1 Loading, 1 Ready")
+        assert set(backend.asked) == {"/readyz"}

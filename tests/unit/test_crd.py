@@ -116,6 +116,7 @@ def test_printer_columns(manifest: dict[str, Any], schema: dict[str, Any]) -> No
         ("MAX", ".status.autoscaling.maxReplicas", 0),
         ("PHASE", ".status.phase", 0),
         ("AGE", ".metadata.creationTimestamp", 0),
+        ("MODELS", ".status.model.summary", 1),
         ("ENDPOINT", ".status.endpoint", 1),
     ]
     for column in columns:

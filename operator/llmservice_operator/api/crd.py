@@ -335,6 +335,13 @@ def _printer_columns() -> list[dict[str, Any]]:
         column("Phase", "string", ".status.phase", "Pending, Progressing, Ready, Degraded."),
         column("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
         column(
+            "Models",
+            "string",
+            ".status.model.summary",
+            'The pods by model state, as "1 Ready, 1 Pulling 40%".',
+            priority=1,
+        ),
+        column(
             "Endpoint", "string", ".status.endpoint", "In-cluster URL of the service.", priority=1
         ),
     ]

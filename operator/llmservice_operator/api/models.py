@@ -763,6 +763,36 @@ class AutoscalingStatus(_Model):
     )
 
 
+ModelState = Literal["Waiting", "Starting", "Pulling", "Loading", "Ready", "Failed", "Unknown"]
+
+
+class PodModelStatus(_Model):
+    """Where one pod is with its model."""
+
+    name: str = Field(..., max_length=253, description="The pod.")
+    state: ModelState = Field(
+        ...,
+        description=(
+            "Waiting (not running yet), Starting, Pulling (downloading the model), Loading "
+            "(into memory), Ready, Failed, or Unknown (its backend did not answer)."
+        ),
+    )
+    percent: int | None = Field(
+        None, ge=0, le=100, description="How much of the model is downloaded, while Pulling."
+    )
+
+
+class ModelStatus(_Model):
+    """The model's progress in the service's pods, read from each starting pod's backend."""
+
+    summary: str | None = Field(
+        None, max_length=256, description='The pods by state, as "1 Ready, 1 Pulling 40%".'
+    )
+    pods: list[PodModelStatus] = Field(
+        default_factory=list, max_length=1000, description="Each pod's state, by name."
+    )
+
+
 class LLMServiceStatus(_Model):
     """Observed state, written by the operator only."""
 
@@ -785,6 +815,9 @@ class LLMServiceStatus(_Model):
     )
     endpoint: str | None = Field(None, description="In-cluster URL of the service.")
     autoscaling: AutoscalingStatus | None = Field(None, description="State of the autoscaler.")
+    model: ModelStatus | None = Field(
+        None, description="Each pod's progress with the model: download, loading, ready."
+    )
     conditions: list[Condition] = Field(
         default_factory=list, description="Latest observations of the service's state."
     )

@@ -35,7 +35,7 @@ running out), :func:`next_change` says when.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ from llmservice_operator.api.models import (
     LLMServiceSpec,
     LLMServiceStatus,
 )
+from llmservice_operator.core import modelprogress
 
 Obj = Mapping[str, Any]
 
@@ -132,6 +133,9 @@ class Observed:
     name_conflict: str | None = None  # message naming the object in the way
     restart_window: float = RESTART_WINDOW
     capacity_grace: float = CAPACITY_GRACE
+    # What the backends of starting pods said of their model, by pod name
+    # (:func:`modelprogress.from_readyz`).
+    model_answers: Mapping[str, Obj] = field(default_factory=dict)
 
     @property
     def moment(self) -> datetime:
@@ -196,6 +200,7 @@ def project_pod(body: Obj) -> dict[str, Any]:
         "metadata": _pick(meta, "name", "deletionTimestamp"),
         "status": {
             "phase": status.get("phase"),
+            **({"podIP": status["podIP"]} if status.get("podIP") else {}),
             "conditions": [
                 _pick(c, "type", "status", "reason", "message", "lastTransitionTime")
                 for c in status.get("conditions") or ()
@@ -775,6 +780,9 @@ def compute_status(obs: Observed) -> dict[str, Any]:
     else:
         status["endpoint"] = naming.endpoint(obs.name, obs.namespace, obs.spec.service.port)
         status["autoscaling"] = autoscaling_status(obs.spec, obs.hpa)
+        model = modelprogress.model_status(obs.pods, obs.model_answers)
+        if model is not None:
+            status["model"] = model
         phase, fresh = _base_conditions(obs, n, findings(obs, n))
         if obs.invalid_spec is not None:
             phase, fresh = "Failed", _blocked(INVALID_SPEC, obs.invalid_spec) + fresh[1:2]

@@ -39,6 +39,7 @@ async def start(**_: Any) -> None:
         first_status_delay=config.first_status_delay,
         capacity_grace=config.capacity_grace,
         restart_window=config.restart_window,
+        model_progress_interval=config.model_progress_interval,
     )
     _state["controller"] = ctl
     # kopf starts its watches once the start-up handlers are done: what is listed here

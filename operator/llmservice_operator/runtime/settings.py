@@ -55,6 +55,9 @@ class Settings:
     # how long a container restarting after an OOM kill or a failed model pull, not ready
     # yet, still counts as that problem
     restart_window: float = 300.0
+    # how often the backends of starting pods are asked how far their model got (status
+    # .model); 0 never asks
+    model_progress_interval: float = 10.0
 
     @property
     def clusterwide(self) -> bool:
@@ -217,5 +220,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         restart_window=_parse(
             env, "RESTART_WINDOW", defaults.restart_window, _non_negative_seconds
+        ),
+        model_progress_interval=_parse(
+            env,
+            "MODEL_PROGRESS_INTERVAL",
+            defaults.model_progress_interval,
+            _non_negative_seconds,
         ),
     )
