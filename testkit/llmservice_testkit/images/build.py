@@ -340,19 +340,25 @@ def _cached(name: str, digest: str) -> Image | None:
     return Image(name, data["ref"], archive, data["image_id"], archive.stat().st_size)
 
 
+def _write(path: Path, data: object) -> None:
+    """Replace ``path`` whole: a reader never sees half a file, and a hard-linked copy of
+    the cache (``cp -al``) keeps its own."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=1))
+    partial.replace(path)
+
+
 def _record(image: Image, digest: str) -> None:
     folder = _folder(image.name, digest)
-    (folder / "image.json").write_text(
-        json.dumps(
-            {
-                "ref": image.ref,
-                "image_id": image.image_id,
-                "size": image.size,
-                "seconds": round(image.seconds, 1),
-                "built_at": time.time(),
-            },
-            indent=1,
-        )
+    _write(
+        folder / "image.json",
+        {
+            "ref": image.ref,
+            "image_id": image.image_id,
+            "size": image.size,
+            "seconds": round(image.seconds, 1),
+            "built_at": time.time(),
+        },
     )
     log = cache_root() / "build.json"
     history = json.loads(log.read_text()) if log.exists() else []
@@ -365,19 +371,22 @@ def _record(image: Image, digest: str) -> None:
             "at": time.time(),
         }
     )
-    log.write_text(json.dumps(history, indent=1))
+    _write(log, history)
     # Only the newest build of each image is kept: an archive is hundreds of MB.
     for old in cache_root().glob(f"{image.name}-*"):
-        if old.is_dir() and old != folder and re.fullmatch(r"[0-9a-f]{12}", old.name[-12:]):
+        own = re.fullmatch(re.escape(image.name) + r"-[0-9a-f]{12}", old.name)
+        if own and old.is_dir() and old != folder:
             shutil.rmtree(old, ignore_errors=True)
 
 
 def _in_storage(image: Image) -> None:
     """Make buildah's storage hold ``image`` under its reference (a later build's FROM
     needs it there): loaded from the archive when the storage lost it or has another."""
-    if _buildah_image_id(image.ref) != image.image_id:
+    previous = _buildah_image_id(image.ref)
+    if previous != image.image_id:
         source = f"docker-archive:{image.archive}"
         _run(["buildah", "pull", "--quiet", source], f"loading {image.ref}")
+        _drop_replaced(image.ref, previous)
 
 
 # ---- the builds -----------------------------------------------------------------------------
