@@ -84,6 +84,12 @@ def test_a_missing_image_needs_the_tools(tmp_path: Path, monkeypatch: pytest.Mon
         build.ensure(["pause"])
 
 
+def test_tests_never_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(build.BuildUnavailable, match="make images"):
+        build.ensure(["backend"], build=False)
+
+
 def test_unknown_names_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown images"):
         build.ensure(["ollama"])

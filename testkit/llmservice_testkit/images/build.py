@@ -660,9 +660,13 @@ def pause_binary() -> Path | None:
     return found[-1] if found else None
 
 
-def ensure(names: Iterable[str] = NODE_IMAGES) -> dict[str, Image]:
+def ensure(names: Iterable[str] = NODE_IMAGES, *, build: bool = True) -> dict[str, Image]:
     """The images named (short names of :data:`REFS`), built first where the cache lacks
-    them; each also in buildah's storage. Raises BuildUnavailable or BuildFailed."""
+    them; each also in buildah's storage. Raises BuildUnavailable or BuildFailed.
+
+    ``build=False`` only looks in the cache (BuildUnavailable when something is missing):
+    what tests use, since a build downloads packages and only ``make images`` may.
+    """
     wanted = list(dict.fromkeys(names))
     unknown = set(wanted) - set(REFS)
     if unknown:
@@ -677,6 +681,12 @@ def ensure(names: Iterable[str] = NODE_IMAGES) -> dict[str, Image]:
         found[p] is not None for n in wanted for p in all_recipes[n].parents
     ):
         return {n: image for n in wanted if (image := found[n]) is not None}
+    if not build:
+        missing = [n for n in order if found[n] is None]
+        raise BuildUnavailable(
+            f"not built yet on this machine: {', '.join(missing)} "
+            "(make images, or python -m llmservice_testkit images)"
+        )
     check_host(n for n in order if found[n] is None)
     cache_root().mkdir(parents=True, exist_ok=True)
     with (cache_root() / "build.lock").open("w") as lock:
@@ -697,7 +707,8 @@ def ensure(names: Iterable[str] = NODE_IMAGES) -> dict[str, Image]:
     return {n: ctx.built[n] for n in wanted}
 
 
-def ensure_images(names: Iterable[str] = NODE_IMAGES) -> dict[str, Path]:
+def ensure_images(names: Iterable[str] = NODE_IMAGES, *, build: bool = True) -> dict[str, Path]:
     """Image reference -> docker-archive for ``ctr -n k8s.io images import``: what the real
-    node loads. Builds what the cache lacks (minutes the first time on a machine)."""
-    return {image.ref: image.archive for image in ensure(names).values()}
+    node loads. Builds what the cache lacks (minutes the first time on a machine), or with
+    ``build=False`` raises BuildUnavailable instead."""
+    return {image.ref: image.archive for image in ensure(names, build=build).values()}
