@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from operator_helpers import readyz_server
 from realcluster import (
     OPERATOR_USER,
     ROOT,
@@ -164,6 +165,33 @@ def test_pods_waiting_for_a_node_while_one_serves_are_progress(
     assert condition(doc, "Degraded")["status"] == "False"
     assert "Insufficient cpu" in condition(doc, "Progressing")["message"]
     assert "Degraded from" in condition(doc, "Progressing")["message"]
+
+
+def test_model_progress_is_read_from_a_starting_pods_backend(
+    real: Real, namespace: str, tmp_path: Path
+) -> None:
+    """The simulated pod reports the address the test chose (127.0.0.1), where a fake
+    backend answers /readyz: the operator, under the RBAC of deploy/, shows the download
+    in status.model and in ``kubectl get llms -o wide``."""
+    pod = {"annotations": {FAULT: "NotReady", "testkit.llmservice.dev/pod-ip": "127.0.0.1"}}
+    asking = {"LLMSERVICE_MODEL_PROGRESS_INTERVAL": "0.5"}
+    with (
+        readyz_server() as (port, backend),
+        operator_in(real, [namespace], tmp_path / "op.log", **asking),
+    ):
+        backend.answer = {"phase": "pulling", "progress": {"percent": 63.0}}
+        apply(real, namespace, fixed("slow", backend={"port": port}, pod=pod))
+
+        def summary() -> str | None:
+            return (llms(real, namespace, "slow").get("status", {}).get("model") or {}).get(
+                "summary"
+            )
+
+        wait_for(lambda: summary() == "1 Pulling 60%", "1 Pulling 60%")
+        wide = real.kubectl("get", "llms", "slow", "-n", namespace, "-o", "wide").stdout
+        assert "1 Pulling 60%" in wide
+        backend.answer = {"phase": "warming"}
+        wait_for(lambda: summary() == "1 Loading", "1 Loading")
 
 
 def test_a_pod_no_node_can_take_is_reported_unschedulable(

@@ -3,13 +3,10 @@ Degraded reasons, recovery, HPA scaling; and a spec only the operator can reject
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from llmservice_testkit.emulator.thread import ServerThread
@@ -17,8 +14,10 @@ from llmservice_testkit.pytest_plugin import api_client_for
 from operator_helpers import (
     Cluster,
     Operator,
+    ReadyzAnswers,
     install_crd,
     operator_writes,
+    readyz_server,
     request_count,
     running_operator,
     started,
@@ -161,43 +160,17 @@ def test_invalid_spec_is_reported_once_and_not_retried(
         cluster.wait_condition("bad", "Ready", "False", "RolloutInProgress")
 
 
-class _Readyz(http.server.BaseHTTPRequestHandler):
-    """A backend's /readyz, answering what the test puts in ``answer``."""
-
-    answer: ClassVar[dict[str, Any]] = {}
-    asked: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        type(self).asked.append(self.path)
-        body = json.dumps(type(self).answer).encode()
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def starting_backend() -> Iterator[tuple[int, type[_Readyz]]]:
-    handler = type("Readyz", (_Readyz,), {"answer": {"phase": "starting"}, "asked": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], handler
-    finally:
-        server.shutdown()
-        server.server_close()
+def starting_backend() -> Iterator[tuple[int, type[ReadyzAnswers]]]:
+    with readyz_server() as served:
+        yield served
 
 
 def test_model_download_progress_is_read_from_starting_pods(
     cluster: Cluster,
     kubeconfig_path: Path,
     tmp_path: Path,
-    starting_backend: tuple[int, type[_Readyz]],
+    starting_backend: tuple[int, type[ReadyzAnswers]],
 ) -> None:
     """The operator asks a running, unready pod's backend (``/readyz`` on the pod's address
     and the backend port) how far the model got, and shows it in status.model; ready

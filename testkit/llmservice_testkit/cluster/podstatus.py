@@ -13,6 +13,7 @@ LLMService's ``spec.pod.annotations`` or on one pod with ``kubectl annotate``:
     testkit.llmservice.dev/fault: "ModelPullFailed"          # backend exits 3 with the marker
     testkit.llmservice.dev/fault: "NotReady"                 # runs, never ready
     testkit.llmservice.dev/ready-after: "5"                  # seconds before Ready
+    testkit.llmservice.dev/pod-ip: "127.0.0.1"               # the address reported
 
 Removing the fault annotation makes the pod recover (its restart counts stay, and the
 failure stays in ``lastState.terminated``, as the kubelet keeps it), as a fixed container
@@ -28,6 +29,9 @@ from typing import Any
 
 FAULT = "testkit.llmservice.dev/fault"
 READY_AFTER = "testkit.llmservice.dev/ready-after"
+# A pod address of the test's choosing: a test can serve what the pod would (its
+# backend's /readyz, say) on the host and let the operator reach it there.
+POD_IP = "testkit.llmservice.dev/pod-ip"
 FAULTS = ("CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "ModelPullFailed", "NotReady")
 DEFAULT_CONTAINER = "backend"
 MODEL_PULL_MESSAGE = "model pull failed: pull model manifest: file does not exist"
@@ -57,6 +61,10 @@ def ready_delay(pod: Obj, default: float) -> float:
         return max(0.0, float(raw)) if raw is not None else default
     except ValueError:
         return default
+
+
+def pod_ip(pod: Obj) -> str | None:
+    return ((pod.get("metadata") or {}).get("annotations") or {}).get(POD_IP) or None
 
 
 def fault_of(pod: Obj) -> Fault | None:
