@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin kstatus-bin
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -35,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck cluster-bin
+test: lint typecheck cluster-bin kstatus-bin
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The real Kubernetes control plane the tests run against, built from cluster/ (Go) once
@@ -43,6 +43,12 @@ test: lint typecheck cluster-bin
 # those tests skip.
 cluster-bin: $(STAMP)
 	$(PY) -c "from llmservice_testkit.cluster.build import main; raise SystemExit(main())"
+
+# kstatus, the library Flux and cli-utils compute health with, as a small program built from
+# tools/kstatus (Go) once per machine into ~/.cache/llmservice-operator/kstatus/; the tests
+# run it on the operator's status. Without Go it says so and those tests skip.
+kstatus-bin: $(STAMP)
+	$(PY) -m llmservice_testkit.kstatus
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
