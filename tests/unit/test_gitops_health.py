@@ -36,7 +36,7 @@ from llmservice_operator.core.status import (
     compute_status,
     condition,
 )
-from llmservice_testkit import kstatus
+from llmservice_testkit import argocd, kstatus
 from status_worlds import (
     container,
     deployment,
@@ -47,8 +47,8 @@ from status_worlds import (
     world,
 )
 
-HEALTH_SCRIPT = support.ROOT / "deploy" / "argocd" / "llmservice-health.lua"
-HEALTH_KEY = "resource.customizations.health.llmservice.dev_LLMService"
+HEALTH_SCRIPT = argocd.SCRIPT
+HEALTH_KEY = argocd.HEALTH_KEY
 README = support.ROOT / "README.md"
 
 # --------------------------------------------------------------------------------------
@@ -347,20 +347,13 @@ def test_kstatus_reads_a_list_too(kstatus_program: Path) -> None:
 # --------------------------------------------------------------------------------------
 # the Argo CD health check
 
-# What a health check may use: Argo CD opens Lua's base, table, string and math libraries.
-HIDDEN = ("io", "os", "package", "require", "debug", "dofile", "loadfile", "load", "coroutine")
 
-
-def argo_health(obj: Any) -> tuple[str, str]:
-    """Run the health check as Argo CD does: ``obj`` a global, ``hs`` returned."""
-    lua51 = pytest.importorskip("lupa.lua51", reason="lupa (the dev extra) runs the Lua check")
-    lua = lua51.LuaRuntime(register_eval=False, register_builtins=False)
-    env = lua.globals()
-    for name in HIDDEN:
-        env[name] = None
-    env["obj"] = lua.table_from(obj, recursive=True) if isinstance(obj, dict) else obj
-    hs = lua.execute(HEALTH_SCRIPT.read_text(encoding="utf-8"))
-    return str(hs["status"]), str(hs["message"])
+def argo_health(obj: dict[str, Any]) -> tuple[str, str]:
+    """Our health check run as Argo CD runs it (``llmservice_testkit.argocd``)."""
+    try:
+        return argocd.llmservice_health(obj)
+    except argocd.LuaUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.mark.parametrize(("situation", "build"), CASES)
@@ -440,6 +433,17 @@ def test_argo_cd_check_copes_with_partial_statuses(status: dict[str, Any], expec
     health, message = argo_health(llmservice_object(status))
     assert health == expected
     assert message
+
+
+def test_the_check_runs_with_only_base_table_string_and_math() -> None:
+    """The runner takes the other libraries away, so the check cannot come to need them."""
+    argo_health(llmservice_object(None))  # skips without lupa
+    script = 'return {status = io and "Healthy" or "Missing", message = type(os)}'
+    assert argocd.run_health_check(script, {}) == ("Missing", "nil")
+    script = (
+        'return {status = string.format("%d", math.floor(obj.n)), message = table.concat({"a"})}'
+    )
+    assert argocd.run_health_check(script, {"n": 2.5}) == ("2", "a")
 
 
 # --------------------------------------------------------------------------------------
