@@ -330,18 +330,33 @@ def test_kstatus_reads_the_reason_of_a_stall(kstatus_program: Path) -> None:
     assert "cannot be scheduled" in verdict.message
 
 
-def test_kstatus_reads_a_list_too(kstatus_program: Path) -> None:
-    """The program takes a JSON list as well as one object per line."""
-    objects = [object_of(m) for m in SITUATIONS["every wanted pod ready, rollout done"]]
-    done = subprocess.run(
+@pytest.mark.parametrize(
+    "form",
+    [
+        pytest.param(lambda objs: "".join(json.dumps(o) + "\n" for o in objs), id="lines"),
+        pytest.param(lambda objs: "".join(json.dumps(o, indent=4) for o in objs), id="indented"),
+        pytest.param(json.dumps, id="array"),
+        pytest.param(lambda objs: json.dumps({"kind": "List", "items": objs}), id="kube-list"),
+    ],
+)
+def test_kstatus_reads_what_kubectl_prints(
+    kstatus_program: Path, form: Callable[[list[dict[str, Any]]], str]
+) -> None:
+    """Objects one per line, indented (``kubectl get -o json``), in an array, or in a
+    Kubernetes list (``kubectl get llms -o json``): one answer per object, in order."""
+    (done,) = SITUATIONS["every wanted pod ready, rollout done"]
+    (failed, _, _) = SITUATIONS["invalid spec, a child refused by the API server, a name conflict"]
+    objects = [object_of(done), object_of(failed), _no_status_yet()]
+    answer = subprocess.run(
         [str(kstatus_program)],
-        input=json.dumps(objects),
+        input=form(objects),
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    assert [json.loads(line)["status"] for line in done.stdout.splitlines()] == ["Current"]
+    statuses = [json.loads(line)["status"] for line in answer.stdout.splitlines()]
+    assert statuses == ["Current", "Failed", "Current"]
 
 
 # --------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 // Command kstatus prints what kstatus (sigs.k8s.io/cli-utils/pkg/kstatus), the library
 // Flux and cli-utils compute health with, says about Kubernetes objects.
 //
-// It reads objects as JSON from standard input, either one object per line or one JSON
-// list of objects, and writes one JSON line per object:
+// It reads JSON from standard input: objects one after another (one per line, or
+// indented as kubectl prints them), JSON lists of objects, or Kubernetes lists (a kind
+// ending in List, as `kubectl get -o json` prints several objects), and writes one JSON
+// line per object:
 //
 //	{"status": "Current", "message": "Resource is Ready"}
 //
@@ -15,9 +17,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -51,23 +55,38 @@ func main() {
 	}
 }
 
-// split returns the objects of a JSON list, or of one object per non-empty line.
+// split returns every object of the input, in order: each top-level JSON value that is
+// an array or a Kubernetes list stands for its elements.
 func split(input []byte) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(input)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var list []json.RawMessage
-		if err := json.Unmarshal(trimmed, &list); err != nil {
-			return nil, fmt.Errorf("reading a JSON list: %w", err)
+	decoder := json.NewDecoder(bytes.NewReader(input))
+	var objects []json.RawMessage
+	for {
+		var value json.RawMessage
+		err := decoder.Decode(&value)
+		if errors.Is(err, io.EOF) {
+			return objects, nil
 		}
-		return list, nil
-	}
-	var lines []json.RawMessage
-	for _, line := range bytes.Split(trimmed, []byte("\n")) {
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			lines = append(lines, json.RawMessage(line))
+		if err != nil {
+			return nil, fmt.Errorf("reading JSON: %w", err)
 		}
+		objects = append(objects, elements(value)...)
 	}
-	return lines, nil
+}
+
+// elements is the value itself, or the elements of a JSON array or of a Kubernetes list.
+func elements(value json.RawMessage) []json.RawMessage {
+	var list []json.RawMessage
+	if json.Unmarshal(value, &list) == nil {
+		return list
+	}
+	var kubeList struct {
+		Kind  string            `json:"kind"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if json.Unmarshal(value, &kubeList) == nil && strings.HasSuffix(kubeList.Kind, "List") {
+		return kubeList.Items
+	}
+	return []json.RawMessage{value}
 }
 
 // compute runs status.Compute on one object. The apimachinery JSON decoder keeps whole
