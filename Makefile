@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images kstatus-bin
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -36,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck cluster-bin
+test: lint typecheck cluster-bin kstatus-bin
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The real Kubernetes control plane the tests run against, built from cluster/ (Go) once
@@ -52,6 +52,12 @@ cluster-bin: $(STAMP)
 # when one is missing (the tests that need the images skip).
 images: $(STAMP)
 	$(PY) -m llmservice_testkit images --skip-unavailable
+
+# kstatus, the library Flux and cli-utils compute health with, as a small program built from
+# tools/kstatus (Go) once per machine into ~/.cache/llmservice-operator/kstatus/; the tests
+# run it on the operator's status. Without Go it says so and those tests skip.
+kstatus-bin: $(STAMP)
+	$(PY) -m llmservice_testkit.kstatus
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
