@@ -49,10 +49,12 @@ def reaches(real: Real, namespace: str, name: str, wanted: tuple[str, str]) -> d
 def test_flux_and_argo_cd_read_a_real_llmservice(
     real: Real, namespace: str, tools: None, tmp_path: Path
 ) -> None:
-    # Created while no operator runs: no status yet. kstatus calls that Current (the gap
-    # the README describes); Argo CD's check waits.
+    # Created while no operator runs: the CRD's default status says observedGeneration 0,
+    # behind the generation, so both tools wait for the operator.
     apply(real, namespace, fixed("gitops"))
-    assert verdicts(llms(real, namespace, "gitops")) == ("Current", "Progressing")
+    fresh = llms(real, namespace, "gitops")
+    assert fresh["status"] == {"observedGeneration": 0}
+    assert verdicts(fresh) == ("InProgress", "Progressing")
     with operator_in(real, [namespace], tmp_path / "first.log"):
         done = reaches(real, namespace, "gitops", ("Current", "Healthy"))
         assert done["status"]["phase"] == "Ready"

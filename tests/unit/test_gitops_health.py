@@ -206,7 +206,8 @@ def object_of(make: Callable[[], Observed]) -> dict[str, Any]:
 # and after a spec change the operator has not written a status for yet (whatever the
 # previous one said).
 def _no_status_yet() -> dict[str, Any]:
-    return llmservice_object(None)
+    # What the API server returns before the operator's first status: the CRD's default.
+    return llmservice_object({"observedGeneration": 0})
 
 
 def _stale(make: Callable[[], Observed]) -> Callable[[], dict[str, Any]]:
@@ -322,6 +323,17 @@ def test_kstatus_says_what_the_table_says(
     assert verdict.status == expected, (situation, verdict)
 
 
+def test_an_llmservice_with_no_status_at_all_would_be_current_for_kstatus(
+    kstatus_program: Path,
+) -> None:
+    """Why the CRD defaults status.observedGeneration to 0: without it, kstatus has
+    nothing to wait for."""
+    (verdict,) = kstatus.compute([llmservice_object(None)])
+    assert verdict.status == "Current"
+    (verdict,) = kstatus.compute([_no_status_yet()])
+    assert verdict.status == "InProgress"
+
+
 def test_kstatus_reads_the_reason_of_a_stall(kstatus_program: Path) -> None:
     """Flux shows kstatus's message: for a stalled service it is the problem's own words."""
     (make,) = SITUATIONS["no pod can be placed and none serves"]
@@ -356,7 +368,7 @@ def test_kstatus_reads_what_kubectl_prints(
         timeout=60,
     )
     statuses = [json.loads(line)["status"] for line in answer.stdout.splitlines()]
-    assert statuses == ["Current", "Failed", "Current"]
+    assert statuses == ["Current", "Failed", "InProgress"]
 
 
 # --------------------------------------------------------------------------------------

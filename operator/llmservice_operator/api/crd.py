@@ -266,7 +266,11 @@ def _openapi_schema() -> dict[str, Any]:
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
     conditions.pop("default", None)  # the operator writes status; no defaults there
-    status.pop("default", None)
+    # One default only: a new LLMService reads back with status.observedGeneration 0, behind
+    # its generation, so kstatus (Flux, cli-utils) calls it InProgress until the operator's
+    # first status; with no status at all kstatus would call it Current.
+    status["default"] = {}
+    status["properties"]["observedGeneration"]["default"] = 0
     schema: dict[str, Any] = {
         "type": "object",
         "description": (

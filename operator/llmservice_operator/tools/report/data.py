@@ -309,7 +309,8 @@ def build_report(fetched: Fetched, now: datetime) -> Report:
     notes: list[str] = []
     if not rows:
         notes.append(f"no pods match the selector {naming.selector_string(name)}")
-    if not status:
+    # The CRD's default status is {observedGeneration: 0}: nothing the operator wrote.
+    if not status.get("observedGeneration"):
         notes.append("the LLMService has no status yet: is the operator running?")
 
     dep_status = (fetched.deployment or {}).get("status") or {}
