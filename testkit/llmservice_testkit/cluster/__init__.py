@@ -60,11 +60,8 @@ class LocalCluster:
         self.simulated = [f"node-{i}" for i in range(nodes)]
         self.want_real_node = real_node
         self.images = list(images)
-        self._workdir = workdir
-        self._hpa_sync_seconds = hpa_sync_seconds
-        self.control_plane = ControlPlane(
-            self.simulated, workdir=workdir, hpa_sync_seconds=hpa_sync_seconds
-        )
+        names = [*self.simulated, REAL_NODE_NAME] if real_node else self.simulated
+        self.control_plane = ControlPlane(names, workdir=workdir, hpa_sync_seconds=hpa_sync_seconds)
         self.shape = shape
         self.ready_delay = ready_delay
         self.agent: NodeAgent | None = None
@@ -81,13 +78,12 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         if self.want_real_node:
             # Said before anything starts: a machine that cannot run it fails in a second.
-            host.require()
-            self.control_plane = ControlPlane(
-                [*self.simulated, REAL_NODE_NAME],
-                workdir=self._workdir,
-                hpa_sync_seconds=self._hpa_sync_seconds,
-                host_ip=host.host_ip(),
-            )
+            try:
+                host.require()
+                self.control_plane.host_ip = host.host_ip()
+            except BaseException:
+                self.control_plane.stop()  # removes the folder it made
+                raise
         cp = self.control_plane.start()
         try:
             tokens = {name: cp.pki.nodes[name].token for name in self.simulated}

@@ -133,6 +133,18 @@ def host_ip() -> str:
         ) from exc
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line contains ``text`` (a folder of ours)."""
+    found = []
+    needle = text.encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
 # -- mounts ---------------------------------------------------------------------------------
 
 

@@ -170,6 +170,9 @@ class RealNode:
             left = host.mounts_under(self.folder)
             if left:
                 report.problems.append(f"still mounted: {', '.join(map(str, left))}")
+            running = host.processes_mentioning(str(self.folder))
+            if running:
+                report.problems.append(f"processes still running: {running}")
             host.delete_link(cni.BRIDGE)
             if self._snapshot is not None:
                 report.restored_sysctls = host.write_sysctls(self._snapshot.sysctls)
