@@ -32,13 +32,18 @@ class Component:
 
 
 def launch(
-    name: str, command: list[str], log: Path, env: dict[str, str] | None = None
+    name: str,
+    command: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    death_signal: str = "TERM",
 ) -> Component:
-    """Start ``command`` with its output appended to ``log``."""
+    """Start ``command`` with its output appended to ``log``; ``death_signal`` is what it
+    gets if the starter dies first."""
     log.parent.mkdir(parents=True, exist_ok=True)
     # setpriv (util-linux) makes the component get SIGTERM when the process that started
     # it dies, however it dies: a killed test run or benchmark leaves no cluster behind.
-    wrapper = [SETPRIV, "--pdeathsig", "TERM", "--"] if SETPRIV else []
+    wrapper = [SETPRIV, "--pdeathsig", death_signal, "--"] if SETPRIV else []
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*wrapper, *command],
