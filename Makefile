@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin node-deps
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -43,6 +43,28 @@ test: lint typecheck cluster-bin
 # those tests skip.
 cluster-bin: $(STAMP)
 	$(PY) -c "from llmservice_testkit.cluster.build import main; raise SystemExit(main())"
+
+# The real node (kubelet, containerd, runc, CNI, kube-proxy on this host; root only): the
+# Debian packages it needs, installed when missing and we are root; then kubelet and
+# kube-proxy built and its pause and busybox images made, so no test waits for them. Says
+# why the real-node tests will skip where the machine cannot run it.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables buildah mmdebstrap \
+	skopeo umoci conntrack busybox-static
+node-deps: $(STAMP)
+	@missing=$$(for p in $(NODE_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then \
+		echo "real node: the Debian packages are installed"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "real node: cannot install $$missing (not root, or no apt-get)"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq $$missing >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "real node: apt-get install $$missing failed"; \
+	fi
+	@$(PY) -c "from llmservice_testkit.cluster import realnode; raise SystemExit(realnode.main())"
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -499,3 +499,28 @@ def _in_a_node_folder(path: Path) -> bool:
         p.startswith("llmservice-cluster-") and parts[i + 1 : i + 2] == ("node",)
         for i, p in enumerate(parts)
     )
+
+
+def main() -> int:
+    """``make node-deps``' last step: say whether this machine can run a real node (and
+    why not: the reason its tests will skip); if it can, build kubelet and kube-proxy and
+    the node's images now, so no test waits for them."""
+    problems = host.problems()
+    if problems:
+        print(f"real node: its tests will skip here: {'; '.join(problems)}", flush=True)
+        return 0
+    try:
+        binaries = build.ensure(build.CONTROL_PLANE + build.NODE)
+        made = [node_images.pause(), node_images.busybox()]
+    except (build.BuildUnavailable, host.NodeUnavailable) as exc:
+        print(f"real node: its tests will skip here: {exc}", flush=True)
+        return 0
+    except build.BuildFailed as exc:
+        print(exc, flush=True)
+        return 1
+    print(
+        f"real node: this machine can run it; binaries in {binaries.folder}, images "
+        f"{', '.join(str(m.path) for m in made)}",
+        flush=True,
+    )
+    return 0
