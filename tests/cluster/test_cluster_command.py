@@ -122,14 +122,20 @@ def test_the_cluster_command_runs_a_real_node_and_leaves_the_host_as_found(
     """``--real-node --image ARCHIVE``: a pod runs; SIGTERM stops it all and the host has
     none of the node's processes, mounts, network namespaces, cgroups, bridge, chains or
     changed sysctls. Skips where this machine cannot run a real node."""
-    from llmservice_testkit.cluster import BuildUnavailable, NodeUnavailable, build, host, images
+    from llmservice_testkit.cluster import (
+        BuildUnavailable,
+        NodeUnavailable,
+        build,
+        host,
+        nodeimages,
+    )
     from llmservice_testkit.cluster.realnode import LOCK
 
     assert KUBECTL is not None
     try:
         host.require()
         build.ensure(build.CONTROL_PLANE + build.NODE)
-        busybox = images.busybox()
+        busybox = nodeimages.busybox()
     except (BuildUnavailable, NodeUnavailable) as exc:
         pytest.skip(f"no real node here: {exc}")
     before = _node_traces("/nonexistent")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from llmservice_testkit.cluster import images
+from llmservice_testkit.cluster import nodeimages
 from llmservice_testkit.cluster.realnode import POD_SUBNET, RealNode
 from llmservice_testkit.cluster.session import RealSession, wait_for
 
@@ -43,7 +43,7 @@ def node(real: RealSession) -> RealNode:
 
 @pytest.fixture(scope="module")
 def busybox(real: RealSession) -> str:
-    return images.busybox().ref  # built (and loaded) by the session's fixture
+    return nodeimages.busybox().ref  # built (and loaded) by the session's fixture
 
 
 @pytest.fixture

@@ -1,31 +1,45 @@
-// The pod sandbox's first process on the test kit's real node: it holds the pod's
-// namespaces open, reaps the orphans a shared process namespace hands it, and ends on
-// SIGTERM or SIGINT. No registry can be pulled from here, so the node's pause image is
-// built from this file (llmservice_testkit.cluster.images).
+// Command pause is the sandbox process of the real node's pods (containerd's sandbox image).
+//
+// No registry can be reached from the test machines, so the pause image is built here from
+// this file (llmservice_testkit.images). A pod's sandbox holds its namespaces open while
+// its containers come and go; this process only has to stay alive, end at once when the
+// runtime asks (SIGINT or SIGTERM), and, as PID 1 of a pod that shares its process
+// namespace, reap the orphans that get re-parented to it so they do not stay zombies.
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "-v" || os.Args[1] == "--version") {
+		fmt.Println("pause (llmservice-operator test kit)")
+		return
+	}
 	signals := make(chan os.Signal, 8)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for sig := range signals {
-		if sig != syscall.SIGCHLD {
-			os.Exit(0)
+		if sig == syscall.SIGCHLD {
+			reap()
+			continue
 		}
-		reap()
+		// Ending on request is the whole shutdown: there is nothing to flush or close.
+		os.Exit(0)
 	}
 }
 
-// reap collects every child that has exited; one SIGCHLD may stand for several.
+// reap collects every child that has exited. SIGCHLD is not queued, so one signal may
+// stand for several exits: wait until no exited child is left.
 func reap() {
 	for {
 		var status syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
 		if pid <= 0 || err != nil {
 			return
 		}

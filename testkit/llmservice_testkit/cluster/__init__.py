@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from llmservice_testkit.cluster import host
+from llmservice_testkit.cluster import host, nodeimages
 from llmservice_testkit.cluster.build import BuildFailed, BuildUnavailable
 from llmservice_testkit.cluster.controlplane import ControlPlane
 from llmservice_testkit.cluster.host import NodeUnavailable
 from llmservice_testkit.cluster.nodes import NodeAgent, NodeShape
 from llmservice_testkit.cluster.realnode import NAME as REAL_NODE_NAME
-from llmservice_testkit.cluster.realnode import RealNode
+from llmservice_testkit.cluster.realnode import RealNode, StopReport
 
 __all__ = [
     "BuildFailed",
@@ -54,18 +54,22 @@ class LocalCluster:
         workdir: Path | None = None,
         real_node: bool = False,
         images: Sequence[Path] = (),
+        pause: Path | None = None,
     ) -> None:
         """``real_node``: add a real node (``real-node``) with ``images`` (archives)
-        loaded into its runtime; the API server then also serves on this host's address."""
+        loaded into its runtime; the API server then also serves on this host's address.
+        ``pause``: the archive of its sandbox image (default: built from cluster/cmd/pause)."""
         self.simulated = [f"node-{i}" for i in range(nodes)]
         self.want_real_node = real_node
         self.images = list(images)
+        self.pause = nodeimages.from_archive(pause) if pause else None
         names = [*self.simulated, REAL_NODE_NAME] if real_node else self.simulated
         self.control_plane = ControlPlane(names, workdir=workdir, hpa_sync_seconds=hpa_sync_seconds)
         self.shape = shape
         self.ready_delay = ready_delay
         self.agent: NodeAgent | None = None
         self.real_node: RealNode | None = None
+        self.node_report: StopReport | None = None  # the real node's last stop
 
     @property
     def url(self) -> str:
@@ -96,7 +100,7 @@ class LocalCluster:
                     ready_delay=self.ready_delay,
                 ).start()
             if self.want_real_node:
-                self.real_node = RealNode(cp, images=self.images).start()
+                self.real_node = RealNode(cp, images=self.images, pause=self.pause).start()
         except BaseException:
             self.stop()
             raise
@@ -104,7 +108,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         if self.real_node is not None:
-            self.real_node.stop()
+            self.node_report = self.real_node.stop()
             self.real_node = None
         if self.agent is not None:
             self.agent.stop()

@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an image archive (docker-archive or OCI) to load into the real node; repeatable",
     )
     parser.add_argument(
+        "--pause",
+        type=Path,
+        metavar="ARCHIVE",
+        help="the real node's sandbox image, an archive naming one image (default: built "
+        "from cluster/cmd/pause)",
+    )
+    parser.add_argument(
         "--clean-real-node",
         action="store_true",
         help="remove what a killed real node left on this machine (chains, bridge, mounts), "
@@ -68,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.nodes < 0:
         print("--nodes: must be 0 or more", file=sys.stderr)
         return 2
-    if args.image and not args.real_node:
-        print("--image: only with --real-node", file=sys.stderr)
+    if (args.image or args.pause) and not args.real_node:
+        print("--image, --pause: only with --real-node", file=sys.stderr)
         return 2
     # Blocked and waited for, not handled: a handler setting an Event can deadlock when a
     # second signal lands while the first is being handled (seen with `timeout` + pkill).
@@ -84,8 +91,16 @@ def run(args: argparse.Namespace) -> int:
             ready_delay=args.ready_delay,
             real_node=args.real_node,
             images=args.image,
+            pause=args.pause,
         ).start()
-    except (BuildUnavailable, BuildFailed, NodeUnavailable, RuntimeError, OSError) as exc:
+    except (
+        BuildUnavailable,
+        BuildFailed,
+        NodeUnavailable,
+        RuntimeError,
+        OSError,
+        ValueError,
+    ) as exc:
         print(f"cannot start the cluster: {exc}", file=sys.stderr)
         return 1
     try:
@@ -108,7 +123,15 @@ def run(args: argparse.Namespace) -> int:
         signal.sigwait(stops)
         print("stopping", flush=True)
     finally:
+        stopping = time.monotonic()
         cluster.stop()
+        report = cluster.node_report
+        if report is not None:
+            steps = ", ".join(f"{name} {took:.1f} s" for name, took in report.seconds.items())
+            print(f"real node stopped ({steps})", flush=True)
+            for problem in report.problems:
+                print(f"real node: {problem}", file=sys.stderr, flush=True)
+        print(f"stopped in {time.monotonic() - stopping:.1f} s", flush=True)
     return 0
 
 

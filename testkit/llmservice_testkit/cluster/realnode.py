@@ -33,8 +33,16 @@ from typing import IO, Any
 
 import yaml
 
-from llmservice_testkit.cluster import build, cni, containerd, host, iptables, kubelet, kubeproxy
-from llmservice_testkit.cluster import images as node_images
+from llmservice_testkit.cluster import (
+    build,
+    cni,
+    containerd,
+    host,
+    iptables,
+    kubelet,
+    kubeproxy,
+    nodeimages,
+)
 from llmservice_testkit.cluster import pki as pki_files
 from llmservice_testkit.cluster.controlplane import (
     ControlPlane,
@@ -42,7 +50,7 @@ from llmservice_testkit.cluster.controlplane import (
     kubeconfig,
     write_kubeconfig,
 )
-from llmservice_testkit.cluster.images import ImageArchive
+from llmservice_testkit.cluster.nodeimages import ImageArchive
 from llmservice_testkit.cluster.processes import Component, launch, terminate, wait_ready
 
 NAME = "real-node"
@@ -78,6 +86,14 @@ class StopReport:
     unmounted: list[Path] = field(default_factory=list)
     restored_sysctls: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # each step's duration
+    _last: float = field(default_factory=time.monotonic, repr=False)
+
+    def step(self, name: str) -> None:
+        """Record the time since the previous step as ``name``'s."""
+        now = time.monotonic()
+        self.seconds[name] = round(now - self._last, 2)
+        self._last = now
 
 
 class RealNode:
@@ -123,7 +139,7 @@ class RealNode:
             self._tables_before = iptables.tables()  # before anything lists them
             self._refuse_foreign_state()
             self.binaries = self.binaries or build.ensure(build.NODE)
-            self.pause = self.pause or node_images.pause()
+            self.pause = self.pause or nodeimages.pause()
             self._snapshot = host.Snapshot(MACHINE_FOLDERS)
             # Bridged pod traffic through iptables (Services between pods on the bridge).
             host.write_sysctls(
@@ -149,22 +165,26 @@ class RealNode:
         try:
             if "kubelet" in by_name and by_name["kubelet"].process.poll() is None:
                 self._drain(report)
+            report.step("drain")
             if "kube-proxy" in by_name:
                 terminate(by_name["kube-proxy"].process)
             if self.binaries is not None and self._snapshot is not None:
                 log = self.control_plane.workdir / "logs" / "kube-proxy-cleanup.log"
                 if kubeproxy.cleanup(str(self.binaries.path("kube-proxy")), log) != 0:
                     report.problems.append(f"kube-proxy --cleanup failed: see {log}")
+            report.step("kube-proxy")
             if "kubelet" in by_name:
                 terminate(by_name["kubelet"].process)
             if self._snapshot is not None:  # the chains were checked absent at start
                 report.removed_chains = iptables.remove(iptables.KUBELET_CHAINS)
                 report.removed_chains += iptables.remove_new_empty_tables(self._tables_before)
+            report.step("kubelet")
             if "containerd" in by_name:
                 if by_name["containerd"].process.poll() is None:
                     report.killed_tasks = containerd.kill_tasks(self.runtime)
                 terminate(by_name["containerd"].process)
             self.components.clear()
+            report.step("containerd")
             report.killed_pids = self._kill_leftovers()
             report.unmounted = host.unmount_under(self.folder)
             left = host.mounts_under(self.folder)
@@ -179,6 +199,7 @@ class RealNode:
                 self._remove_machine_files()
                 self._snapshot.remove_new_folders()
             self._delete_node_object()
+            report.step("host")
         finally:
             self._release_lock()
         return report
@@ -511,7 +532,7 @@ def main() -> int:
         return 0
     try:
         binaries = build.ensure(build.CONTROL_PLANE + build.NODE)
-        made = [node_images.pause(), node_images.busybox()]
+        made = [nodeimages.pause(), nodeimages.busybox()]
     except (build.BuildUnavailable, host.NodeUnavailable) as exc:
         print(f"real node: its tests will skip here: {exc}", flush=True)
         return 0

@@ -166,3 +166,40 @@ def busybox() -> ImageArchive:
                 if applet != "busybox":
                     (rootfs / "bin" / applet).symlink_to("busybox")
             return _from_scratch(target, ref, rootfs, [], ["sh"], "0:0")
+
+
+def archive_refs(path: Path) -> list[str]:
+    """The references an image archive names: a docker-archive's ``RepoTags``, or an OCI
+    archive's ``io.containerd.image.name`` / ``org.opencontainers.image.ref.name``
+    annotations (what ``ctr images import`` will call the images)."""
+    import json
+    import tarfile
+
+    with tarfile.open(path) as archive:
+        names = archive.getnames()
+        if "manifest.json" in names:
+            member = archive.extractfile("manifest.json")
+            assert member is not None
+            return [tag for entry in json.load(member) for tag in entry.get("RepoTags") or []]
+        if "index.json" in names:
+            member = archive.extractfile("index.json")
+            assert member is not None
+            refs = []
+            for manifest in json.load(member).get("manifests", []):
+                notes = manifest.get("annotations", {})
+                ref = notes.get("io.containerd.image.name") or notes.get(
+                    "org.opencontainers.image.ref.name"
+                )
+                if ref:
+                    refs.append(ref)
+            return refs
+    return []
+
+
+def from_archive(path: Path) -> ImageArchive:
+    """An archive holding one image, with the reference it names (a pause image built
+    elsewhere, say)."""
+    refs = archive_refs(path)
+    if len(refs) != 1:
+        raise ValueError(f"{path} names {len(refs)} images ({refs}); one was expected")
+    return ImageArchive(path, refs[0])
