@@ -230,9 +230,10 @@ def test_a_container_over_its_memory_limit_is_oomkilled(
                     "name": "hog",
                     "image": busybox,
                     # dd allocates its 64 MiB block and fills it: over the 16 MiB limit.
-                    # Not at once: containerd 1.6's shim on cgroup v1 starts watching for
-                    # OOM events only once the task runs; an OOM kill in the first
-                    # milliseconds is reported as a plain Error (exit 137).
+                    # Not at once: containerd's shim starts watching the cgroup for OOM
+                    # events only after the task has started, so a kill in the first
+                    # milliseconds can be missed and reported as a plain Error (137):
+                    # seen once in a loaded run; an LLM's container is never that quick.
                     "command": [
                         "sh",
                         "-c",
