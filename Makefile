@@ -19,6 +19,7 @@ help:
 	@echo "make bench      run the benchmarks under benchmarks/"
 	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
 	@echo "make api-docs   regenerate docs/api.md from the CRD"
+	@echo "make node-deps  what the real node needs (Debian packages as root, kubelet, images)"
 
 $(STAMP): pyproject.toml testkit/pyproject.toml backend_image/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
