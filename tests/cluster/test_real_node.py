@@ -254,3 +254,11 @@ def test_a_container_over_its_memory_limit_is_oomkilled(
     status = wait_for(oom_killed, "the container to be killed and restarted")
     assert status["lastState"]["terminated"]["reason"] == "OOMKilled", status
     assert status["lastState"]["terminated"]["exitCode"] == 137
+
+
+def test_an_image_archive_is_loaded_into_the_running_node(node: RealNode) -> None:
+    """What an e2e session does with the images it builds (``RealNode.import_image``)."""
+    archive = nodeimages.pause()
+    assert node.import_image(archive.path) == [archive.ref]
+    assert archive.ref in node.ctr("images", "list", "--quiet").split()
+    assert archive.ref in node.imported

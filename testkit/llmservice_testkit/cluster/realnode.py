@@ -326,12 +326,12 @@ class RealNode:
             serving_key=cert.with_suffix(".key"),
             runtime_socket=self.runtime.socket,
         )
-        self._kubelet_healthz = free_port()
+        healthz = free_port()
         config = kubelet.configuration(
             files,
             node_ip=self.address,
             port=free_port(),
-            healthz_port=self._kubelet_healthz,
+            healthz_port=healthz,
             cgroup_root=f"/{CGROUP_ROOT}",
         )
         files.config.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -341,7 +341,7 @@ class RealNode:
             str(self.binaries.path("kubelet")), files, node_name=self.name, node_ip=self.address
         )
         component = self._spawn("kubelet", command)
-        wait_ready(component, lambda: _http_ok(f"http://127.0.0.1:{self._kubelet_healthz}/healthz"))
+        wait_ready(component, lambda: _http_ok(f"http://127.0.0.1:{healthz}/healthz"))
 
     def _start_kube_proxy(self) -> None:
         cp = self.control_plane
