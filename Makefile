@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin node-deps
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images kstatus-bin node-deps
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench      run the benchmarks under benchmarks/"
 	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
 	@echo "make api-docs   regenerate docs/api.md from the CRD"
+	@echo "make images     build the real node's container images (no Docker engine, no registry)"
 	@echo "make node-deps  what the real node needs (Debian packages as root, kubelet, images)"
 
 $(STAMP): pyproject.toml testkit/pyproject.toml backend_image/pyproject.toml
@@ -36,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck cluster-bin
+test: lint typecheck cluster-bin kstatus-bin
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The real Kubernetes control plane the tests run against, built from cluster/ (Go) once
@@ -44,6 +45,20 @@ test: lint typecheck cluster-bin
 # those tests skip.
 cluster-bin: $(STAMP)
 	$(PY) -c "from llmservice_testkit.cluster.build import main; raise SystemExit(main())"
+
+# The real node's container images: a base assembled from Debian's packages, the operator
+# and backend from their Dockerfiles, the test kit's Ollama stand-in and pause, built with
+# buildah once per machine into ~/.cache/llmservice-operator/images/ and exported as
+# archives for containerd. Needs root, buildah, mmdebstrap and Go; says why and succeeds
+# when one is missing (the tests that need the images skip).
+images: $(STAMP)
+	$(PY) -m llmservice_testkit images --skip-unavailable
+
+# kstatus, the library Flux and cli-utils compute health with, as a small program built from
+# tools/kstatus (Go) once per machine into ~/.cache/llmservice-operator/kstatus/; the tests
+# run it on the operator's status. Without Go it says so and those tests skip.
+kstatus-bin: $(STAMP)
+	$(PY) -m llmservice_testkit.kstatus
 
 # The real node (kubelet, containerd, runc, CNI, kube-proxy on this host; root only): the
 # Debian packages it needs, installed when missing and we are root; then kubelet and

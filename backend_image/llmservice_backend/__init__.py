@@ -21,13 +21,13 @@ Environment (bad values stop the process with exit status 2 and the variable's n
     BACKEND_HOST, BACKEND_PORT   0.0.0.0, 8080
     MAX_CONCURRENT_REQUESTS      4               chat requests upstream at once
     MAX_QUEUED_REQUESTS          32              waiting beyond those; more get 429
-    QUEUE_TIMEOUT_SECONDS        120             longest wait in the queue (then 503)
+    QUEUE_TIMEOUT_SECONDS        600             longest wait in the queue (then 503)
     API_KEY                      (unset: no key) at least 8 characters
     SHUTDOWN_GRACE_SECONDS       30              running streams may finish after SIGTERM
     CONNECT_TIMEOUT_SECONDS      5
     FIRST_TOKEN_TIMEOUT_SECONDS  300             request sent to first token (504 after)
     STREAM_IDLE_TIMEOUT_SECONDS  120             longest silence inside a running stream
-    REQUEST_TIMEOUT_SECONDS      900             a whole request
+    REQUEST_TIMEOUT_SECONDS      1200            a whole request, queue included
     MAX_REQUEST_BODY_BYTES       1048576         larger bodies get 413
     READINESS_CACHE_SECONDS      2               how long a /readyz answer is reused
     PULL_RETRY_SECONDS           10              first pause after a failed pull (doubles)

@@ -66,14 +66,14 @@ class Settings:
     port: int = 8080
     max_concurrent_requests: int = 4
     max_queued_requests: int = 32
-    queue_timeout_seconds: float = 120.0
+    queue_timeout_seconds: float = 600.0
     # Never in a repr, a log line or an error message.
     api_key: str | None = field(default=None, repr=False)
     shutdown_grace_seconds: float = 30.0
     connect_timeout_seconds: float = 5.0
     first_token_timeout_seconds: float = 300.0
     stream_idle_timeout_seconds: float = 120.0
-    request_timeout_seconds: float = 900.0
+    request_timeout_seconds: float = 1200.0
     max_request_body_bytes: int = 1_048_576
     readiness_cache_seconds: float = 2.0
     pull_retry_seconds: float = 10.0

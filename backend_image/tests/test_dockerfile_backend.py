@@ -108,9 +108,17 @@ def test_instruction_parser_joins_continuations() -> None:
 
 
 def test_base_image_is_a_pinned_slim_python(steps: list[tuple[str, str]]) -> None:
+    """The base is a build argument (the test kit builds on a base of its own where no
+    registry answers), whose default, what every user gets, is the pinned official image."""
     bases = [args for keyword, args in steps if keyword == "FROM"]
-    assert len(bases) == 1, bases
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", bases[0]), bases[0]
+    assert bases == ["${BASE_IMAGE}"], bases
+    defaults = [args for keyword, args in steps if keyword == "ARG" and args.startswith("BASE_")]
+    assert len(defaults) == 1, defaults
+    name, _, default = defaults[0].partition("=")
+    assert name == "BASE_IMAGE", defaults[0]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", default), default
+    # Declared before FROM: only such an argument can name the base.
+    assert steps.index(("ARG", defaults[0])) < steps.index(("FROM", "${BASE_IMAGE}"))
 
 
 def test_runs_as_a_numeric_non_root_user(steps: list[tuple[str, str]]) -> None:

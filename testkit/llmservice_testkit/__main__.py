@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "serve": "llmservice_testkit.emulator.serve",
     "playground": "llmservice_testkit.playground",
     "cluster": "llmservice_testkit.cluster.cli",
+    "images": "llmservice_testkit.images.cli",
 }
 
 

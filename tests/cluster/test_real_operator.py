@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from operator_helpers import readyz_server
 from realcluster import (
     OPERATOR_USER,
     ROOT,
@@ -114,6 +115,83 @@ def test_a_failing_pod_is_reported_degraded_and_recovers(
     apply(real, namespace, fixed("faulty", pod={"annotations": {}}))
     doc = wait_condition(real, namespace, "faulty", "Ready", "True")
     assert condition(doc, "Degraded")["status"] == "False"
+
+
+def test_a_pod_that_recovers_in_place_clears_degraded(
+    real: Real, namespace: str, operator: Operator
+) -> None:
+    """OOMKilled once, then running and ready again in the same pod (its lastState still
+    says OOMKilled, as the kubelet keeps it): Ready again at the next pass, with an event."""
+    apply(real, namespace, fixed("bounce"))
+    wait_condition(real, namespace, "bounce", "Ready", "True")
+    # Autoscaling off: the MIN and MAX columns stay empty.
+    header, row = real.kubectl("get", "llms", "bounce", "-n", namespace).stdout.splitlines()
+    starts = [header.index(word) for word in header.split()]
+    cells = [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    columns = dict(zip(header.split(), cells, strict=True))
+    assert (columns["MIN"], columns["MAX"], columns["READY"]) == ("", "", "1/1")
+    (pod,) = pods(real, namespace, "bounce")
+    name = pod["metadata"]["name"]
+    real.kubectl("annotate", "pod", name, "-n", namespace, f"{FAULT}=OOMKilled:ollama")
+    doc = wait_condition(real, namespace, "bounce", "Degraded", "True", "OOMKilled")
+    assert doc["status"]["phase"] == "Degraded"
+    real.kubectl("annotate", "pod", name, "-n", namespace, f"{FAULT}-")
+    doc = wait_condition(real, namespace, "bounce", "Degraded", "False")
+    assert doc["status"]["phase"] == "Ready"
+    (same,) = pods(real, namespace, "bounce")
+    assert same["metadata"]["name"] == name  # recovered in place, not replaced
+    (ollama,) = same["status"]["initContainerStatuses"]
+    assert ollama["lastState"]["terminated"]["reason"] == "OOMKilled"
+    wait_for(
+        lambda: real.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", "reason=Recovered", "-o", "name"
+        ).stdout.strip(),
+        "a Recovered event",
+    )
+
+
+def test_pods_waiting_for_a_node_while_one_serves_are_progress(
+    real: Real, namespace: str, operator: Operator
+) -> None:
+    """Each pod asks for 9 of a node's 16 CPUs: one pod fits per simulated node. Scaled
+    from 1 to 3, the third waits for a node while the others serve: WaitingForCapacity,
+    phase Progressing, not Degraded (the grace is LLMSERVICE_CAPACITY_GRACE, 600 s)."""
+    big = {"resources": {"requests": {"cpu": "9", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}
+    apply(real, namespace, fixed("wide", ollama=big))
+    wait_condition(real, namespace, "wide", "Ready", "True")
+    real.kubectl("scale", "llms/wide", "-n", namespace, "--replicas=3")
+    doc = wait_condition(real, namespace, "wide", "Progressing", "True", "WaitingForCapacity")
+    assert doc["status"]["phase"] == "Progressing"
+    assert condition(doc, "Degraded")["status"] == "False"
+    assert "Insufficient cpu" in condition(doc, "Progressing")["message"]
+    assert "Degraded from" in condition(doc, "Progressing")["message"]
+
+
+def test_model_progress_is_read_from_a_starting_pods_backend(
+    real: Real, namespace: str, tmp_path: Path
+) -> None:
+    """The simulated pod reports the address the test chose (127.0.0.1), where a fake
+    backend answers /readyz: the operator, under the RBAC of deploy/, shows the download
+    in status.model and in ``kubectl get llms -o wide``."""
+    pod = {"annotations": {FAULT: "NotReady", "testkit.llmservice.dev/pod-ip": "127.0.0.1"}}
+    asking = {"LLMSERVICE_MODEL_PROGRESS_INTERVAL": "0.5"}
+    with (
+        readyz_server() as (port, backend),
+        operator_in(real, [namespace], tmp_path / "op.log", **asking),
+    ):
+        backend.answer = {"phase": "pulling", "progress": {"percent": 63.0}}
+        apply(real, namespace, fixed("slow", backend={"port": port}, pod=pod))
+
+        def summary() -> str | None:
+            return (llms(real, namespace, "slow").get("status", {}).get("model") or {}).get(
+                "summary"
+            )
+
+        wait_for(lambda: summary() == "1 Pulling 60%", "1 Pulling 60%")
+        wide = real.kubectl("get", "llms", "slow", "-n", namespace, "-o", "wide").stdout
+        assert "1 Pulling 60%" in wide
+        backend.answer = {"phase": "warming"}
+        wait_for(lambda: summary() == "1 Loading", "1 Loading")
 
 
 def test_a_pod_no_node_can_take_is_reported_unschedulable(

@@ -9,15 +9,18 @@ the official client and kubectl.
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import pytest
@@ -327,6 +330,7 @@ class Cluster:
         backend_state: dict[str, Any] | None = None,
         backend_last_state: dict[str, Any] | None = None,
         scheduled: dict[str, Any] | None = None,
+        pod_ip: str | None = None,
     ) -> None:
         pod = {
             "apiVersion": "v1",
@@ -355,6 +359,8 @@ class Cluster:
         }
         if scheduled is None:
             status["containerStatuses"] = [backend]
+        if pod_ip:
+            status["podIP"] = pod_ip
         self.core.patch_namespaced_pod_status(
             pod_name, self.ns, {"status": status}, _content_type="application/merge-patch+json"
         )
@@ -421,3 +427,40 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.Comp
         timeout=60,
         check=check,
     )
+
+
+# --------------------------------------------------------------------------------------
+# a starting pod's backend, as the operator asks it about the model
+
+
+class ReadyzAnswers(http.server.BaseHTTPRequestHandler):
+    """A backend's /readyz answering 503 with what the test puts in ``answer``."""
+
+    answer: ClassVar[dict[str, Any]] = {}
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).asked.append(self.path)
+        body = json.dumps(type(self).answer).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def readyz_server() -> Iterator[tuple[int, type[ReadyzAnswers]]]:
+    """Serve on 127.0.0.1 (port returned) until the block ends; answers start 'starting'."""
+    handler = type("Readyz", (ReadyzAnswers,), {"answer": {"phase": "starting"}, "asked": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -173,6 +173,16 @@ def test_autoscaling_off_and_on_and_kubectl_scale(
         "autoscaling reported again",
     )
 
+    # Scaling while the autoscaler owns the count: told, not silently dropped.
+    cluster.patch_spec("chat", {"replicas": 5})
+    (event,) = wait_for(lambda: cluster.events("ReplicasIgnored"), "a ReplicasIgnored event")
+    assert event["type"] == "Warning"
+    assert "spec.replicas changed to 5, which has no effect" in event["message"]
+    assert "between 2 and 6" in event["message"]
+    assert cluster.hpa("chat")["spec"]["minReplicas"] == 2
+    limited = next(c for c in cluster.status("chat")["conditions"] if c["type"] == "ScalingLimited")
+    assert "kubectl scale have no effect while autoscaling is on" in limited["message"]
+
 
 def test_metrics_endpoint_reports_reconciles_and_phases(
     cluster: Cluster, operator: Operator

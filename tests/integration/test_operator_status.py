@@ -14,8 +14,10 @@ from llmservice_testkit.pytest_plugin import api_client_for
 from operator_helpers import (
     Cluster,
     Operator,
+    ReadyzAnswers,
     install_crd,
     operator_writes,
+    readyz_server,
     request_count,
     running_operator,
     started,
@@ -156,3 +158,42 @@ def test_invalid_spec_is_reported_once_and_not_retried(
         cluster.patch_spec("bad", {"pod": {"labels": {"not a key!": None, "team": "x"}}})
         wait_for(lambda: all(cluster.children("bad").values()), "the fixed one's children")
         cluster.wait_condition("bad", "Ready", "False", "RolloutInProgress")
+
+
+@pytest.fixture
+def starting_backend() -> Iterator[tuple[int, type[ReadyzAnswers]]]:
+    with readyz_server() as served:
+        yield served
+
+
+def test_model_download_progress_is_read_from_starting_pods(
+    cluster: Cluster,
+    kubeconfig_path: Path,
+    tmp_path: Path,
+    starting_backend: tuple[int, type[ReadyzAnswers]],
+) -> None:
+    """The operator asks a running, unready pod's backend (``/readyz`` on the pod's address
+    and the backend port) how far the model got, and shows it in status.model; ready
+    pods are not asked."""
+    port, backend = starting_backend
+    settings = {"LLMSERVICE_MODEL_PROGRESS_INTERVAL": "0.2"}
+    with running_operator(kubeconfig_path, [cluster.ns], tmp_path / "op.log", settings):
+        cluster.create("chat", {"backend": {"port": port}})
+        wait_for(lambda: all(cluster.children("chat").values()), "the three children")
+        cluster.make_pod("chat", "chat-a", pod_ip="127.0.0.2")
+        backend.answer = {"phase": "pulling", "progress": {"percent": 47.5}}
+        cluster.make_pod("chat", "chat-b", ready=False, pod_ip="127.0.0.1")
+        cluster.mark_deployment("chat", ready=1, replicas=2)
+
+        def summary() -> str | None:
+            return (cluster.status("chat").get("model") or {}).get("summary")
+
+        wait_for(lambda: summary() == "1 Pulling 40%, 1 Ready", "1 Pulling 40%, 1 Ready")
+        pods = cluster.status("chat")["model"]["pods"]
+        assert pods == [
+            {"name": "chat-a", "state": "Ready"},
+            {"name": "chat-b", "state": "Pulling", "percent": 40},
+        ]
+        backend.answer = {"phase": "warming"}
+        wait_for(lambda: summary() == "1 Loading, 1 Ready", "1 Loading, 1 Ready")
+        assert set(backend.asked) == {"/readyz"}

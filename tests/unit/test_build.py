@@ -478,7 +478,11 @@ def test_backend_env_carries_the_agreed_settings() -> None:
     service = make(
         {
             "model": {"name": "llama3.2:1b", "pullPolicy": "Always", "keepAlive": "10m"},
-            "backend": {"maxConcurrentRequests": 3, "maxQueuedRequests": 7},
+            "backend": {
+                "maxConcurrentRequests": 3,
+                "maxQueuedRequests": 7,
+                "timeouts": {"queueSeconds": 900, "requestSeconds": 1800},
+            },
         }
     )
     env = env_of(backend(service))
@@ -492,6 +496,10 @@ def test_backend_env_carries_the_agreed_settings() -> None:
         "METRICS_PORT": "9090",
         "MAX_CONCURRENT_REQUESTS": "3",
         "MAX_QUEUED_REQUESTS": "7",
+        "QUEUE_TIMEOUT_SECONDS": "900",
+        "FIRST_TOKEN_TIMEOUT_SECONDS": "300",
+        "STREAM_IDLE_TIMEOUT_SECONDS": "120",
+        "REQUEST_TIMEOUT_SECONDS": "1800",
     }
     assert "SHUTDOWN_GRACE_SECONDS" in env
     assert "API_KEY" not in env

@@ -112,10 +112,11 @@ def test_printer_columns(manifest: dict[str, Any], schema: dict[str, Any]) -> No
         ("MODEL", ".spec.model.name", 0),
         ("READY", ".status.ready", 0),
         ("DESIRED", ".status.desiredReplicas", 0),
-        ("MIN", ".spec.autoscaling.minReplicas", 0),
-        ("MAX", ".spec.autoscaling.maxReplicas", 0),
+        ("MIN", ".status.autoscaling.minReplicas", 0),
+        ("MAX", ".status.autoscaling.maxReplicas", 0),
         ("PHASE", ".status.phase", 0),
         ("AGE", ".metadata.creationTimestamp", 0),
+        ("MODELS", ".status.model.summary", 1),
         ("ENDPOINT", ".status.endpoint", 1),
     ]
     for column in columns:

@@ -282,7 +282,7 @@ async def test_a_refused_child_is_invalid_spec_once_and_not_retried_until_the_sp
     assert await ctl.reconciler.reconcile(("ns", "chat")) is None
     assert kube.writes == []  # no retry loop
     # A new generation is tried again.
-    changed = llmservice({"replicas": 3})
+    changed = llmservice({"service": {"port": 81}})
     changed["metadata"]["generation"] = 2
     ctl.cache.put("LLMService", ("ns", "chat"), changed, service_summary(changed))
     await ctl.reconciler.reconcile(("ns", "chat"))

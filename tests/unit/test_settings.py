@@ -33,6 +33,8 @@ def test_everything_can_be_set() -> None:
             "LLMSERVICE_STATUS_INTERVAL": "2.5",
             "LLMSERVICE_FIRST_STATUS_DELAY": "0",
             "LLMSERVICE_WATCH_LIST_CHUNK": "50",
+            "LLMSERVICE_CAPACITY_GRACE": "120",
+            "LLMSERVICE_RESTART_WINDOW": "30.5",
         }
     )
     assert settings.namespaces == ("team-a", "team-b")
@@ -48,6 +50,7 @@ def test_everything_can_be_set() -> None:
     assert settings.status_interval == 2.5
     assert settings.first_status_delay == 0
     assert settings.watch_list_chunk == 50
+    assert (settings.capacity_grace, settings.restart_window) == (120, 30.5)
 
 
 def test_star_and_blank_mean_all_namespaces() -> None:
@@ -79,6 +82,8 @@ def test_client_timeout_follows_the_server_timeout() -> None:
         ("STATUS_DEBOUNCE", "-2", "zero or a positive"),
         ("FIRST_STATUS_DELAY", "later", "number of seconds"),
         ("WATCH_LIST_CHUNK", "5", "10 to 10000"),
+        ("CAPACITY_GRACE", "-1", "zero or a positive"),
+        ("RESTART_WINDOW", "a while", "number of seconds"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:

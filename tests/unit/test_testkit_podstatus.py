@@ -117,3 +117,23 @@ def test_a_report_read_back_from_the_api_server_needs_no_new_report() -> None:
             cond.update(status="False", reason="NodeNotReady")
     assert podstatus.summary(stored) != podstatus.summary(reported)
     assert podstatus.summary({}) != podstatus.summary(reported)
+
+
+@pytest.mark.parametrize(
+    ("fault", "container"), [("OOMKilled:ollama", "ollama"), ("CrashLoopBackOff", "backend")]
+)
+def test_a_recovered_container_keeps_its_last_termination_and_no_longer_counts(
+    fault: str, container: str
+) -> None:
+    """Removing the fault: the container runs and is ready again, its restart count and
+    last termination kept as the kubelet keeps them; the operator reads no problem."""
+    failing = pod({podstatus.FAULT: fault})
+    failing["status"] = report(failing)
+    recovered = {**failing, "metadata": {**failing["metadata"], "annotations": {}}}
+    now = report(recovered)
+    statuses = {cs["name"]: cs for cs in now["containerStatuses"] + now["initContainerStatuses"]}
+    assert statuses[container]["ready"] is True
+    assert statuses[container]["restartCount"] == 3
+    assert statuses[container]["lastState"]["terminated"]["exitCode"] in (1, 137)
+    assert conditions(now)["Ready"] == "True"
+    assert status.pod_problems({"metadata": {"name": "chat-abc"}, "status": now}) == []

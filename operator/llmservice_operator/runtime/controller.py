@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from llmservice_operator.core import status
 from llmservice_operator.runtime.cache import Cache, Key, Obj
 from llmservice_operator.runtime.desired import DesiredStates
 from llmservice_operator.runtime.intake import Intake
 from llmservice_operator.runtime.kube import Kube
 from llmservice_operator.runtime.metrics import METRICS, Metrics
+from llmservice_operator.runtime.modelprobe import ModelProbe
 from llmservice_operator.runtime.queue import WorkQueue
 from llmservice_operator.runtime.reconciler import Reconciler
 from llmservice_operator.runtime.startup import Startup
@@ -42,6 +44,9 @@ class Controller:
         metrics: Metrics = METRICS,
         concurrency: int = 16,
         first_status_delay: float = 0.0,
+        capacity_grace: float = status.CAPACITY_GRACE,
+        restart_window: float = status.RESTART_WINDOW,
+        model_progress_interval: float = 0.0,
     ) -> None:
         self.kube = kube
         self.metrics = metrics
@@ -56,6 +61,9 @@ class Controller:
             debounce=debounce,
             status_interval=status_interval,
             first_status_delay=first_status_delay,
+            capacity_grace=capacity_grace,
+            restart_window=restart_window,
+            model_probe=ModelProbe(model_progress_interval),
             metrics=metrics,
         )
         self.queue = WorkQueue(
@@ -95,6 +103,7 @@ class Controller:
     async def close(self) -> None:
         await self.queue.close()
         await self.startup.close()
+        await self.reconciler.model_probe.close()
 
     async def idle(self) -> None:
         """Wait until no pass is pending (for tests and benchmarks)."""

@@ -35,6 +35,9 @@ class Desired:
     # that asking again cannot change): reported as InvalidSpec, nothing applied again
     # until the spec changes.
     refused: str | None = None
+    # spec.replicas changed (``kubectl scale``) in this generation while the autoscaler
+    # owns the pod count: the user is told once that it has no effect.
+    replicas_ignored: str | None = None
 
     @property
     def invalid(self) -> str | None:
@@ -50,6 +53,20 @@ class Desired:
 
     def manifest(self, kind: str) -> dict[str, Any] | None:
         return next((m for m in self.children if m["kind"] == kind), None)
+
+
+def _replicas_ignored(before: Desired, after: Desired) -> str | None:
+    if before.service is None or after.service is None:
+        return None
+    old, new = before.service.spec, after.service.spec
+    if not new.autoscaling.enabled or old.replicas == new.replicas:
+        return None
+    auto = new.autoscaling
+    return (
+        f"spec.replicas changed to {new.replicas}, which has no effect: the autoscaler keeps "
+        f"between {auto.min_replicas} and {auto.max_replicas} pods (change "
+        "spec.autoscaling.minReplicas/maxReplicas, or set spec.autoscaling.enabled to false)"
+    )
 
 
 class DesiredStates:
@@ -70,8 +87,18 @@ class DesiredStates:
         except InvalidLLMServiceError as exc:
             message = "; ".join(str(e) for e in exc.errors[:MESSAGE_ERRORS])
             desired = Desired(uid, generation, None, message or "the spec is invalid")
+        if known is not None and known.uid == uid:
+            desired = replace(desired, replicas_ignored=_replicas_ignored(known, desired))
         self._known[key] = desired
         return desired
+
+    def take_replicas_ignored(self, key: Key) -> str | None:
+        """The ReplicasIgnored message of the current generation, handed out once."""
+        known = self._known.get(key)
+        if known is None or known.replicas_ignored is None:
+            return None
+        self._known[key] = replace(known, replicas_ignored=None)
+        return known.replicas_ignored
 
     def refuse(self, key: Key, message: str) -> Desired:
         """Remember that the API server refused a child of the current generation."""

@@ -37,6 +37,9 @@ async def start(**_: Any) -> None:
         status_interval=config.status_interval,
         concurrency=2 * config.api_workers,
         first_status_delay=config.first_status_delay,
+        capacity_grace=config.capacity_grace,
+        restart_window=config.restart_window,
+        model_progress_interval=config.model_progress_interval,
     )
     _state["controller"] = ctl
     # kopf starts its watches once the start-up handlers are done: what is listed here

@@ -36,6 +36,7 @@ from llmservice_operator.runtime.desired import Desired, DesiredStates
 from llmservice_operator.runtime.intake import Intake
 from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, Kube
 from llmservice_operator.runtime.metrics import METRICS, Metrics
+from llmservice_operator.runtime.modelprobe import ModelProbe
 
 EVENT_REASONS = {
     "created": "Created",
@@ -57,6 +58,9 @@ class Reconciler:
         debounce: float = 0.3,
         status_interval: float = 1.0,
         first_status_delay: float = 0.0,
+        capacity_grace: float = status.CAPACITY_GRACE,
+        restart_window: float = status.RESTART_WINDOW,
+        model_probe: ModelProbe | None = None,
         metrics: Metrics = METRICS,
     ) -> None:
         self.kube = kube
@@ -70,6 +74,10 @@ class Reconciler:
         # whose pods are ready by then gets one status write (Ready), not two (Pending,
         # then Ready).
         self.first_status_delay = first_status_delay
+        self.capacity_grace = capacity_grace
+        self.restart_window = restart_window
+        # Asks starting pods how far their model got (0 s interval: never).
+        self.model_probe = model_probe or ModelProbe(interval=0)
         self.metrics = metrics
         self._last_write: dict[Key, float] = {}
         self._children_created: dict[Key, float] = {}
@@ -87,6 +95,11 @@ class Reconciler:
         if desired.service is None or desired.refused:
             self.metrics.reconciles.labels("invalid").inc()
             return await self._report(key, svc, desired)
+        ignored = self.desired.take_replicas_ignored(key)
+        if ignored is not None:
+            await self.kube.post_event(
+                svc, type_="Warning", reason=status.REPLICAS_IGNORED, message=ignored
+            )
         # desired: the children the spec makes; observe them as the watches reported them
         manifests = desired.children
         live = {
@@ -117,6 +130,7 @@ class Reconciler:
     def forget(self, key: Key) -> None:
         self._last_write.pop(key, None)
         self._children_created.pop(key, None)
+        self.model_probe.forget(key)
 
     def _autoscaler(self, key: Key) -> list[planner.LiveChild]:
         """The HPA of an LLMService whose autoscaling is off: to be deleted if it is ours."""
@@ -168,6 +182,9 @@ class Reconciler:
         hpa = self.intake.child(HPA.kind, namespace, naming.hpa_name(name))
         if spec is not None and not spec.autoscaling.enabled:
             hpa = None
+        pods = self.intake.pods(key)
+        if spec is not None:
+            await self.model_probe.refresh(key, pods, spec.backend.port)
         observed = status.Observed(
             name=name,
             namespace=namespace,
@@ -175,16 +192,27 @@ class Reconciler:
             spec=spec,
             deployment=self.intake.child("Deployment", namespace, naming.deployment_name(name)),
             hpa=hpa,
-            pods=self.intake.pods(key),
+            pods=pods,
             previous_conditions=list(current.get("conditions") or ()),
             now=status.format_time(datetime.now(UTC)),
             invalid_spec=desired.invalid,
             name_conflict=name_conflict,
+            restart_window=self.restart_window,
+            capacity_grace=self.capacity_grace,
+            model_answers=self.model_probe.answers(key),
         )
         new = status.compute_status(observed)
         self.metrics.set_phase(key, new.get("phase"))
+        # A grace or a window running out changes the status with nothing else new.
+        later = status.next_change(observed)
+        if later is not None:
+            later += 1.0  # past the second the status is stamped with
+        # Starting pods are asked again how far their model got.
+        if self.model_probe.answers(key):
+            ask = max(self.debounce, self.model_probe.seconds_to_next(key))
+            later = ask if later is None else min(later, ask)
         if status.same_status(current, new):
-            return None
+            return later
         wait = self._wait_before_writing(key, current, new)
         if wait > 0:
             return wait
@@ -197,7 +225,7 @@ class Reconciler:
         self.intake.status_written(key, live, patch)
         for type_, reason, message in status.transitions(current, new):
             await self.kube.post_event(svc, type_=type_, reason=reason, message=message)
-        return None
+        return later
 
     def _wait_before_writing(self, key: Key, current: Obj, new: Obj) -> float:
         now = time.monotonic()

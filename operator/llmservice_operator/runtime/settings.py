@@ -50,6 +50,14 @@ class Settings:
     # how long a new LLMService may have no status while its pods start (Degraded and
     # Failed are written at once): pods ready by then cost one status write, not two
     first_status_delay: float = 10.0
+    # how long pods may wait for a node while others serve before the service is Degraded
+    capacity_grace: float = 600.0
+    # how long a container restarting after an OOM kill or a failed model pull, not ready
+    # yet, still counts as that problem
+    restart_window: float = 300.0
+    # how often the backends of starting pods are asked how far their model got (status
+    # .model); 0 never asks
+    model_progress_interval: float = 10.0
 
     @property
     def clusterwide(self) -> bool:
@@ -206,5 +214,17 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         first_status_delay=_parse(
             env, "FIRST_STATUS_DELAY", defaults.first_status_delay, _non_negative_seconds
+        ),
+        capacity_grace=_parse(
+            env, "CAPACITY_GRACE", defaults.capacity_grace, _non_negative_seconds
+        ),
+        restart_window=_parse(
+            env, "RESTART_WINDOW", defaults.restart_window, _non_negative_seconds
+        ),
+        model_progress_interval=_parse(
+            env,
+            "MODEL_PROGRESS_INTERVAL",
+            defaults.model_progress_interval,
+            _non_negative_seconds,
         ),
     )

@@ -87,9 +87,15 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def cache_root() -> Path:
+def cache_base() -> Path:
+    """``~/.cache/llmservice-operator`` (``XDG_CACHE_HOME`` honoured): every tool the tests
+    build from Go is kept under it, one folder per tool, so a fresh clone reuses them all."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "llmservice-operator" / "kubernetes"
+    return Path(base) / "llmservice-operator"
+
+
+def cache_root() -> Path:
+    return cache_base() / "kubernetes"
 
 
 def cache_dir(module: Path) -> Path:
@@ -155,11 +161,11 @@ def _build(go: str, module: Path, folder: Path, names: list[str]) -> None:
     for name in names:
         (scratch / name).replace(folder / name)
     shutil.rmtree(scratch, ignore_errors=True)
-    _record(folder.parent / "build.json", names, time.monotonic() - started)
+    record_build(folder.parent / "build.json", names, time.monotonic() - started)
 
 
-def _record(path: Path, names: list[str], seconds: float) -> None:
-    """Keep how long each build took beside the binaries (the README quotes a cold build)."""
+def record_build(path: Path, names: list[str], seconds: float) -> None:
+    """Keep how long each build took beside the binaries (the READMEs quote a cold build)."""
     log = json.loads(path.read_text()) if path.exists() else []
     log.append({"binaries": names, "seconds": round(seconds, 1), "at": time.time()})
     path.write_text(json.dumps(log, indent=1))

@@ -355,7 +355,8 @@ class NodeAgent:
         state = node.pods.get(uid)
         if state is None:
             loop = asyncio.get_running_loop()
-            state = _PodState(started_at=now(), seen=loop.time(), ip=node.pod_ip())
+            ip = podstatus.pod_ip(pod) or node.pod_ip()
+            state = _PodState(started_at=now(), seen=loop.time(), ip=ip)
             node.pods[uid] = state
         if meta.get("deletionTimestamp"):
             if not state.finishing:

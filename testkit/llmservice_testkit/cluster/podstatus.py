@@ -13,9 +13,11 @@ LLMService's ``spec.pod.annotations`` or on one pod with ``kubectl annotate``:
     testkit.llmservice.dev/fault: "ModelPullFailed"          # backend exits 3 with the marker
     testkit.llmservice.dev/fault: "NotReady"                 # runs, never ready
     testkit.llmservice.dev/ready-after: "5"                  # seconds before Ready
+    testkit.llmservice.dev/pod-ip: "127.0.0.1"               # the address reported
 
-Removing the fault annotation makes the pod recover (its restart counts stay), as a fixed
-container would. Unschedulable pods need no annotation: the real scheduler leaves them
+Removing the fault annotation makes the pod recover (its restart counts stay, and the
+failure stays in ``lastState.terminated``, as the kubelet keeps it), as a fixed container
+would. Unschedulable pods need no annotation: the real scheduler leaves them
 Pending when no node has room.
 """
 
@@ -27,6 +29,9 @@ from typing import Any
 
 FAULT = "testkit.llmservice.dev/fault"
 READY_AFTER = "testkit.llmservice.dev/ready-after"
+# A pod address of the test's choosing: a test can serve what the pod would (its
+# backend's /readyz, say) on the host and let the operator reach it there.
+POD_IP = "testkit.llmservice.dev/pod-ip"
 FAULTS = ("CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "ModelPullFailed", "NotReady")
 DEFAULT_CONTAINER = "backend"
 MODEL_PULL_MESSAGE = "model pull failed: pull model manifest: file does not exist"
@@ -56,6 +61,10 @@ def ready_delay(pod: Obj, default: float) -> float:
         return max(0.0, float(raw)) if raw is not None else default
     except ValueError:
         return default
+
+
+def pod_ip(pod: Obj) -> str | None:
+    return ((pod.get("metadata") or {}).get("annotations") or {}).get(POD_IP) or None
 
 
 def fault_of(pod: Obj) -> Fault | None:
@@ -118,14 +127,33 @@ def _failed(fault: Fault, base: Obj, started_at: str, pod_name: str) -> Obj:
     }
 
 
-def _running(base: Obj, started_at: str, ready: bool, restarts: int) -> Obj:
-    return {
+def _running(
+    base: Obj, started_at: str, ready: bool, restarts: int, reported: Obj | None = None
+) -> Obj:
+    """A running container; one that failed before keeps its restart count and its last
+    termination from the status reported so far (``reported``)."""
+    running: Obj = {
         **base,
         "ready": ready,
         "started": True,
         "restartCount": restarts,
         "state": {"running": {"startedAt": started_at}},
     }
+    last = ((reported or {}).get("lastState") or {}).get("terminated")
+    if last:
+        running["lastState"] = {"terminated": last}
+        running["restartCount"] = max(restarts, int((reported or {}).get("restartCount") or 0))
+    return running
+
+
+def _reported(pod: Obj) -> dict[str, Obj]:
+    """The container statuses the API server holds for the pod, by container name."""
+    status = pod.get("status") or {}
+    found: dict[str, Obj] = {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or ():
+            found[str(cs.get("name"))] = cs
+    return found
 
 
 def _condition(type_: str, ok: bool, at: str, reason: str | None = None) -> Obj:
@@ -152,6 +180,7 @@ def pod_status(
     uid = str(meta.get("uid", ""))
     name = str(meta.get("name", ""))
     fault = fault_of(pod)
+    reported = _reported(pod)
     init_statuses: list[Obj] = []
     initialized = True
     for container in spec.get("initContainers") or ():
@@ -161,7 +190,9 @@ def pod_status(
             initialized = False
         elif _is_sidecar(container):
             is_ready = ready and not (fault and fault.container == container["name"])
-            init_statuses.append(_running(base, started_at, is_ready, restarts))
+            init_statuses.append(
+                _running(base, started_at, is_ready, restarts, reported.get(container["name"]))
+            )
         else:
             done = {"exitCode": 0, "reason": "Completed", "startedAt": started_at}
             done.update(finishedAt=started_at, containerID=base["containerID"])
@@ -193,7 +224,9 @@ def pod_status(
             statuses.append(_failed(fault, base, started_at, name))
         else:
             is_ready = ready and not (fault and fault.container == container["name"])
-            statuses.append(_running(base, started_at, is_ready, restarts))
+            statuses.append(
+                _running(base, started_at, is_ready, restarts, reported.get(container["name"]))
+            )
     all_ready = all(s["ready"] for s in statuses) and all(s["ready"] for s in init_statuses)
     scheduled = next(
         (
