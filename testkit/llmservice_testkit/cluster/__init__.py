@@ -58,7 +58,7 @@ class LocalCluster:
     ) -> None:
         """``real_node``: add a real node (``real-node``) with ``images`` (archives)
         loaded into its runtime; the API server then also serves on this host's address.
-        ``pause``: the archive of its sandbox image (default: built from cluster/cmd/pause)."""
+        ``pause``: the archive of its sandbox image (default: the test kit's pause image)."""
         self.simulated = [f"node-{i}" for i in range(nodes)]
         self.want_real_node = real_node
         self.images = list(images)

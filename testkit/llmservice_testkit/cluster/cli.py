@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pause",
         type=Path,
         metavar="ARCHIVE",
-        help="the real node's sandbox image, an archive naming one image (default: built "
-        "from cluster/cmd/pause)",
+        help="the real node's sandbox image, an archive naming one image (default: "
+        "localhost/pause:dev as make images builds it)",
     )
     parser.add_argument(
         "--clean-real-node",

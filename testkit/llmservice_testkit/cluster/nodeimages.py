@@ -1,18 +1,18 @@
-"""The real node's own images, built here because no registry can be pulled from: the pause
-image (the pod sandbox, from ``cluster/cmd/pause``) and a busybox image for the node's tests
-(Debian's busybox-static). Each is an archive ``ctr images import`` reads, kept once per
-machine under ``~/.cache/llmservice-operator/node-images/``, named by a digest of what it
-is made from, so a changed input makes a new one.
+"""The real node's images beside :mod:`llmservice_testkit.images` (which builds the pause
+image it uses, and the operator's): a busybox image for the node's own tests, from
+Debian's busybox-static, and reading an archive's image references. No registry can be
+pulled from, so the busybox image is made here, an archive ``ctr images import`` reads,
+kept once per machine under ``~/.cache/llmservice-operator/node-images/``, named by a
+digest of the binary, so a changed one makes a new image.
 
-buildah assembles them from scratch with its storage in a throwaway folder (the vfs
-driver: no mounts, nothing left in the system's container storage).
+buildah assembles it from scratch with its storage in a throwaway folder (the vfs driver:
+no mounts, nothing left in the system's container storage).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -115,30 +115,15 @@ def _from_scratch(
 
 
 def pause() -> ImageArchive:
-    """The pause image: ``cluster/cmd/pause`` built static, as user 65535."""
-    module = build.module_dir()
-    source = module / "cmd" / "pause" / "main.go"
-    tag = _digest(source.read_bytes(), (module / "go.mod").read_bytes())
-    ref = f"{REPOSITORY}/pause:{tag}"
-    with _locked() as folder:
-        target = folder / f"pause-{tag}.tar"
-        if target.is_file():
-            return ImageArchive(target, ref)
-        go = shutil.which("go")
-        if go is None:
-            raise NodeUnavailable("Go is not installed: the pause image is built from cluster/")
-        with tempfile.TemporaryDirectory(prefix="llmservice-pause-") as scratch:
-            rootfs = Path(scratch) / "rootfs"
-            rootfs.mkdir()
-            env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
-            done = subprocess.run(
-                [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(rootfs / "pause"),
-                 "./cmd/pause"],
-                cwd=module, env=env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if done.returncode != 0:
-                raise build.BuildFailed(f"go build ./cmd/pause failed:\n{done.stderr[-2000:]}")
-            return _from_scratch(target, ref, rootfs, ["/pause"], [], "65535:65535")
+    """The pause image (``cluster/cmd/pause``) as :mod:`llmservice_testkit.images` builds
+    and caches it with the node's other images."""
+    from llmservice_testkit import images
+
+    try:
+        built = images.ensure(["pause"])["pause"]
+    except images.BuildUnavailable as exc:
+        raise NodeUnavailable(f"the pause image cannot be built here: {exc}") from exc
+    return ImageArchive(built.archive, built.ref)
 
 
 def busybox() -> ImageArchive:
