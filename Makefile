@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images kstatus-bin
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images kstatus-bin node-deps
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -20,6 +20,7 @@ help:
 	@echo "make e2e        end-to-end tests on the local API server; make e2e-kind: on kind"
 	@echo "make api-docs   regenerate docs/api.md from the CRD"
 	@echo "make images     build the real node's container images (no Docker engine, no registry)"
+	@echo "make node-deps  what the real node needs (Debian packages as root, kubelet, images)"
 
 $(STAMP): pyproject.toml testkit/pyproject.toml backend_image/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,28 @@ images: $(STAMP)
 # run it on the operator's status. Without Go it says so and those tests skip.
 kstatus-bin: $(STAMP)
 	$(PY) -m llmservice_testkit.kstatus
+
+# The real node (kubelet, containerd, runc, CNI, kube-proxy on this host; root only): the
+# Debian packages it needs, installed when missing and we are root; then kubelet and
+# kube-proxy built and its pause and busybox images made, so no test waits for them. Says
+# why the real-node tests will skip where the machine cannot run it.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables buildah mmdebstrap \
+	skopeo umoci conntrack busybox-static
+node-deps: $(STAMP)
+	@missing=$$(for p in $(NODE_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then \
+		echo "real node: the Debian packages are installed"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "real node: cannot install $$missing (not root, or no apt-get)"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq $$missing >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "real node: apt-get install $$missing failed"; \
+	fi
+	@$(PY) -c "from llmservice_testkit.cluster import realnode; raise SystemExit(realnode.main())"
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

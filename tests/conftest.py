@@ -39,3 +39,22 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from llmservice_testkit.cluster.session import start_session
 
     yield from start_session(tmp_path_factory.mktemp("real-cluster"), ROOT)
+
+
+@pytest.fixture(scope="session")
+def real_node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second real control plane with one real node (containerd, runc, kubelet,
+    kube-proxy on this host) and the test kit's busybox image loaded; shared by the tests
+    that need pods that really run. Skips, saying why, where the machine cannot run it
+    (not root, containerd, runc, the CNI plugins or buildah missing, no Go)."""
+    from llmservice_testkit.cluster import NodeUnavailable, host, nodeimages
+    from llmservice_testkit.cluster.session import start_real_node_session
+
+    try:
+        host.require()
+        busybox = nodeimages.busybox()
+    except NodeUnavailable as exc:
+        pytest.skip(f"no real node here: {exc}")
+    yield from start_real_node_session(
+        tmp_path_factory.mktemp("real-node"), ROOT, images=[busybox.path]
+    )

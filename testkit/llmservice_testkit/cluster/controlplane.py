@@ -20,30 +20,26 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import yaml
 
-from llmservice_testkit.cluster import build
+from llmservice_testkit.cluster import build, host
 from llmservice_testkit.cluster import pki as pki_files
+from llmservice_testkit.cluster.processes import Component, launch, stop_all, terminate, wait_ready
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the first address of the range: the `kubernetes` Service
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 START_TIMEOUT = 180.0
-SETPRIV = shutil.which("setpriv")
 
 # The components' own requests are left out of the audit log: they are most of the
 # traffic, and what the tests count is what the operator and its users did.
@@ -57,6 +53,7 @@ AUDIT_POLICY: dict[str, Any] = {
             "users": [
                 "system:kube-controller-manager",
                 "system:kube-scheduler",
+                "system:kube-proxy",
                 "system:apiserver",
             ],
         },
@@ -104,18 +101,6 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-@dataclass
-class Component:
-    name: str
-    command: list[str]
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 class ControlPlane:
     """``with ControlPlane(nodes=2) as cp:`` — ``cp.url``, ``cp.admin_kubeconfig``, ``cp.pki``."""
 
@@ -127,13 +112,18 @@ class ControlPlane:
         hpa_sync_seconds: float = 5.0,
         audit: bool = True,
         binaries: build.Binaries | None = None,
+        host_ip: str | None = None,
     ) -> None:
+        """``host_ip``: serve on this machine's address too and advertise it as the
+        ``kubernetes`` Service's endpoint, so pods on a real node reach the API server
+        (through kube-proxy); without it everything stays on loopback."""
         self.node_names = list(node_names or [])
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="llmservice-cluster-"))
         self.hpa_sync_seconds = hpa_sync_seconds
         self.audit = audit
         self.binaries = binaries
+        self.host_ip = host_ip
         self.components: list[Component] = []
         self.etcd_url = ""
         self.url = ""
@@ -166,7 +156,8 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         self.binaries = self.binaries or build.ensure(build.CONTROL_PLANE)
         try:
-            self._pki = pki_files.make(self.workdir / "pki", self.node_names, SERVICE_IP)
+            extra = (self.host_ip,) if self.host_ip else ()
+            self._pki = pki_files.make(self.workdir / "pki", self.node_names, SERVICE_IP, extra)
             self._start_etcd()
             self._start_apiserver()
             write_kubeconfig(
@@ -184,16 +175,17 @@ class ControlPlane:
     def stop(self) -> None:
         """End what was started (all asked at once, killed after a grace period); remove the
         folder if it was made here."""
-        for component in self.components:
-            with contextlib.suppress(ProcessLookupError):
-                if component.process.poll() is None:
-                    component.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for component in self.components:
-            _terminate(component.process, max(0.1, deadline - time.monotonic()))
+        # etcd last: the API server's graceful shutdown writes to it (its endpoint lease)
+        # and waits for it, seconds lost when etcd goes at the same moment.
+        stop_all([c for c in self.components if c.name != "etcd"])
+        stop_all([c for c in self.components if c.name == "etcd"])
         self.components.clear()
         if self._own_workdir and not os.environ.get("LLMSERVICE_KEEP_CLUSTER_DIR"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            # Never delete through a mount (a real node's pod volume could be a host folder).
+            if host.mounts_under(self.workdir):
+                print(f"{self.workdir} kept: something is still mounted under it", flush=True)
+            else:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> ControlPlane:
         return self.start()
@@ -210,7 +202,7 @@ class ControlPlane:
         """Stop one component and start it again with the same flags (faults under test)."""
         for i, component in enumerate(self.components):
             if component.name == name:
-                _terminate(component.process)
+                terminate(component.process)
                 self.components[i] = self._launch(name, component.command)
                 break
         else:
@@ -228,20 +220,11 @@ class ControlPlane:
         return component
 
     def _launch(self, name: str, command: list[str]) -> Component:
-        log = self.workdir / "logs" / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        # setpriv (util-linux) makes the component get SIGTERM when the process that started
-        # it dies, however it dies: a killed test run or benchmark leaves no control plane.
-        wrapper = [SETPRIV, "--pdeathsig", "TERM", "--"] if SETPRIV else []
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [*wrapper, *command],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C at the terminal reaches us, not them
-            )
-        return Component(name, command, process, log)
+        # The API server's graceful shutdown waits for etcd, which gets the same signal at
+        # the same moment when the starter dies: it was seen serving on, alone, for minutes.
+        # Nobody is left to shut down gracefully for, so it is killed.
+        death = "KILL" if name == "kube-apiserver" else "TERM"
+        return launch(name, command, self.workdir / "logs" / f"{name}.log", death_signal=death)
 
     def _binary(self, name: str) -> str:
         assert self.binaries is not None
@@ -280,8 +263,6 @@ class ControlPlane:
         flags = [
             self._binary("kube-apiserver"),
             f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
             f"--secure-port={port}",
             f"--cert-dir={self.workdir / 'pki'}",
             f"--tls-cert-file={keys.serving_cert}",
@@ -294,8 +275,12 @@ class ControlPlane:
             f"--service-account-key-file={keys.service_account_public}",
             f"--service-account-signing-key-file={keys.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            # Endpoints of the `kubernetes` Service would name 127.0.0.1, which is refused.
-            "--endpoint-reconciler-type=none",
+            # A real kubelet (logs, exec) is reached at its node's address with a client
+            # certificate, and its own serving certificate is checked against the CA.
+            f"--kubelet-client-certificate={keys.kubelet_client_cert}",
+            f"--kubelet-client-key={keys.kubelet_client_key}",
+            f"--kubelet-certificate-authority={keys.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             # The aggregation layer (a metrics server registers through it).
             f"--requestheader-client-ca-file={keys.front_proxy_ca}",
             "--requestheader-allowed-names=front-proxy-client",
@@ -307,6 +292,21 @@ class ControlPlane:
             "--enable-aggregator-routing=true",
             "--profiling=false",
         ]
+        if self.host_ip:
+            # Pods reach the API server through the `kubernetes` Service, whose endpoint is
+            # the advertised address: every address is served (loopback for the tests).
+            flags += [
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={self.host_ip}",
+                "--endpoint-reconciler-type=lease",
+            ]
+        else:
+            # Endpoints of the `kubernetes` Service would name 127.0.0.1, which is refused.
+            flags += [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+            ]
         if self.audit:
             policy = self.workdir / "audit-policy.yaml"
             policy.write_text(yaml.safe_dump(AUDIT_POLICY))
@@ -385,24 +385,7 @@ class ControlPlane:
         self._wait_ready(self.components[-1], found)
 
     def _wait_ready(self, component: Component, check: Any) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        last: object = None
-        while time.monotonic() < deadline:
-            if component.process.poll() is not None:
-                raise RuntimeError(
-                    f"{component.name} exited with {component.process.returncode}:\n"
-                    f"{component.tail()}"
-                )
-            try:
-                if check():
-                    return
-            except (OSError, urllib.error.URLError, ValueError) as exc:
-                last = exc
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"{component.name} was not ready after {START_TIMEOUT:.0f} s (last: {last!r}):\n"
-            f"{component.tail()}"
-        )
+        wait_ready(component, check, START_TIMEOUT)
 
     # -- what tests read ------------------------------------------------------------------
 
@@ -422,16 +405,3 @@ def _https_ok(url: str) -> bool:
     context.verify_mode = ssl.CERT_NONE  # the components' self-signed loopback endpoints
     with urllib.request.urlopen(url, timeout=3, context=context) as answer:
         return bool(answer.status == 200)
-
-
-def _terminate(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        process.wait(5)

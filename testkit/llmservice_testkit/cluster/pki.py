@@ -4,9 +4,12 @@
 - the service-account key pair (tokens signed by the API server, checked by everyone);
 - a front-proxy CA and client certificate, for aggregated APIs (a metrics server);
 - static bearer tokens for the users that stand for the components: the administrator
-  (``system:masters``), kube-controller-manager and kube-scheduler (bound by the
-  API server's bootstrap RBAC roles), and one per simulated node (``system:node:NAME`` in
-  ``system:nodes``, so the Node authorizer and NodeRestriction admission apply to them).
+  (``system:masters``), kube-controller-manager, kube-scheduler and kube-proxy (bound by
+  the API server's bootstrap RBAC roles), and one per node, simulated or real
+  (``system:node:NAME`` in ``system:nodes``, so the Node authorizer and NodeRestriction
+  admission apply to them as to any kubelet);
+- the client certificate the API server shows a real kubelet (logs, exec), and, on
+  request, a kubelet's serving certificate signed by the same CA (the API server checks it).
 
 Elliptic-curve keys: generating them costs milliseconds, where RSA would cost a second.
 """
@@ -54,11 +57,18 @@ class Pki:
     front_proxy_ca: Path
     front_proxy_cert: Path
     front_proxy_key: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
     token_file: Path
     admin: User
     controller_manager: User
     scheduler: User
+    kube_proxy: User
     nodes: dict[str, User]
+
+    @property
+    def ca_key(self) -> Path:
+        return self.folder / "ca.key"
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -138,8 +148,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
     return path
 
 
-def make(folder: Path, node_names: list[str], service_ip: str) -> Pki:
-    """Write a complete set under ``folder`` (created if needed)."""
+def make(
+    folder: Path, node_names: list[str], service_ip: str, server_ips: tuple[str, ...] = ()
+) -> Pki:
+    """Write a complete set under ``folder`` (created if needed); ``server_ips`` are more
+    addresses the API server is reached at (a real node's pods reach it on the host's)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca_name = _name("llmservice-testkit-ca")
@@ -150,7 +163,7 @@ def make(folder: Path, node_names: list[str], service_ip: str) -> Pki:
         serving_key,
         (ca_name, ca_key),
         server_names=IN_CLUSTER_NAMES,
-        server_ips=("127.0.0.1", service_ip),
+        server_ips=("127.0.0.1", service_ip, *server_ips),
     )
     proxy_ca_key = _key()
     proxy_ca_name = _name("llmservice-testkit-front-proxy-ca")
@@ -158,6 +171,15 @@ def make(folder: Path, node_names: list[str], service_ip: str) -> Pki:
     proxy_key = _key()
     proxy = _certificate(
         _name("front-proxy-client"), proxy_key, (proxy_ca_name, proxy_ca_key), client=True
+    )
+    # The API server's identity towards kubelets; system:masters passes the kubelet's
+    # webhook authorization (a SubjectAccessReview) for logs, exec and port-forward.
+    kubelet_client_key = _key()
+    kubelet_client = _certificate(
+        _name("kube-apiserver-kubelet-client", "system:masters"),
+        kubelet_client_key,
+        (ca_name, ca_key),
+        client=True,
     )
     sa_key = _key()
     sa_public = folder / "service-account.pub"
@@ -169,13 +191,15 @@ def make(folder: Path, node_names: list[str], service_ip: str) -> Pki:
     admin = User("testkit-admin", ("system:masters",))
     controller_manager = User("system:kube-controller-manager", ())
     scheduler = User("system:kube-scheduler", ())
+    kube_proxy = User("system:kube-proxy", ())
     nodes = {n: User(f"system:node:{n}", ("system:nodes",)) for n in node_names}
     token_file = folder / "tokens.csv"
     with token_file.open("w", newline="") as out:
         rows = csv.writer(out)
-        for user in (admin, controller_manager, scheduler, *nodes.values()):
+        for user in (admin, controller_manager, scheduler, kube_proxy, *nodes.values()):
             rows.writerow([user.token, user.name, user.name, ",".join(user.groups)])
     token_file.chmod(0o600)
+    _write_key(folder / "ca.key", ca_key)  # a real node's serving certificate is signed later
     return Pki(
         folder=folder,
         ca_cert=_write_cert(folder / "ca.crt", ca),
@@ -186,9 +210,27 @@ def make(folder: Path, node_names: list[str], service_ip: str) -> Pki:
         front_proxy_ca=_write_cert(folder / "front-proxy-ca.crt", proxy_ca),
         front_proxy_cert=_write_cert(folder / "front-proxy-client.crt", proxy),
         front_proxy_key=_write_key(folder / "front-proxy-client.key", proxy_key),
+        kubelet_client_cert=_write_cert(folder / "apiserver-kubelet-client.crt", kubelet_client),
+        kubelet_client_key=_write_key(folder / "apiserver-kubelet-client.key", kubelet_client_key),
         token_file=token_file,
         admin=admin,
         controller_manager=controller_manager,
         scheduler=scheduler,
+        kube_proxy=kube_proxy,
         nodes=nodes,
     )
+
+
+def serving_certificate(pki: Pki, stem: str, common_name: str, ips: tuple[str, ...]) -> Path:
+    """Sign a serving certificate for ``ips`` with the cluster's CA (a real kubelet's, which
+    the API server verifies); writes ``stem.crt`` and ``stem.key`` beside the others and
+    returns the certificate's path."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
+    key = _key()
+    cert = _certificate(
+        _name(common_name), key, (ca_name, ca_key), server_names=(common_name,), server_ips=ips
+    )
+    _write_key(pki.folder / f"{stem}.key", key)
+    return _write_cert(pki.folder / f"{stem}.crt", cert)

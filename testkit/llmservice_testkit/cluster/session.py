@@ -12,14 +12,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
 
-from llmservice_testkit.cluster import BuildUnavailable, LocalCluster
+from llmservice_testkit.cluster import BuildUnavailable, LocalCluster, NodeUnavailable
 
 KUBECTL = shutil.which("kubectl")
 OPERATOR_NAMESPACE = "llmservice-system"
@@ -152,3 +152,31 @@ def start_session(workdir: Path, root: Path) -> Iterator[RealSession]:
         yield prepare(cluster, workdir, root)
     finally:
         cluster.stop()
+
+
+def start_real_node_session(
+    workdir: Path, root: Path, images: Sequence[Path] = ()
+) -> Iterator[RealSession]:
+    """A control plane with one real node (``real-node``) and no simulated one, prepared as
+    :func:`start_session` prepares its own; ``images`` are loaded into the node's runtime
+    (more can be, later: ``session.cluster.real_node.import_image(path)``). Skips, saying
+    why, where kubectl, the Kubernetes build or what the node needs from the machine (root,
+    containerd, runc, the CNI plugins, cgroups, buildah for the pause image) is missing.
+
+    At the end the node is stopped first and the stop is checked: processes, mounts and
+    network namespaces gone, or the teardown fails naming what was left.
+    """
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed (the real-node tests drive it with kubectl)")
+    try:
+        cluster = LocalCluster(nodes=0, real_node=True, images=images).start()
+    except (BuildUnavailable, NodeUnavailable) as exc:
+        pytest.skip(f"no real node here: {exc}")
+    try:
+        yield prepare(cluster, workdir, root)
+    finally:
+        node = cluster.real_node
+        report = node.stop() if node is not None else None
+        cluster.stop()
+        if report is not None and report.problems:
+            raise AssertionError(f"the real node's stop left: {'; '.join(report.problems)}")
