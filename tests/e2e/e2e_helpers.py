@@ -12,6 +12,14 @@ and the helpers the tests share.
   watching the test namespace, which enforces the restricted Pod Security level. Nothing
   is played: ReplicaSets, pods, HPA status and garbage collection are Kubernetes' own. No
   container runs (the nodes are simulated): the tests that need real pods skip.
+- ``node`` (in CI where the machine can run it: root, containerd, runc, the CNI plugins,
+  the images of ``make images``): the real control plane with one *real* node (kubelet,
+  containerd and runc, CNI, kube-proxy on this host; ``llmservice_testkit.cluster``), the
+  operator deployed from its own image with ``kubectl apply -k tests/e2e/node`` (deploy/
+  with the locally built image), and the test LLMServices running the backend image and
+  the test kit's Ollama stand-in (``localhost/ollama-standin:dev``: Ollama's API with
+  SmolLM2-135M through llama.cpp; tests/e2e/README.md says why and how it differs). Every
+  container really runs, probes are executed, chat goes through the Service.
 - ``--kubeconfig FILE``: the cluster of that kubeconfig, which must already have the
   operator installed cluster-wide (``kubectl apply -k deploy/``: the tests make a namespace
   of their own) and able to pull the images; the tests play nothing.
@@ -47,14 +55,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "llmservices.llmservice.dev.yaml"
 KIND_OVERLAY = ROOT / "tests" / "e2e" / "kind"
+NODE_OVERLAY = ROOT / "tests" / "e2e" / "node"
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 KIND_CLUSTER = "llmservice-e2e"
 OPERATOR_IMAGE = "llmservice-operator:e2e"  # the tags tests/e2e/kind/kustomization.yaml uses
 BACKEND_IMAGE = "llmservice-backend:e2e"
 KUBECTL = shutil.which("kubectl")
 REAL_PODS_REASON = (
-    "needs real pods: run with --kubeconfig FILE (a cluster with the operator installed) "
-    "or --kind; the local API server and the simulated nodes of the real control plane run "
-    "no containers"
+    "needs real pods: the mode 'node' (the test kit's real node) runs them, or --kubeconfig "
+    "FILE (a cluster with the operator installed) or --kind; the local API server and the "
+    "simulated nodes of the real control plane run no containers"
 )
 T = TypeVar("T")
 
@@ -63,10 +73,11 @@ T = TypeVar("T")
 class E2E:
     """One environment for the session: a kubeconfig, a namespace and what it can do."""
 
-    mode: str  # "local", "cluster" or "kind"
+    mode: str  # "local", "real", "node", "cluster" or "kind"
     kubeconfig: Path
     namespace: str
     backend_image: str | None = None
+    ollama_image: str | None = None
     # How long a step may take: seconds in the local API server, minutes with real pods
     # (image pulls, model downloads).
     ready_timeout: float = 60.0
@@ -75,7 +86,7 @@ class E2E:
 
     @property
     def real_pods(self) -> bool:
-        return self.mode in ("cluster", "kind")
+        return self.mode in ("node", "cluster", "kind")
 
     def kubectl(
         self,
@@ -207,7 +218,7 @@ def real_environment(real: Any, workdir: Path) -> Iterator[E2E]:
     from llmservice_testkit.playground import operator_process
 
     env = E2E("real", real.kubeconfig, f"e2e-{uuid.uuid4().hex[:6]}")
-    create_namespace(env, {"pod-security.kubernetes.io/enforce": "restricted"})
+    create_namespace(env, RESTRICTED)
     log_path = workdir / "operator-real.log"
     settings = {"LLMSERVICE_NAMESPACES": env.namespace, "LLMSERVICE_FIRST_STATUS_DELAY": "0"}
     try:
@@ -219,6 +230,48 @@ def real_environment(real: Any, workdir: Path) -> Iterator[E2E]:
                     f"the operator exited ({process.returncode}):\n{log_path.read_text()}"
                 )
     finally:
+        env.kubectl("delete", "namespace", env.namespace, "--wait=false", check=False,
+                    namespaced=False)  # fmt: skip
+
+
+@contextlib.contextmanager
+def node_environment(real: Any) -> Iterator[E2E]:
+    """The real node's control plane (tests/conftest.py ``real_node_cluster``): the images
+    loaded into its containerd, the operator deployed from its own image."""
+    from llmservice_testkit import images
+
+    try:
+        archives = images.ensure_images(build=False)
+    except images.BuildUnavailable as exc:
+        pytest.skip(f"the real node's images are not built (make images): {exc}")
+    node = real.cluster.real_node
+    for ref in (images.OPERATOR, images.BACKEND, images.OLLAMA_STANDIN):
+        node.import_image(archives[ref])
+    env = E2E(
+        "node",
+        real.kubeconfig,
+        f"e2e-{uuid.uuid4().hex[:6]}",
+        backend_image=images.BACKEND,
+        ollama_image=images.OLLAMA_STANDIN,
+        ready_timeout=300.0,
+        step_timeout=120.0,
+    )
+    env.kubectl("apply", "-k", str(NODE_OVERLAY), namespaced=False)
+    rollout = env.kubectl(
+        "-n", "llmservice-system", "rollout", "status", "deployment/llmservice-operator",
+        "--timeout=180s", namespaced=False, check=False, timeout=200,
+    )  # fmt: skip
+    if rollout.returncode != 0:
+        pods = env.kubectl("-n", "llmservice-system", "describe", "pods", namespaced=False,
+                           check=False).stdout  # fmt: skip
+        raise AssertionError(f"the operator did not start on the real node:\n{pods}")
+    create_namespace(env, RESTRICTED)
+    try:
+        yield env
+    finally:
+        logs = env.kubectl("-n", "llmservice-system", "logs", "deployment/llmservice-operator",
+                           "--tail=200", namespaced=False, check=False).stdout  # fmt: skip
+        (real.workdir / "operator-node.log").write_text(logs)
         env.kubectl("delete", "namespace", env.namespace, "--wait=false", check=False,
                     namespaced=False)  # fmt: skip
 
@@ -299,7 +352,7 @@ def modes(config: pytest.Config) -> list[str]:
         return ["kind"]
     if config.getoption("--kubeconfig"):
         return ["cluster"]
-    return ["local", "real"]
+    return ["local", "real", "node"]
 
 
 @pytest.fixture(scope="session")
@@ -308,6 +361,9 @@ def e2e(request: pytest.FixtureRequest, e2e_mode: str) -> Iterator[E2E]:
     kubeconfig = request.config.getoption("--kubeconfig")
     if e2e_mode == "real":
         with real_environment(request.getfixturevalue("real_cluster"), workdir) as env:
+            yield env
+    elif e2e_mode == "node":
+        with node_environment(request.getfixturevalue("real_node_cluster")) as env:
             yield env
     elif request.config.getoption("--kind"):
         with kind_environment(workdir) as env:
@@ -337,6 +393,8 @@ def chat_manifest(env: E2E, name: str) -> dict[str, Any]:
     doc["metadata"]["name"] = name
     if env.backend_image:
         doc["spec"]["backend"]["image"] = env.backend_image
+    if env.ollama_image:
+        doc["spec"]["ollama"]["image"] = env.ollama_image
     return doc
 
 
