@@ -37,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck cluster-bin kstatus-bin
+test: lint typecheck cluster-bin kstatus-bin node-deps images
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The real Kubernetes control plane the tests run against, built from cluster/ (Go) once
@@ -51,7 +51,7 @@ cluster-bin: $(STAMP)
 # buildah once per machine into ~/.cache/llmservice-operator/images/ and exported as
 # archives for containerd. Needs root, buildah, mmdebstrap and Go; says why and succeeds
 # when one is missing (the tests that need the images skip).
-images: $(STAMP)
+images: $(STAMP) node-deps
 	$(PY) -m llmservice_testkit images --skip-unavailable
 
 # kstatus, the library Flux and cli-utils compute health with, as a small program built from
@@ -86,8 +86,9 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 # The operator against the current kube context; without a reachable cluster, a local
-# playground: the real control plane with simulated nodes (the emulator without Go).
-run: $(STAMP) cluster-bin
+# playground: the real control plane with a real node where the machine can run one,
+# simulated nodes elsewhere, the emulator without Go.
+run: $(STAMP) cluster-bin node-deps images
 	$(PY) -m llmservice_testkit playground
 
 # The API reference is written from the CRD: regenerated with it.

@@ -32,6 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start a real node of their own run first: a machine runs one real node
+    at a time, and the session's shared one (``real_node_cluster``) lives until the end."""
+    items.sort(key=lambda item: item.get_closest_marker("own_real_node") is None)
+
+
 @pytest.fixture(scope="session")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The real control plane of the session (``llmservice_testkit.cluster``), started on

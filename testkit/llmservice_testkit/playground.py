@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from llmservice_operator.tools import useryaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -289,6 +290,167 @@ def run_real(
         print("Stopped the operator and the control plane.", flush=True)
 
 
+class ServiceRelay:
+    """127.0.0.1:PORT relayed to a Service's ClusterIP, which the host reaches through the
+    real node's kube-proxy rules: chat on localhost, balanced over the ready pods as any
+    client of the Service is."""
+
+    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = int(self.server.getsockname()[1])
+        self._thread = threading.Thread(target=self._accept, name="relay", daemon=True)
+
+    def start(self) -> ServiceRelay:
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=10)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+
+        def pipe(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                with contextlib.suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+        back.start()
+        pipe(client, upstream)
+        back.join()
+        client.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def for_the_real_node(document: dict[str, Any], images: Any) -> dict[str, Any]:
+    """The example as the real node can run it: the images built here (no registry), and
+    requests that fit two pods beside each other on a machine of 2 CPUs."""
+    spec = document.setdefault("spec", {})
+    spec.setdefault("backend", {})["image"] = images.BACKEND
+    ollama = spec.setdefault("ollama", {})
+    ollama["image"] = images.OLLAMA_STANDIN
+    ollama["resources"] = {
+        "requests": {"cpu": "250m", "memory": "384Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    return document
+
+
+def real_node_unavailable() -> str | None:
+    """Why this machine cannot run the playground on a real node, or None."""
+    from llmservice_testkit import images
+    from llmservice_testkit.cluster import NodeUnavailable, host
+
+    try:
+        host.require()
+        images.ensure_images(build=False)
+    except (NodeUnavailable, images.BuildUnavailable) as exc:
+        return str(exc)
+    return None
+
+
+def run_real_node(example: Path, interval: float, max_seconds: float | None, reason: str) -> int:
+    """The playground on the real control plane with a real node: the example's pods run
+    the backend image and the test kit's Ollama stand-in (SmolLM2-135M), and chat is
+    answered on localhost."""
+    from kubernetes import client
+    from kubernetes import config as untyped_config
+
+    from llmservice_testkit import images
+    from llmservice_testkit.cluster import LocalCluster
+
+    config: Any = untyped_config
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    archives = images.ensure_images(build=False)
+    documents = [d for d in useryaml.load_all(example.read_text()) if d]
+    print(
+        f"No Kubernetes cluster is reachable: {reason}.\n"
+        "Starting a LOCAL PLAYGROUND on a real Kubernetes control plane with a REAL NODE on "
+        "this machine (kubelet, containerd and runc, kube-proxy), built from the Kubernetes "
+        "Go modules (cluster/). The example's pods really run: the backend image and, in "
+        "place of ollama/ollama (no registry here), the test kit's Ollama stand-in serving "
+        "SmolLM2-135M.",
+        flush=True,
+    )
+    relay: ServiceRelay | None = None
+    try:
+        loaded = [archives[images.BACKEND], archives[images.OLLAMA_STANDIN]]
+        with LocalCluster(0, real_node=True, images=loaded) as cluster:
+            kubeconfig = cluster.admin_kubeconfig
+            log_path = cluster.control_plane.workdir / "operator.log"
+            print(
+                f"  kube-apiserver    {cluster.url} (kubectl: export KUBECONFIG={kubeconfig})\n"
+                f"  component logs    {cluster.control_plane.workdir / 'logs'}\n"
+                f"  operator log      {log_path}\n"
+                f"  example applied   {example} (images and requests fitted to this node)\n"
+                "Ctrl-C stops everything it started.\n",
+                flush=True,
+            )
+            api_client = config.new_client_from_config(config_file=str(kubeconfig))
+            fitted = cluster.control_plane.workdir / "example.yaml"
+            fitted.write_text(yaml.safe_dump_all([for_the_real_node(d, images) for d in documents]))
+            install(api_client, fitted)
+            first = documents[0]["metadata"]
+            namespace, name = first.get("namespace", "default"), first["name"]
+
+            def chat_on_localhost() -> None:
+                nonlocal relay
+                if relay is not None:
+                    return
+                custom: Any = client.CustomObjectsApi(api_client)
+                found = custom.get_namespaced_custom_object(
+                    "llmservice.dev", "v1alpha1", namespace, "llmservices", name
+                )
+                if (found.get("status") or {}).get("phase") != "Ready":
+                    return
+                svc: Any = client.CoreV1Api(api_client).read_namespaced_service(name, namespace)
+                target = (str(svc.spec.cluster_ip), int(svc.spec.ports[0].port))
+                relay = ServiceRelay(target).start()
+                url = f"http://127.0.0.1:{relay.port}"
+                model = (documents[0].get("spec") or {}).get("model", {}).get("name", "")
+                body = json.dumps(
+                    {"model": model, "messages": [{"role": "user", "content": "Hello!"}],
+                     "stream": False}
+                )  # fmt: skip
+                print(
+                    f"\nCHAT WITH THE REAL MODEL: {url}/ (the chat page), or\n"
+                    f"  curl {url}/api/chat -d '{body}'\n",
+                    flush=True,
+                )
+
+            with operator_process(kubeconfig, log_path) as operator:
+                return show(
+                    kubeconfig, operator, log_path, chat_on_localhost, stop, interval, max_seconds
+                )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if relay is not None:
+            relay.close()
+        print("Stopped the operator, the real node and the control plane.", flush=True)
+
+
 def run_local(example: Path, interval: float, max_seconds: float | None, reason: str) -> int:
     from kubernetes import config as untyped_config
 
@@ -341,6 +503,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop the playground after this long (for tests)")  # fmt: skip
     parser.add_argument("--local", action="store_true",
                         help="use the playground even when a cluster is reachable")  # fmt: skip
+    parser.add_argument("--simulated", action="store_true",
+                        help="simulated nodes even where a real node can run")  # fmt: skip
     parser.add_argument("--emulator", action="store_true",
                         help="play on the local API server even where the real control plane "
                         "can be built")  # fmt: skip
@@ -360,5 +524,10 @@ def run(args: argparse.Namespace) -> int:
         except (BuildUnavailable, BuildFailed) as exc:
             print(f"(the real control plane is not available: {exc}; using the emulator)")
         else:
+            missing = None if args.simulated else real_node_unavailable()
+            if missing is None:
+                return run_real_node(args.example, args.interval, args.max_seconds, reason)
+            if not args.simulated:
+                print(f"(no real node here: {missing}; the nodes are simulated)")
             return run_real(args.example, args.interval, args.max_seconds, reason)
     return run_local(args.example, args.interval, args.max_seconds, reason)

@@ -116,6 +116,7 @@ def _node_traces(folder: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.own_real_node
 def test_the_cluster_command_runs_a_real_node_and_leaves_the_host_as_found(
     tmp_path: Path,
 ) -> None:

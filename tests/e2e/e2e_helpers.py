@@ -83,6 +83,9 @@ class E2E:
     ready_timeout: float = 60.0
     step_timeout: float = 45.0
     notes: list[str] = field(default_factory=list)
+    # The test kit's real node (mode "node"): its address, and its containerd for what
+    # only the host can do (stop a container's process, say).
+    node: Any = None
 
     @property
     def real_pods(self) -> bool:
@@ -255,6 +258,7 @@ def node_environment(real: Any) -> Iterator[E2E]:
         ollama_image=images.OLLAMA_STANDIN,
         ready_timeout=300.0,
         step_timeout=120.0,
+        node=node,
     )
     env.kubectl("apply", "-k", str(NODE_OVERLAY), namespaced=False)
     rollout = env.kubectl(
@@ -387,15 +391,32 @@ def e2e(request: pytest.FixtureRequest, e2e_mode: str) -> Iterator[E2E]:
 CHAT_MANIFEST = ROOT / "tests" / "e2e" / "manifests" / "chat.yaml"
 
 
+# What a pod of the seeds' example asks for on the test kit's real node, whose 2 CPUs
+# cannot hold two pods of 1 CPU each beside the operator: the stand-in serves a 135M model.
+NODE_OLLAMA_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "384Mi"},
+    "limits": {"memory": "1Gi"},
+}
+
+
+def for_environment(env: E2E, doc: dict[str, Any]) -> dict[str, Any]:
+    """An LLMService as the environment can run it: its images where it has its own, and on
+    the real node requests that fit it."""
+    spec = doc.setdefault("spec", {})
+    if env.backend_image:
+        spec.setdefault("backend", {})["image"] = env.backend_image
+    if env.ollama_image:
+        spec.setdefault("ollama", {})["image"] = env.ollama_image
+    if env.mode == "node":
+        spec.setdefault("ollama", {})["resources"] = NODE_OLLAMA_RESOURCES
+    return doc
+
+
 def chat_manifest(env: E2E, name: str) -> dict[str, Any]:
-    """tests/e2e/manifests/chat.yaml under ``name``, with the environment's backend image."""
+    """tests/e2e/manifests/chat.yaml under ``name``, as the environment can run it."""
     doc: dict[str, Any] = yaml.safe_load(CHAT_MANIFEST.read_text())
     doc["metadata"]["name"] = name
-    if env.backend_image:
-        doc["spec"]["backend"]["image"] = env.backend_image
-    if env.ollama_image:
-        doc["spec"]["ollama"]["image"] = env.ollama_image
-    return doc
+    return for_environment(env, doc)
 
 
 def apply_chat(env: E2E, name: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from e2e_helpers import (
     OPERATOR_IMAGE,
     ROOT,
     apply_chat,
+    for_environment,
     jsonpath,
     wait_for,
     wait_ready,
@@ -43,9 +44,7 @@ def test_every_example_is_accepted_by_the_api_server(e2e: E2E) -> None:
 def test_the_seeds_example_becomes_ready_with_its_autoscaler(e2e: E2E) -> None:
     """examples/tinyllama.yaml as a user applies it (the backend image swapped for the
     environment's own where one is set), then its three children."""
-    doc = yaml.safe_load((ROOT / "examples" / "tinyllama.yaml").read_text())
-    if e2e.backend_image:
-        doc["spec"]["backend"]["image"] = e2e.backend_image
+    doc = for_environment(e2e, yaml.safe_load((ROOT / "examples" / "tinyllama.yaml").read_text()))
     e2e.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
     wait_ready(e2e, "tinyllama")
 

@@ -11,6 +11,8 @@ rolling update asserts what is not a matter of speed: no chat request failed.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -18,8 +20,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
-from e2e_helpers import E2E, REAL_PODS_REASON, apply_chat, jsonpath, wait_for, wait_ready
+import yaml
+from e2e_helpers import (
+    E2E,
+    REAL_PODS_REASON,
+    apply_chat,
+    chat_manifest,
+    jsonpath,
+    wait_for,
+    wait_ready,
+)
 
 NAME = "serving"
 MODEL = "smollm2:135m"
@@ -158,3 +170,129 @@ def test_a_rolling_update_under_chat_traffic_fails_no_request(
     print(f"\nrolling update: {outcomes['ok']} chats answered, {outcomes['failed']} failed "
           "(the seeds claim zero downtime)")  # fmt: skip
     assert outcomes["failed"] == 0, failures[:5]
+
+
+# --------------------------------------------------------------------------------------
+# on the test kit's real node, where the host reaches the node's network
+
+
+def on_the_node(e2e: E2E) -> Any:
+    if e2e.node is None:
+        pytest.skip("the host reaches ClusterIPs and a container's process only on the test "
+                    "kit's real node (mode 'node')")  # fmt: skip
+    return e2e.node
+
+
+def direct_chat(url: str) -> str:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Say hi."}], "stream": False}
+    response = httpx.post(url + "/api/chat", json=body, timeout=CHAT_TIMEOUT)
+    response.raise_for_status()
+    return str(response.json()["message"]["content"])
+
+
+def test_chat_through_the_cluster_ip_and_the_node_port(e2e: E2E, serving: Any) -> None:
+    """kube-proxy's rules: the Service's ClusterIP, and once the LLMService asks for a
+    NodePort, that port on the node's address."""
+    node = on_the_node(e2e)
+    cluster_ip = jsonpath(e2e, f"service/{NAME}", ".spec.clusterIP")
+    assert direct_chat(f"http://{cluster_ip}:80").strip()
+    e2e.kubectl("patch", f"llms/{NAME}", "--type=merge",
+                "-p", json.dumps({"spec": {"service": {"type": "NodePort"}}}))  # fmt: skip
+    port = wait_for(lambda: jsonpath(e2e, f"service/{NAME}", ".spec.ports[0].nodePort"),
+                    "a node port", e2e.step_timeout)  # fmt: skip
+    assert direct_chat(f"http://{node.address}:{port}").strip()
+
+
+def _container_pid(e2e: E2E, pod: str, container: str) -> int:
+    doc = json.loads(e2e.kubectl("get", "pod", pod, "-o", "json").stdout)
+    statuses = doc["status"].get("containerStatuses", []) + doc["status"].get(
+        "initContainerStatuses", []
+    )
+    (cid,) = [s["containerID"].split("://", 1)[1] for s in statuses if s["name"] == container]
+    for line in e2e.node.ctr("tasks", "ls").splitlines()[1:]:
+        task, pid, *_ = line.split()
+        if task == cid:
+            return int(pid)
+    raise AssertionError(f"no task of container {container} of pod {pod}")
+
+
+def test_a_hung_backend_fails_its_probes_and_is_restarted(e2e: E2E, serving: Any) -> None:
+    """The kubelet really probes: a backend stopped (SIGSTOP, from the host) stops
+    answering /healthz and /readyz; its pod leaves the Service, the liveness probe fails
+    and the kubelet restarts the container, and the service serves again."""
+    on_the_node(e2e)
+    wait_ready(e2e, NAME)
+    victim = sorted(ready_pods(e2e))[0]
+    pid = _container_pid(e2e, victim, "backend")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: victim not in ready_pods(e2e), "the hung pod to leave the Service",
+                 e2e.step_timeout)  # fmt: skip
+        # The other pod serves meanwhile.
+        assert chat(serving, e2e.namespace, "Still there?").strip()
+        wait_for(
+            lambda: "Killing" in e2e.kubectl(
+                "get", "events", "--field-selector", f"involvedObject.name={victim}",
+                "-o", "jsonpath={.items[*].reason}",
+            ).stdout,
+            "the kubelet to kill the unhealthy backend",
+            e2e.step_timeout,
+        )  # fmt: skip
+    finally:
+        os.kill(pid, signal.SIGCONT)  # the pending SIGTERM ends it now, not after the grace
+    restarts = wait_for(
+        lambda: int(jsonpath(e2e, f"pod/{victim}",
+                             '.status.containerStatuses[?(@.name=="backend")].restartCount') or 0),
+        "the backend container to be restarted",
+        e2e.step_timeout,
+    )  # fmt: skip
+    assert restarts >= 1
+    wait_for(lambda: victim in ready_pods(e2e), "the restarted pod back in the Service",
+             e2e.ready_timeout)  # fmt: skip
+    wait_ready(e2e, NAME)
+
+
+def test_a_model_too_big_for_its_memory_limit_is_reported_oomkilled(e2e: E2E) -> None:
+    """Ollama (the stand-in: about 105 MB of anonymous memory once SmolLM2 is loaded; the
+    model file itself is mapped, reclaimable page cache) under an 80Mi limit: the kernel
+    kills it as the model loads, the kubelet reports OOMKilled, the LLMService says so."""
+    on_the_node(e2e)
+    doc = chat_manifest(e2e, "tight")
+    doc["spec"]["replicas"] = 1
+    doc["spec"]["ollama"]["resources"] = {
+        "requests": {"cpu": "100m", "memory": "64Mi"},
+        "limits": {"memory": "80Mi"},
+    }
+    e2e.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    try:
+
+        def degraded() -> dict[str, Any] | None:
+            status = json.loads(e2e.kubectl("get", "llms/tight", "-o", "json").stdout)["status"]
+            found = [c for c in status.get("conditions", []) if c["type"] == "Degraded"]
+            return status if found and found[0]["reason"] == "OOMKilled" else None
+
+        status = wait_for(degraded, "Degraded OOMKilled", e2e.ready_timeout)
+        assert status["phase"] == "Degraded"
+        message = next(c["message"] for c in status["conditions"] if c["type"] == "Degraded")
+        assert "container ollama was killed for using more memory than its limit" in message
+    finally:
+        e2e.kubectl("delete", "llms/tight", "--wait=false", check=False)
+
+
+def test_the_namespace_enforces_the_restricted_pod_security_level(e2e: E2E, serving: Any) -> None:
+    """Our pods run in a namespace that enforces `restricted`; a pod that does not meet
+    it is refused there."""
+    on_the_node(e2e)
+    labels = jsonpath(e2e, f"namespace/{e2e.namespace}", ".metadata.labels")
+    assert "restricted" in labels
+    # A pod as plain as can be: root allowed, capabilities kept, no seccomp profile.
+    rogue = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "rogue"},
+        "spec": {"containers": [{"name": "c", "image": "localhost/pause:dev"}]},
+    }
+    refused = e2e.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(rogue), check=False)
+    assert refused.returncode != 0
+    assert "violates PodSecurity" in refused.stderr
+    assert "restricted" in refused.stderr

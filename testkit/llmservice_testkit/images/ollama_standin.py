@@ -36,6 +36,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -177,8 +178,18 @@ def pullable_from(value: str | None) -> frozenset[str] | None:
 # ---- the server ------------------------------------------------------------------------
 
 
+def _stop_now(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(environ: dict[str, str]) -> int:
     """Load SmolLM2 and answer Ollama's API on ``OLLAMA_HOST`` until SIGTERM or SIGINT."""
+    # As a container's PID 1 the process ignores every signal it has no handler for: a
+    # SIGTERM during the imports and the model load (seconds) would be lost, and a pod
+    # deleted while it starts would wait out its whole grace period (seen: 120 s).
+    # uvicorn installs its own handlers once it serves.
+    signal.signal(signal.SIGTERM, _stop_now)
+    signal.signal(signal.SIGINT, _stop_now)
     import uvicorn
     from llmservice_backend.testing.llama_adapter import (
         DEFAULT_MODEL_NAME,
