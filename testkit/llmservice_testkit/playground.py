@@ -524,10 +524,10 @@ def run(args: argparse.Namespace) -> int:
         except (BuildUnavailable, BuildFailed) as exc:
             print(f"(the real control plane is not available: {exc}; using the emulator)")
         else:
-            missing = None if args.simulated else real_node_unavailable()
-            if missing is None:
-                return run_real_node(args.example, args.interval, args.max_seconds, reason)
             if not args.simulated:
+                missing = real_node_unavailable()
+                if missing is None:
+                    return run_real_node(args.example, args.interval, args.max_seconds, reason)
                 print(f"(no real node here: {missing}; the nodes are simulated)")
             return run_real(args.example, args.interval, args.max_seconds, reason)
     return run_local(args.example, args.interval, args.max_seconds, reason)
