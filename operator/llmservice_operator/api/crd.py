@@ -429,7 +429,10 @@ def to_json_schema(
     """
     if node.get("x-kubernetes-int-or-string"):
         string = {k: node[k] for k in ("pattern", "maxLength", "minLength") if k in node}
-        out: dict[str, Any] = {"anyOf": [{"type": "integer"}, {"type": "string", **string}]}
+        integer = {k: node[k] for k in ("minimum", "maximum") if k in node}
+        out: dict[str, Any] = {
+            "anyOf": [{"type": "integer", **integer}, {"type": "string", **string}]
+        }
         if node.get("nullable"):
             out["anyOf"].append({"type": "null"})
     else:
