@@ -105,6 +105,9 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]
         (values,) = node["patternProperties"].values()
         rest = {k: v for k, v in node.items() if k not in ("patternProperties", "propertyNames")}
         return _convert({**rest, "additionalProperties": values}, defs)
+    if "const" in node and "enum" not in node:
+        # A one-value Literal: a structural schema has no const, so it becomes an enum.
+        node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key.startswith("x-kubernetes-"):
