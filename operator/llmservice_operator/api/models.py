@@ -127,6 +127,12 @@ RESOURCE_FIELD_PATTERN = (
     r"^(limits|requests)[.](cpu|memory|ephemeral-storage|hugepages-[A-Za-z0-9.]+)$"
 )
 KEY_PREFIX_ERROR = "key_prefix_too_long"
+# Measured on kube-apiserver 1.37 with kubectl 1.32: client-side `kubectl apply` drops null
+# fields from the object it sends (on create and on update alike), so the default returns.
+NULL_NEEDS_SERVER_SIDE = (
+    "a null reaches the API server with kubectl apply --server-side, kubectl create or "
+    "kubectl replace; client-side kubectl apply drops it and the default returns."
+)
 
 
 QUANTITY_FLOAT_ERROR = "quantity_float"
@@ -307,7 +313,8 @@ class ModelStorage(_Model):
         description=(
             "Size of the model volume: the EmptyDir size limit, or the size of the claim the "
             "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi. "
-            "Set to null for an EmptyDir without a size limit (omitting it gives 10Gi)."
+            "Set to null for an EmptyDir without a size limit (omitting it gives 10Gi); "
+            f"{NULL_NEEDS_SERVER_SIDE}"
         ),
     )
     storage_class_name: ObjectName | None = Field(
@@ -398,7 +405,8 @@ class AutoscalingSpec(_Model):
         le=1000,
         description=(
             "Average CPU use across pods, in percent of the pods' CPU requests, that the "
-            "autoscaler aims for. Set to null to scale on memory only (omitting it gives 70)."
+            "autoscaler aims for. Set to null to scale on memory only (omitting it gives 70); "
+            f"{NULL_NEEDS_SERVER_SIDE}"
         ),
     )
     target_memory_utilization_percentage: int | None = Field(
@@ -411,7 +419,8 @@ class AutoscalingSpec(_Model):
             "-1), so this works as a load signal only when the memory requests are well above "
             "the loaded model's size (TinyLlama: about 1.1Gi, so 3Gi or more for Ollama); "
             "otherwise the target is met at idle and the autoscaler stays at maxReplicas. "
-            "Set to null to scale on CPU only (omitting it gives 80)."
+            "Set to null to scale on CPU only (omitting it gives 80); "
+            f"{NULL_NEEDS_SERVER_SIDE}"
         ),
     )
     scale_down_stabilization_seconds: int = Field(

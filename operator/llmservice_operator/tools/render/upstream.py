@@ -7,8 +7,10 @@ they did, against the upstream schemas of every Kubernetes minor version we supp
 (unknown fields are errors, as ``kubectl apply --validate=strict`` makes them). An error
 here names the child's field and the versions whose schema refused it.
 
-``kubernetes-validate`` is part of the ``render`` extra; its schema files are read through
-its ``utils`` module (it has no public call that lists every error at once).
+``kubernetes-validate`` is part of the ``render`` extra (importing this module without it
+raises ``ModuleNotFoundError``, which the command turns into how to install it); its schema
+files are read through its ``utils`` module, as it has no public call that lists every
+error at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+import jsonschema  # type: ignore[import-untyped]
+from kubernetes_validate import utils
+from referencing import Registry, Resource
 
 # The oldest Kubernetes the operator supports: native sidecars are on by default from 1.29.
 OLDEST: Final = (1, 29)
@@ -48,8 +54,6 @@ def describe(versions: tuple[str, ...]) -> str:
 
 def versions() -> tuple[str, ...]:
     """Every supported minor version the installed schemas cover, oldest first (``1.29``)."""
-    from kubernetes_validate import utils
-
     found = {utils.major_minor(v) for v in utils.all_versions()}
     minors = sorted({tuple(int(p) for p in v.split(".")) for v in found})
     return tuple(f"{major}.{minor}" for major, minor in minors if (major, minor) >= OLDEST)
@@ -57,10 +61,6 @@ def versions() -> tuple[str, ...]:
 
 @functools.cache
 def _validator(version: str, kind: str, api_version: str) -> Any | None:
-    import jsonschema  # type: ignore[import-untyped]
-    from kubernetes_validate import utils
-    from referencing import Registry, Resource
-
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     folder = f"kubernetes-json-schema/v{version}.0-local-strict"
     try:
