@@ -46,6 +46,15 @@ def _build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "-n", "--namespace", default=None, help="namespace for objects that do not set one"
     )
+    render.add_argument(
+        "--kubernetes-version",
+        default=None,
+        metavar="MAJOR.MINOR",
+        help=(
+            "check the children against this Kubernetes version's schema only (default: "
+            "every supported version, 1.29 to the newest known)"
+        ),
+    )
 
     from llmservice_operator.tools import loadtest, report  # light: heavy imports are lazy
 
@@ -84,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         from llmservice_operator.tools.render import command as render
 
-        return render.main(args.filename, args.output, args.namespace)
+        return render.main(args.filename, args.output, args.namespace, args.kubernetes_version)
     if args.command == "loadtest":
         from llmservice_operator.tools import loadtest
 

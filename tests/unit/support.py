@@ -15,7 +15,7 @@ from typing import Any, Final
 import jsonschema
 from llmservice_operator.api import crd
 from llmservice_operator.api.models import GROUP_VERSION, KIND
-from llmservice_operator.api.validation import FieldError
+from llmservice_operator.api.validation import FieldError, as_api_numbers
 from llmservice_operator.tools import useryaml
 from llmservice_operator.tools.render.cel import evaluate_validations
 from llmservice_testkit.emulator import schemas as emulated
@@ -94,7 +94,17 @@ def _go_pattern(
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _go_pattern})
+def _json_integer(checker: Any, instance: Any) -> bool:
+    """An integer as the API server reads JSON: never a float (``as_api_numbers`` has made
+    whole floats within 64 bits integers already); JSON Schema would take ``1e100``."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    {"pattern": _go_pattern},
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _json_integer),
+)
 JSON_SCHEMA: Final = _Validator(crd.to_json_schema(SCHEMA))
 
 
@@ -115,13 +125,13 @@ def api_server_defaults(document: Any) -> Any:
 def crd_schema_errors(document: Any) -> list[str]:
     """Paths the CRD's OpenAPI schema rejects after the API server's defaulting (strict:
     unknown fields are errors, as with ``kubectl apply --validate=strict``)."""
-    defaulted = api_server_defaults(document)
+    defaulted = api_server_defaults(as_api_numbers(document))
     return [_yaml_path(error.absolute_path) for error in JSON_SCHEMA.iter_errors(defaulted)]
 
 
 def crd_cel_errors(document: Any) -> list[FieldError]:
     """What the CRD's CEL rules say about the object after defaulting."""
-    return evaluate_validations(SCHEMA, api_server_defaults(document))
+    return evaluate_validations(SCHEMA, api_server_defaults(as_api_numbers(document)))
 
 
 def crd_accepts(document: Any) -> bool:

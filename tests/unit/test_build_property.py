@@ -9,10 +9,9 @@ syntax, object names, resource names) is the models' job, which the second prope
 tests/unit/test_validation.py cover: a float quantity, a bad map key or a bad object name
 injected into a generated spec is refused, naming the field.
 
-The pass-through objects (tolerations, affinity, env ``valueFrom``) are typed as free-form
-objects in the models, because the API server validates them when the Deployment is
-written; here they are generated in the shapes Kubernetes defines, since a free-form
-object the models accept but Kubernetes does not is not a builder bug.
+Tolerations, affinity and env ``valueFrom`` are typed in the models as in Kubernetes; here
+they are generated from a few shapes Kubernetes defines (their bounds and cross-field rules
+are tested in test_validation.py and tests/unit/test_bad_specs.py).
 """
 
 from __future__ import annotations
@@ -33,9 +32,11 @@ from llmservice_operator.api.models import (
     DNS1035_LABEL_PATTERN,
     DNS1123_SUBDOMAIN_PATTERN,
     ENV_NAME_PATTERN,
+    IMAGE_PATTERN,
     KEEP_ALIVE_PATTERN,
     LABEL_VALUE_PATTERN,
     MODEL_NAME_PATTERN,
+    POSITIVE_QUANTITY_PATTERN,
     QUALIFIED_NAME_PATTERN,
     QUANTITY_PATTERN,
     RESOURCE_NAME_PATTERN,
@@ -67,12 +68,13 @@ def sections(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
     return st.fixed_dictionaries(fields)
 
 
-words = st.text(min_size=1, max_size=20)
 label_keys = matching(QUALIFIED_NAME_PATTERN, 80).filter(lambda k: k.find("/") <= 253)
 label_values = st.just("") | matching(LABEL_VALUE_PATTERN, 63)
 labels_maps = st.dictionaries(label_keys, label_values, max_size=3)
 annotation_maps = st.dictionaries(label_keys, st.text(max_size=20), max_size=3)
 quantities = st.integers(min_value=0, max_value=10**6) | matching(QUANTITY_PATTERN, 64)
+sizes = st.integers(min_value=1, max_value=10**6) | matching(POSITIVE_QUANTITY_PATTERN, 64)
+images = matching(IMAGE_PATTERN, 80)
 resource_maps = st.dictionaries(
     st.sampled_from(["cpu", "memory", "ephemeral-storage", "example.com/widget"]),
     quantities,
@@ -146,7 +148,7 @@ specs = sections(
         keepAlive=matching(KEEP_ALIVE_PATTERN, 20),
         storage=some_keys(
             type=st.sampled_from(["EmptyDir", "PersistentVolumeClaim"]),
-            size=optional(quantities),
+            size=optional(sizes),
             storageClassName=optional(object_names),
             claimName=optional(object_names),
             accessMode=st.sampled_from(["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]),
@@ -162,7 +164,7 @@ specs = sections(
         scaleDownStabilizationSeconds=st.integers(0, 3600),
     ),
     backend=some_keys(
-        image=words,
+        image=images,
         imagePullPolicy=pull_policies,
         port=st.integers(1, 65535),
         resources=resources,
@@ -174,7 +176,7 @@ specs = sections(
         ),
     ),
     ollama=some_keys(
-        image=words,
+        image=images,
         imagePullPolicy=pull_policies,
         resources=resources,
         env=env_lists,

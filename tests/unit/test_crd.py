@@ -157,7 +157,7 @@ def test_rules_never_stringify_a_quantity(schema: dict[str, Any]) -> None:
         for path, node in nodes.items()
         if node.get("x-kubernetes-int-or-string")
     }
-    assert quantity_fields == {"size", "requests", "limits"}
+    assert quantity_fields == {"size", "requests", "limits", "divisor"}
     for rule in rules.RULES:
         for text in filter(None, (rule.rule, rule.message_expression)):
             for field in quantity_fields:
@@ -198,23 +198,26 @@ def test_quantities_are_int_or_string_with_the_quantity_pattern(schema: dict[str
         "spec.backend.resources.limits[*]",
         "spec.ollama.resources.requests[*]",
         "spec.ollama.resources.limits[*]",
+        "spec.backend.env[*].valueFrom.resourceFieldRef.divisor",
+        "spec.ollama.env[*].valueFrom.resourceFieldRef.divisor",
     }
     for path in quantities:
         node = dict(walk(schema))[path]
         assert re.match(node["pattern"], "500m")
         assert not re.match(node["pattern"], "2Gb")
+        # No quantity here may be negative, in either form; a volume size must be above 0.
+        assert not re.match(node["pattern"], "-1")
+        assert node["minimum"] == (1 if path.endswith("size") else 0)
+        assert bool(re.match(node["pattern"], "0")) == (not path.endswith("size"))
 
 
-def test_pass_through_objects_preserve_unknown_fields(schema: dict[str, Any]) -> None:
+def test_nothing_is_passed_through_unchecked(schema: dict[str, Any]) -> None:
+    """Tolerations, affinity and environment sources are typed in full: an unknown field in
+    them is refused at apply, not when the Deployment is written."""
     preserved = {
         path for path, node in walk(schema) if node.get("x-kubernetes-preserve-unknown-fields")
     }
-    assert preserved == {
-        "spec.backend.env[*].valueFrom",
-        "spec.ollama.env[*].valueFrom",
-        "spec.pod.tolerations[*]",
-        "spec.pod.affinity",
-    }
+    assert preserved == set()
 
 
 def test_defaults_enums_and_bounds_are_carried_over(schema: dict[str, Any]) -> None:

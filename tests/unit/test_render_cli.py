@@ -331,3 +331,77 @@ def test_the_operator_process_never_imports_the_cel_engine() -> None:
         "assert not [m for m in sys.modules if m.startswith('llmservice_testkit')], 'test kit'\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=120)
+
+
+# --- the children against Kubernetes' own schemas -----------------------------------------
+
+
+def _with_pod_field(monkeypatch: pytest.MonkeyPatch, name: str, value: Any) -> None:
+    """Builders that add ``name`` to the pod spec: what a builder bug would look like."""
+    build = render.build_children
+
+    def built(service: Any) -> list[dict[str, Any]]:
+        children = build(service)
+        children[0]["spec"]["template"]["spec"][name] = value
+        return children
+
+    monkeypatch.setattr(render, "build_children", built)
+
+
+def test_every_supported_version_is_checked() -> None:
+    from llmservice_operator.tools.render import upstream
+
+    versions = upstream.versions()
+    assert versions[0] == "1.29"
+    assert versions[-1] == support.KUBERNETES_VERSIONS[-1].rsplit(".", 1)[0]
+    assert len(versions) == int(versions[-1].split(".")[1]) - 29 + 1
+
+
+def test_a_child_the_upstream_schemas_refuse_is_reported_with_the_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _with_pod_field(monkeypatch, "terminationGracePeriodSeconds", "soon")
+    code, out, err = run("-", stdin=VALID)
+    assert (code, out) == (render.EXIT_INVALID, "")
+    assert err.splitlines() == [
+        "<stdin>: LLMService/chat: Deployment/chat: spec.template.spec."
+        "terminationGracePeriodSeconds: 'soon' is not of type 'integer', 'null' "
+        "(refused by the Kubernetes 1.29 to 1.37 schemas)"
+    ]
+
+
+def test_a_field_newer_than_the_oldest_version_is_refused_by_the_older_schemas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pod-level resources came with Kubernetes 1.32: older API servers would drop them."""
+    _with_pod_field(monkeypatch, "resources", {"limits": {"cpu": "2"}})
+    code, _, err = run("-", stdin=VALID)
+    assert code == render.EXIT_INVALID
+    assert "(refused by the Kubernetes 1.29 to 1.31 schemas)" in err
+    assert "Additional properties are not allowed ('resources' was unexpected)" in err
+    # checked against one version only, the newest, it passes
+    out, err_io = io.StringIO(), io.StringIO()
+    code = render.main(
+        "-", "yaml", None, "1.37", stdin=io.StringIO(VALID), stdout=out, stderr=err_io
+    )
+    assert (code, err_io.getvalue()) == (render.EXIT_OK, "")
+
+
+def test_an_unknown_kubernetes_version_is_a_usage_error() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = render.main("-", "yaml", None, "1.20", stdin=io.StringIO(VALID), stdout=out, stderr=err)
+    assert code == render.EXIT_NO_EXTRA
+    assert "--kubernetes-version 1.20: the schemas cover 1.29 to 1.37" in err.getvalue()
+
+
+def test_without_kubernetes_validate_it_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import llmservice_operator.tools.render as package
+
+    monkeypatch.setitem(sys.modules, "kubernetes_validate", None)
+    monkeypatch.delitem(sys.modules, "llmservice_operator.tools.render.upstream", False)
+    monkeypatch.delattr(package, "upstream", raising=False)
+    code, out, err = run(write(tmp_path, VALID))
+    assert (code, out) == (render.EXIT_NO_EXTRA, "")
+    assert "pip install 'llmservice-operator[render]'" in err

@@ -220,7 +220,11 @@ CASES = [
             backend={
                 "env": [
                     {"name": "OK", "value": "1"},
-                    {"name": "X", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "x"}}},
+                    {
+                        "name": "X",
+                        "value": "1",
+                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                    },
                 ]
             }
         ),
@@ -387,7 +391,7 @@ CASES = [
         "bad-quantity",
         spec(backend={"resources": {"requests": {"cpu": "2Gb", "memory": "1Gi"}}}),
         "spec.backend.resources.requests.cpu",
-        'must be a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi, not "2Gb"',
+        'must be a Kubernetes quantity of 0 or more, such as 500m, 1, 512Mi or 2Gi, not "2Gb"',
         by="schema",
     ),
     Case(
@@ -444,7 +448,7 @@ CASES = [
         "bad-gpu-resource-name",
         spec(gpu={"count": 1, "resourceName": "NVIDIA GPU"}),
         "spec.gpu.resourceName",
-        "must be a resource name such as nvidia.com/gpu",
+        "must be an extended resource name with a domain, such as nvidia.com/gpu",
         by="schema",
     ),
     Case(

@@ -105,6 +105,9 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]
         (values,) = node["patternProperties"].values()
         rest = {k: v for k, v in node.items() if k not in ("patternProperties", "propertyNames")}
         return _convert({**rest, "additionalProperties": values}, defs)
+    if "const" in node and "enum" not in node:
+        # A one-value Literal: a structural schema has no const, so it becomes an enum.
+        node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key.startswith("x-kubernetes-"):
@@ -429,7 +432,10 @@ def to_json_schema(
     """
     if node.get("x-kubernetes-int-or-string"):
         string = {k: node[k] for k in ("pattern", "maxLength", "minLength") if k in node}
-        out: dict[str, Any] = {"anyOf": [{"type": "integer"}, {"type": "string", **string}]}
+        integer = {k: node[k] for k in ("minimum", "maximum") if k in node}
+        out: dict[str, Any] = {
+            "anyOf": [{"type": "integer", **integer}, {"type": "string", **string}]
+        }
         if node.get("nullable"):
             out["anyOf"].append({"type": "null"})
     else:

@@ -48,11 +48,14 @@ DEFAULT_OLLAMA_IMAGE = "ollama/ollama:0.12.6"
 DEFAULT_BACKEND_IMAGE = "ghcr.io/llmservice-operator/llmservice-backend:0.1.0"
 OLLAMA_PORT = 11434
 
-# Kubernetes' own quantity grammar (resource.Quantity), so a bad "2Gb" is caught before the
-# API server rejects the Deployment.
-QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+# Kubernetes' quantity grammar (resource.Quantity) without its minus sign: every quantity
+# here is an amount of a resource or a size, which the API server refuses below zero, so a
+# bad "2Gb" or "-1" is refused at apply rather than when the Deployment is written.
+_QUANTITY_SUFFIX = r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?"
+QUANTITY_PATTERN = rf"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+)){_QUANTITY_SUFFIX}$"
+# The same above zero (a digit other than 0 somewhere before the suffix): a volume size.
+POSITIVE_QUANTITY_PATTERN = (
+    rf"^\+?(([0-9]*[1-9][0-9]*(\.[0-9]*)?)|(0*\.[0-9]*[1-9][0-9]*)){_QUANTITY_SUFFIX}$"
 )
 # Ollama model references: [host[:port]/][namespace/]model[:tag], e.g. "tinyllama",
 # "llama3.2:1b", "hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M".
@@ -62,10 +65,12 @@ MODEL_NAME_PATTERN = (
 )
 # Ollama's keep_alive: a Go duration ("5m", "1h30m", "-1s"), a number of seconds, or -1.
 KEEP_ALIVE_PATTERN = r"^-?(([0-9]+(\.[0-9]+)?)|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$"
-# An extended resource name such as nvidia.com/gpu or amd.com/gpu.
+# An extended resource name such as nvidia.com/gpu or amd.com/gpu: a domain, "/", a name.
+# Without a domain it would be a standard resource name, which the API server refuses for
+# anything but cpu, memory, ephemeral-storage and hugepages.
 RESOURCE_NAME_PATTERN = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 # DNS-1123 label / subdomain, for object names we reference.
 DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -93,7 +98,41 @@ LABEL_VALUE_MAX_LENGTH = 63
 # Most entries in each map of labels, annotations or node labels: bounds what the CEL rules
 # on their keys may cost the API server.
 MAX_MAP_ENTRIES = 32
+# The API server refuses an object whose annotations (keys and values, in bytes) exceed
+# 256 KiB. The operator adds its own to the pod template and the Service (a default
+# container, a spec hash): 1 KiB is kept for them.
+ANNOTATIONS_MAX_BYTES = 256 * 1024 - 1024
+# An image reference: [host[:port]/]path[:tag][@digest], the path in lowercase as
+# registries require. No whitespace anywhere: the API server refuses a pod whose image has
+# it at either end, and the kubelet cannot pull one with it inside.
+_IMAGE_HOST = (
+    r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?([.][A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*(:[0-9]+)?"
+)
+_IMAGE_PATH = r"[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = (
+    rf"^({_IMAGE_HOST}/)?{_IMAGE_PATH}(/{_IMAGE_PATH})*(:[A-Za-z0-9_][-A-Za-z0-9_.]{{0,127}})?"
+    r"(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+# A toleration key: a qualified name, or empty (which, with operator Exists, matches every
+# taint).
+TOLERATION_KEY_PATTERN = rf"^(({_DNS_PREFIX}/)?{_NAME_63})?$"
+# The pod fields an environment variable can read (the downward API for containers).
+FIELD_PATH_PATTERN = (
+    r"^(metadata[.](name|namespace|uid)|spec[.](nodeName|serviceAccountName)"
+    r"|status[.](hostIP|hostIPs|podIP|podIPs)"
+    rf"|metadata[.](labels|annotations)\['({_DNS_PREFIX}/)?{_NAME_63}'\])$"
+)
+# The container resources an environment variable can read.
+RESOURCE_FIELD_PATTERN = (
+    r"^(limits|requests)[.](cpu|memory|ephemeral-storage|hugepages-[A-Za-z0-9.]+)$"
+)
 KEY_PREFIX_ERROR = "key_prefix_too_long"
+# Measured on kube-apiserver 1.37 with kubectl 1.32: client-side `kubectl apply` drops null
+# fields from the object it sends (on create and on update alike), so the default returns.
+NULL_NEEDS_SERVER_SIDE = (
+    "a null reaches the API server with kubectl apply --server-side, kubectl create or "
+    "kubectl replace; client-side kubectl apply drops it and the default returns."
+)
 
 
 QUANTITY_FLOAT_ERROR = "quantity_float"
@@ -124,20 +163,30 @@ def _quantity_to_str(value: Any) -> Any:
     return value
 
 
-Quantity = Annotated[
-    str,
-    BeforeValidator(_quantity_to_str),
-    Field(
-        pattern=QUANTITY_PATTERN,
+def _quantity_field(pattern: str, minimum: int) -> Any:
+    """The constraints of an int-or-string quantity field: ``minimum`` bounds the integer
+    form, ``pattern`` the text form (the API server applies each to its own form)."""
+    return Field(
+        pattern=pattern,
         max_length=64,
         # pydantic drops the string constraints from a validator-wrapped type's JSON
         # schema; the CRD needs them.
         json_schema_extra={
             "x-kubernetes-int-or-string": True,
-            "pattern": QUANTITY_PATTERN,
+            "minimum": minimum,
+            "pattern": pattern,
             "maxLength": 64,
         },
-    ),
+    )
+
+
+# An amount of a resource: zero or more.
+Quantity = Annotated[
+    str, BeforeValidator(_quantity_to_str), _quantity_field(QUANTITY_PATTERN, minimum=0)
+]
+# A volume size: more than zero.
+PositiveQuantity = Annotated[
+    str, BeforeValidator(_quantity_to_str), _quantity_field(POSITIVE_QUANTITY_PATTERN, minimum=1)
 ]
 
 
@@ -168,10 +217,35 @@ LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=LABEL_
 # StorageClass): the API server refuses a pod or claim naming anything else.
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN_PATTERN)]
 
-# Objects passed through to Kubernetes untouched (tolerations, affinity, valueFrom, ...):
-# the API server validates them when the Deployment is written.
-KubeObject = Annotated[
-    dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+QualifiedNameField = Annotated[
+    str,
+    Field(pattern=QUALIFIED_NAME_PATTERN, max_length=QUALIFIED_NAME_MAX_LENGTH),
+    AfterValidator(_prefix_fits),
+]
+DNS1123Label = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL_PATTERN)]
+ImageReference = Annotated[str, Field(min_length=1, max_length=512, pattern=IMAGE_PATTERN)]
+AnnotationValue = Annotated[str, Field(max_length=ANNOTATIONS_MAX_BYTES)]
+
+
+ANNOTATIONS_SIZE_ERROR = "annotations_too_large"
+
+
+def _annotations_fit(annotations: dict[str, str]) -> dict[str, str]:
+    """The annotations' keys and values, in bytes, fit in what the API server allows."""
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise PydanticCustomError(
+            ANNOTATIONS_SIZE_ERROR,
+            f"the annotations take {size} bytes (keys and values); at most "
+            f"{ANNOTATIONS_MAX_BYTES} are allowed",
+        )
+    return annotations
+
+
+Annotations = Annotated[
+    dict[QualifiedName, AnnotationValue],
+    Field(max_length=MAX_MAP_ENTRIES),
+    AfterValidator(_annotations_fit),
 ]
 
 
@@ -234,12 +308,13 @@ class ModelStorage(_Model):
             "or one the operator creates (size)."
         ),
     )
-    size: Quantity | None = Field(
+    size: PositiveQuantity | None = Field(
         "10Gi",
         description=(
             "Size of the model volume: the EmptyDir size limit, or the size of the claim the "
             "operator creates for PersistentVolumeClaim storage. TinyLlama needs about 640Mi. "
-            "Set to null for an EmptyDir without a size limit (omitting it gives 10Gi)."
+            "Set to null for an EmptyDir without a size limit (omitting it gives 10Gi); "
+            f"{NULL_NEEDS_SERVER_SIDE}"
         ),
     )
     storage_class_name: ObjectName | None = Field(
@@ -330,7 +405,8 @@ class AutoscalingSpec(_Model):
         le=1000,
         description=(
             "Average CPU use across pods, in percent of the pods' CPU requests, that the "
-            "autoscaler aims for. Set to null to scale on memory only (omitting it gives 70)."
+            "autoscaler aims for. Set to null to scale on memory only (omitting it gives 70); "
+            f"{NULL_NEEDS_SERVER_SIDE}"
         ),
     )
     target_memory_utilization_percentage: int | None = Field(
@@ -343,7 +419,8 @@ class AutoscalingSpec(_Model):
             "-1), so this works as a load signal only when the memory requests are well above "
             "the loaded model's size (TinyLlama: about 1.1Gi, so 3Gi or more for Ollama); "
             "otherwise the target is met at idle and the autoscaler stays at maxReplicas. "
-            "Set to null to scale on CPU only (omitting it gives 80)."
+            "Set to null to scale on CPU only (omitting it gives 80); "
+            f"{NULL_NEEDS_SERVER_SIDE}"
         ),
     )
     scale_down_stabilization_seconds: int = Field(
@@ -378,6 +455,262 @@ class ResourceRequirements(_Model):
     )
 
 
+# --------------------------------------------------------------------------------------
+# Kubernetes types the pods take from the spec (environment sources, tolerations,
+# affinity), written out so that the CRD bounds them and the API server refuses a bad one
+# when the LLMService is applied, not later, when the operator writes the Deployment.
+# Each follows the Kubernetes type of the same name; the lists carry a maxItems so that the
+# CEL rules on them stay within the API server's cost budget.
+
+
+class ObjectFieldSelector(_Model):
+    """A field of the pod, as in a Kubernetes EnvVarSource's fieldRef."""
+
+    api_version: Literal["v1"] | None = Field(
+        None, description="Version of the pod schema the path is written in; only v1."
+    )
+    field_path: str = Field(
+        ...,
+        max_length=400,
+        pattern=FIELD_PATH_PATTERN,
+        description=(
+            "The pod field: metadata.name, metadata.namespace, metadata.uid, "
+            "metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, "
+            "spec.serviceAccountName, status.hostIP, status.hostIPs, status.podIP or "
+            "status.podIPs."
+        ),
+    )
+
+
+class ResourceFieldSelector(_Model):
+    """A container's resource request or limit, as in a Kubernetes EnvVarSource's
+    resourceFieldRef."""
+
+    container_name: Literal["backend", "ollama"] | None = Field(
+        None,
+        description=(
+            "The container whose resource is read: backend or ollama (the pod's only "
+            "containers); unset reads the variable's own container."
+        ),
+    )
+    resource: str = Field(
+        ...,
+        max_length=128,
+        pattern=RESOURCE_FIELD_PATTERN,
+        description=(
+            "limits.cpu, limits.memory, limits.ephemeral-storage, requests.cpu, "
+            "requests.memory, requests.ephemeral-storage, or limits/requests.hugepages-<size>."
+        ),
+    )
+    divisor: Quantity | None = Field(
+        None,
+        description=(
+            "Unit of the value: 1m or 1 for cpu; 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, "
+            "1Ti, 1Pi or 1Ei for the others. Unset is 1."
+        ),
+    )
+
+
+class KeySelector(_Model):
+    """A key of a ConfigMap or Secret in the LLMService's namespace."""
+
+    name: ObjectName = Field(..., description="Name of the ConfigMap or Secret.")
+    key: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="The key whose value the variable takes.",
+    )
+    optional: bool | None = Field(
+        None, description="Start the container even when the object or the key is missing."
+    )
+
+
+class EnvVarSource(_Model):
+    """Where a variable's value comes from: exactly one of the four sources."""
+
+    field_ref: ObjectFieldSelector | None = Field(None, description="A field of the pod.")
+    resource_field_ref: ResourceFieldSelector | None = Field(
+        None, description="A container's resource request or limit."
+    )
+    config_map_key_ref: KeySelector | None = Field(None, description="A key of a ConfigMap.")
+    secret_key_ref: KeySelector | None = Field(None, description="A key of a Secret.")
+
+
+TolerationKey = Annotated[
+    str,
+    Field(pattern=TOLERATION_KEY_PATTERN, max_length=QUALIFIED_NAME_MAX_LENGTH),
+    AfterValidator(_prefix_fits),
+]
+
+
+class Toleration(_Model):
+    """A pod toleration, as in a Kubernetes pod spec."""
+
+    key: TolerationKey | None = Field(
+        None,
+        description=(
+            "Taint key the toleration matches, a qualified name; empty matches every key, "
+            "and then operator must be Exists."
+        ),
+    )
+    operator: Literal["Exists", "Equal"] | None = Field(
+        None,
+        description="Equal (unset means Equal): the taint's value is value; Exists: any value.",
+    )
+    value: LabelValue | None = Field(
+        None, description="Taint value the toleration matches; empty with operator Exists."
+    )
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect the toleration matches; empty matches every effect."
+    )
+    toleration_seconds: int | None = Field(
+        None,
+        description=(
+            "How long a pod stays bound to a node tainted NoExecute; only with effect NoExecute."
+        ),
+    )
+
+
+class NodeSelectorRequirement(_Model):
+    """A condition on one node label."""
+
+    key: QualifiedNameField = Field(..., description="The node label's key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(
+        ...,
+        description=(
+            "In and NotIn take values; Exists and DoesNotExist take none; Gt and Lt take one "
+            "value, a whole number the label's value is compared with."
+        ),
+    )
+    values: list[LabelValue] | None = Field(None, max_length=64, description="The values.")
+
+
+class NodeFieldSelectorRequirement(_Model):
+    """A condition on a node field: its name, the only field Kubernetes allows here."""
+
+    key: Literal["metadata.name"] = Field(..., description="The node field; only metadata.name.")
+    operator: Literal["In", "NotIn"] = Field(..., description="In or NotIn.")
+    values: list[ObjectName] = Field(
+        ..., min_length=1, max_length=1, description="Exactly one node name."
+    )
+
+
+class NodeSelectorTerm(_Model):
+    """Node conditions that must all hold."""
+
+    match_expressions: list[NodeSelectorRequirement] | None = Field(
+        None, max_length=16, description="Conditions on node labels."
+    )
+    match_fields: list[NodeFieldSelectorRequirement] | None = Field(
+        None, max_length=4, description="Conditions on node fields."
+    )
+
+
+class NodeSelector(_Model):
+    """Terms of which at least one must hold."""
+
+    node_selector_terms: list[NodeSelectorTerm] = Field(
+        ..., min_length=1, max_length=8, description="The terms, at least one."
+    )
+
+
+class PreferredSchedulingTerm(_Model):
+    """A node term the scheduler prefers, with its weight."""
+
+    weight: int = Field(..., ge=1, le=100, description="Weight, 1 to 100.")
+    preference: NodeSelectorTerm = Field(..., description="The node term.")
+
+
+class NodeAffinity(_Model):
+    """Which nodes the pods may or should run on."""
+
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = Field(
+        None, description="Nodes the pods must run on."
+    )
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] | None = (
+        Field(None, max_length=8, description="Nodes the pods should run on.")
+    )
+
+
+class LabelSelectorRequirement(_Model):
+    """A condition on one pod or namespace label."""
+
+    key: QualifiedNameField = Field(..., description="The label's key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        ..., description="In and NotIn take values; Exists and DoesNotExist take none."
+    )
+    values: list[LabelValue] | None = Field(None, max_length=64, description="The values.")
+
+
+class LabelSelector(_Model):
+    """Labels that must match: all of matchLabels and of matchExpressions."""
+
+    match_labels: dict[QualifiedName, LabelValue] | None = Field(
+        None, max_length=MAX_MAP_ENTRIES, description="Labels by key and value; at most 32."
+    )
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        None, max_length=16, description="Conditions on labels."
+    )
+
+
+class PodAffinityTerm(_Model):
+    """Pods (selected by labels, in some namespaces) to run near or away from, per
+    topology domain."""
+
+    label_selector: LabelSelector | None = Field(None, description="The pods.")
+    namespace_selector: LabelSelector | None = Field(
+        None, description="The namespaces of the pods; unset with namespaces unset: our own."
+    )
+    namespaces: list[DNS1123Label] | None = Field(
+        None, max_length=32, description="The namespaces of the pods, by name."
+    )
+    topology_key: QualifiedNameField = Field(
+        ...,
+        min_length=1,
+        description="Node label whose value is the domain (kubernetes.io/hostname, a zone).",
+    )
+    match_label_keys: list[QualifiedNameField] | None = Field(
+        None,
+        max_length=16,
+        description="Pod label keys whose values must equal the new pod's; needs labelSelector.",
+    )
+    mismatch_label_keys: list[QualifiedNameField] | None = Field(
+        None,
+        max_length=16,
+        description=(
+            "Pod label keys whose values must differ from the new pod's; needs labelSelector."
+        ),
+    )
+
+
+class WeightedPodAffinityTerm(_Model):
+    """A pod affinity term the scheduler prefers, with its weight."""
+
+    weight: int = Field(..., ge=1, le=100, description="Weight, 1 to 100.")
+    pod_affinity_term: PodAffinityTerm = Field(..., description="The term.")
+
+
+class PodAffinity(_Model):
+    """Pods to run near (podAffinity) or away from (podAntiAffinity)."""
+
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] | None = Field(
+        None, max_length=8, description="Terms that must hold."
+    )
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] | None = (
+        Field(None, max_length=8, description="Terms that should hold.")
+    )
+
+
+class Affinity(_Model):
+    """Pod affinity rules, as in a Kubernetes pod spec."""
+
+    node_affinity: NodeAffinity | None = Field(None, description="Nodes to run on.")
+    pod_affinity: PodAffinity | None = Field(None, description="Pods to run near.")
+    pod_anti_affinity: PodAffinity | None = Field(None, description="Pods to run away from.")
+
+
 class EnvVar(_Model):
     """An environment variable, as in a Kubernetes container spec."""
 
@@ -389,11 +722,11 @@ class EnvVar(_Model):
         description="Variable name.",
     )
     value: str | None = Field(None, description="Literal value.")
-    value_from: KubeObject | None = Field(
+    value_from: EnvVarSource | None = Field(
         None,
         description=(
-            "Source of the value (secretKeyRef, configMapKeyRef, fieldRef, "
-            "resourceFieldRef), as in a Kubernetes EnvVar."
+            "Source of the value: exactly one of secretKeyRef, configMapKeyRef, fieldRef and "
+            "resourceFieldRef, as in a Kubernetes EnvVar."
         ),
     )
 
@@ -471,10 +804,9 @@ class BackendTimeouts(_Model):
 class BackendSpec(_Model):
     """The chat backend container: the API and chat page users reach."""
 
-    image: str = Field(
+    image: ImageReference = Field(
         DEFAULT_BACKEND_IMAGE,
-        min_length=1,
-        description="Backend container image.",
+        description="Backend container image, as [host[:port]/]path[:tag][@digest].",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Kubernetes image pull policy of the backend container."
@@ -535,10 +867,11 @@ class BackendSpec(_Model):
 class OllamaSpec(_Model):
     """The Ollama sidecar container that serves the model."""
 
-    image: str = Field(
+    image: ImageReference = Field(
         DEFAULT_OLLAMA_IMAGE,
-        min_length=1,
-        description="Ollama container image; pinned by default.",
+        description=(
+            "Ollama container image, as [host[:port]/]path[:tag][@digest]; pinned by default."
+        ),
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Kubernetes image pull policy of the Ollama container."
@@ -579,11 +912,11 @@ class ServiceSpec(_Model):
             "pick one."
         ),
     )
-    annotations: dict[QualifiedName, str] = Field(
+    annotations: Annotations = Field(
         default_factory=dict,
-        max_length=MAX_MAP_ENTRIES,
         description=(
-            "Annotations on the Service (load balancer settings, for instance); at most 32."
+            "Annotations on the Service (load balancer settings, for instance); at most 32, "
+            f"of at most {ANNOTATIONS_MAX_BYTES} bytes in all (keys and values)."
         ),
     )
 
@@ -608,10 +941,12 @@ class PodOptions(_Model):
         max_length=MAX_MAP_ENTRIES,
         description="Node labels the pods must be scheduled on; at most 32.",
     )
-    tolerations: list[KubeObject] = Field(
-        default_factory=list, description="Pod tolerations, as in a Kubernetes pod spec."
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Pod tolerations, as in a Kubernetes pod spec; at most 32.",
     )
-    affinity: KubeObject | None = Field(
+    affinity: Affinity | None = Field(
         None, description="Pod affinity rules, as in a Kubernetes pod spec."
     )
     runtime_class_name: ObjectName | None = Field(
@@ -632,10 +967,12 @@ class PodOptions(_Model):
             "Extra pod labels; at most 32. The operator's own app.kubernetes.io labels win."
         ),
     )
-    annotations: dict[QualifiedName, str] = Field(
+    annotations: Annotations = Field(
         default_factory=dict,
-        max_length=MAX_MAP_ENTRIES,
-        description="Extra pod annotations; at most 32.",
+        description=(
+            "Extra pod annotations; at most 32, of at most "
+            f"{ANNOTATIONS_MAX_BYTES} bytes in all (keys and values)."
+        ),
     )
     termination_grace_period_seconds: int = Field(
         120,

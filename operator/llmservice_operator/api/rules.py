@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from llmservice_operator.api.models import (
+    ANNOTATIONS_MAX_BYTES,
     CONTAINER_RESOURCE_NAME_PATTERN,
     DNS1035_LABEL_PATTERN,
     KEY_PREFIX_MAX_LENGTH,
@@ -136,35 +137,280 @@ RESOURCE_NAME_MEANING: Final = (
 PREFIX_TOO_LONG: Final = f"the prefix before / must be at most {KEY_PREFIX_MAX_LENGTH} characters"
 
 
+def _slug(node: str) -> str:
+    """A rule-name fragment for a schema path: ``pod-affinity-...-matchLabels``."""
+    return node.removeprefix("spec.").replace("[*]", "").replace(".", "-")
+
+
 def _keys(node: str, pattern: str, meaning: str) -> tuple[Rule, Rule]:
     """The keys of the map at ``node`` match ``pattern`` and have a short enough prefix.
 
     A structural schema cannot constrain map keys, so CEL does. The map has maxProperties
-    and the rule never touches its values, which keeps the estimated cost small.
+    and the rule never touches its values, which keeps the estimated cost small. Inside
+    lists (``[*]`` in ``node``) the message names the field but not the key: a
+    ``messageExpression`` with a ``filter`` there would multiply its cost by every list's
+    length.
     """
     shape = f"k.size() <= {QUALIFIED_NAME_MAX_LENGTH} && k.matches('{pattern}')"
     prefix = f"k.indexOf('/') <= {KEY_PREFIX_MAX_LENGTH}"
-    slug = node.removeprefix("spec.").replace(".", "-")
+    in_list = "[*]" in node
     return (
         Rule(
-            name=f"{slug}-keys",
+            name=f"{_slug(node)}-keys",
             node=node,
             rule=f"self.all(k, {shape})",
             message=f"every key of {node} must be {meaning}",
-            message_expression=(
-                f"'{node} key \"' + self.filter(k, !({shape}))[0] + '\" must be {meaning}'"
-            ),
+            message_expression=None
+            if in_list
+            else f"'{node} key \"' + self.filter(k, !({shape}))[0] + '\" must be {meaning}'",
         ),
         Rule(
-            name=f"{slug}-key-prefixes",
+            name=f"{_slug(node)}-key-prefixes",
             node=node,
             rule=f"self.all(k, {prefix})",
             message=f"a key of {node}: {PREFIX_TOO_LONG}",
-            message_expression=(
-                f"'{node} key \"' + self.filter(k, !({prefix}))[0] + '\": {PREFIX_TOO_LONG}'"
-            ),
+            message_expression=None
+            if in_list
+            else f"'{node} key \"' + self.filter(k, !({prefix}))[0] + '\": {PREFIX_TOO_LONG}'",
         ),
     )
+
+
+def _container_resource_rules(container: str) -> tuple[Rule, ...]:
+    """What the API server requires of one container's requests and limits beyond each
+    value: limits at least the requests (cpu, memory, ephemeral-storage, each by name), a
+    limit for every resource that cannot be overcommitted (hugepages, extended resources),
+    and cpu or memory beside hugepages. Whole-unit and equal-to-limit values of extended
+    resources and hugepages are checked by ``childchecks`` instead: they need quantities
+    parsed in a loop, which the cost budget does not allow."""
+    node = f"spec.{container}.resources"
+    overcommitted = "k in ['cpu', 'memory', 'ephemeral-storage'] || k.contains('kubernetes.io/')"
+    hugepages = (
+        "self.requests.exists(k, k.startsWith('hugepages-')) "
+        "|| self.limits.exists(k, k.startsWith('hugepages-'))"
+    )
+    cpu_or_memory = (
+        "'cpu' in self.requests || 'memory' in self.requests "
+        "|| 'cpu' in self.limits || 'memory' in self.limits"
+    )
+    return (
+        _limit_covers_request(container, "cpu"),
+        _limit_covers_request(container, "memory"),
+        _limit_covers_request(container, "ephemeral-storage"),
+        Rule(
+            name=f"{container}-limit-for-every-fixed-resource",
+            node=node,
+            rule=f"self.requests.all(k, {overcommitted} || k in self.limits)",
+            message=(
+                f"{node}.limits must name every hugepages or extended resource that "
+                f"{node}.requests names, with the same amount: such resources cannot be "
+                "overcommitted"
+            ),
+            field_path=".limits",
+            reason=FIELD_VALUE_REQUIRED,
+        ),
+        Rule(
+            name=f"{container}-hugepages-need-cpu-or-memory",
+            node=node,
+            rule=f"!({hugepages}) || {cpu_or_memory}",
+            message=f"{node}: hugepages need a cpu or memory request or limit beside them",
+            reason=FIELD_VALUE_FORBIDDEN,
+        ),
+    )
+
+
+def _annotations_size(node: str) -> Rule:
+    """Keys and values within the API server's limit on an object's annotations, counted
+    in bytes as it counts them. The values have a maxLength, which bounds the cost of
+    ``bytes()``."""
+    return Rule(
+        name=f"{_slug(node)}-size",
+        node=node,
+        rule=(
+            f"self.map(k, bytes(k).size() + bytes(self[k]).size()).sum() <= {ANNOTATIONS_MAX_BYTES}"
+        ),
+        message=(
+            f"{node} must take at most {ANNOTATIONS_MAX_BYTES} bytes in all (keys and values): "
+            "the API server refuses more than 256 KiB, and the operator adds its own"
+        ),
+        reason=FIELD_VALUE_INVALID,
+    )
+
+
+def _value_from(container: str) -> Rule:
+    sources = ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
+    count = " + ".join(f"(has(self.{source}) ? 1 : 0)" for source in sources)
+    return Rule(
+        name=f"{container}-env-value-from-one-source",
+        node=f"spec.{container}.env[*].valueFrom",
+        rule=f"{count} == 1",
+        message=(
+            f"spec.{container}.env[*].valueFrom must name exactly one of fieldRef, "
+            "resourceFieldRef, configMapKeyRef and secretKeyRef"
+        ),
+    )
+
+
+_SPLIT_PREFIX = f"indexOf('/') <= {KEY_PREFIX_MAX_LENGTH}"
+
+
+def _selector_requirement(node: str, *, numeric: bool) -> tuple[Rule, ...]:
+    """The values a label (or node) selector requirement at ``node`` must have for its
+    operator, and its key's prefix length; ``numeric`` adds Gt and Lt (node selectors)."""
+    rules = [
+        Rule(
+            name=f"{_slug(node)}-values-for-in",
+            node=node,
+            rule=(
+                "!(self.operator in ['In', 'NotIn']) "
+                "|| (has(self.values) && self.values.size() > 0)"
+            ),
+            message=f"{node}.values must be given when operator is In or NotIn",
+            field_path=".values",
+            reason=FIELD_VALUE_REQUIRED,
+        ),
+        Rule(
+            name=f"{_slug(node)}-no-values-for-exists",
+            node=node,
+            rule=(
+                "!(self.operator in ['Exists', 'DoesNotExist']) "
+                "|| !has(self.values) || self.values.size() == 0"
+            ),
+            message=f"{node}.values must be empty when operator is Exists or DoesNotExist",
+            field_path=".values",
+            reason=FIELD_VALUE_FORBIDDEN,
+        ),
+        Rule(
+            name=f"{_slug(node)}-key-prefix",
+            node=node,
+            rule=f"self.key.{_SPLIT_PREFIX}",
+            message=f"{node}.key: {PREFIX_TOO_LONG}",
+            field_path=".key",
+        ),
+    ]
+    if numeric:
+        rules.append(
+            Rule(
+                name=f"{_slug(node)}-one-number-for-gt",
+                node=node,
+                rule=(
+                    "!(self.operator in ['Gt', 'Lt']) || (has(self.values) "
+                    "&& self.values.size() == 1 && self.values[0].matches('^[0-9]+$'))"
+                ),
+                message=(
+                    f"{node}.values must be a single whole number when operator is Gt or Lt "
+                    "(the node label's value is compared with it)"
+                ),
+                field_path=".values",
+            )
+        )
+    return tuple(rules)
+
+
+def _pod_affinity_term(node: str) -> tuple[Rule, ...]:
+    """A pod affinity term at ``node``: its selectors, and matchLabelKeys and
+    mismatchLabelKeys, which need a labelSelector and must not share a key."""
+    match, mismatch = "self.matchLabelKeys", "self.mismatchLabelKeys"
+    none = "(!has({0}) || {0}.size() == 0)"
+    rules: list[Rule] = [
+        Rule(
+            name=f"{_slug(node)}-label-keys-need-a-selector",
+            node=node,
+            rule=f"has(self.labelSelector) || ({none.format(match)} && {none.format(mismatch)})",
+            message=f"{node}.matchLabelKeys and mismatchLabelKeys need a labelSelector",
+            field_path=".labelSelector",
+            reason=FIELD_VALUE_REQUIRED,
+        ),
+        Rule(
+            name=f"{_slug(node)}-label-keys-disjoint",
+            node=node,
+            rule=f"!has({match}) || !has({mismatch}) || !{match}.exists(k, k in {mismatch})",
+            message=f"{node}: a key must not be in both matchLabelKeys and mismatchLabelKeys",
+            field_path=".mismatchLabelKeys",
+        ),
+        Rule(
+            name=f"{_slug(node)}-key-prefixes",
+            node=node,
+            rule=(
+                f"self.topologyKey.{_SPLIT_PREFIX} "
+                f"&& (!has({match}) || {match}.all(k, k.{_SPLIT_PREFIX})) "
+                f"&& (!has({mismatch}) || {mismatch}.all(k, k.{_SPLIT_PREFIX}))"
+            ),
+            message=(
+                f"{node}.topologyKey, matchLabelKeys and mismatchLabelKeys: {PREFIX_TOO_LONG}"
+            ),
+        ),
+    ]
+    for selector in ("labelSelector", "namespaceSelector"):
+        rules.extend(_selector_requirement(f"{node}.{selector}.matchExpressions[*]", numeric=False))
+        rules.extend(
+            _keys(f"{node}.{selector}.matchLabels", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING)
+        )
+    return tuple(rules)
+
+
+def _affinity_rules() -> tuple[Rule, ...]:
+    """Every rule of spec.pod.affinity, at each place its Kubernetes types appear."""
+    node_affinity = "spec.pod.affinity.nodeAffinity"
+    rules: list[Rule] = []
+    for terms in (
+        f"{node_affinity}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[*]",
+        f"{node_affinity}.preferredDuringSchedulingIgnoredDuringExecution[*].preference",
+    ):
+        rules.extend(_selector_requirement(f"{terms}.matchExpressions[*]", numeric=True))
+    for kind in ("podAffinity", "podAntiAffinity"):
+        base = f"spec.pod.affinity.{kind}"
+        rules.extend(
+            _pod_affinity_term(f"{base}.requiredDuringSchedulingIgnoredDuringExecution[*]")
+        )
+        rules.extend(
+            _pod_affinity_term(
+                f"{base}.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm"
+            )
+        )
+    return tuple(rules)
+
+
+_TOLERATIONS: Final = "spec.pod.tolerations[*]"
+_TOLERATION_RULES: Final = (
+    Rule(
+        name="toleration-empty-key-needs-exists",
+        node=_TOLERATIONS,
+        rule=(
+            "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')"
+        ),
+        message=(
+            "spec.pod.tolerations[*].operator must be Exists when key is empty (a toleration "
+            "of every taint); unset, operator means Equal"
+        ),
+        field_path=".operator",
+    ),
+    Rule(
+        name="toleration-exists-takes-no-value",
+        node=_TOLERATIONS,
+        rule=(
+            "!has(self.operator) || self.operator != 'Exists' "
+            "|| !has(self.value) || self.value == ''"
+        ),
+        message="spec.pod.tolerations[*].value must be empty when operator is Exists",
+        field_path=".value",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="toleration-seconds-need-no-execute",
+        node=_TOLERATIONS,
+        rule="!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        message="spec.pod.tolerations[*].effect must be NoExecute when tolerationSeconds is set",
+        field_path=".effect",
+    ),
+    Rule(
+        name="toleration-key-prefix",
+        node=_TOLERATIONS,
+        rule=f"!has(self.key) || self.key.{_SPLIT_PREFIX}",
+        message=f"spec.pod.tolerations[*].key: {PREFIX_TOO_LONG}",
+        field_path=".key",
+    ),
+)
 
 
 _RWX = "ReadWriteMany"
@@ -318,10 +564,8 @@ RULES: Final[tuple[Rule, ...]] = (
     _request_for_target("ollama", "cpu", "targetCPUUtilizationPercentage"),
     _request_for_target("backend", "memory", "targetMemoryUtilizationPercentage"),
     _request_for_target("ollama", "memory", "targetMemoryUtilizationPercentage"),
-    _limit_covers_request("backend", "cpu"),
-    _limit_covers_request("backend", "memory"),
-    _limit_covers_request("ollama", "cpu"),
-    _limit_covers_request("ollama", "memory"),
+    *_container_resource_rules("backend"),
+    *_container_resource_rules("ollama"),
     Rule(
         name="gpu-resource-not-set-twice",
         node="spec",
@@ -339,8 +583,10 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
     *_keys("spec.pod.labels", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
     *_keys("spec.pod.annotations", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    _annotations_size("spec.pod.annotations"),
     *_keys("spec.pod.nodeSelector", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
     *_keys("spec.service.annotations", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    _annotations_size("spec.service.annotations"),
     *_keys(
         "spec.backend.resources.requests", CONTAINER_RESOURCE_NAME_PATTERN, RESOURCE_NAME_MEANING
     ),
@@ -385,6 +631,10 @@ RULES: Final[tuple[Rule, ...]] = (
         field_path=".valueFrom",
         reason=FIELD_VALUE_FORBIDDEN,
     ),
+    _value_from("backend"),
+    _value_from("ollama"),
+    *_TOLERATION_RULES,
+    *_affinity_rules(),
 )
 
 

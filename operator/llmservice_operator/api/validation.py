@@ -23,7 +23,13 @@ from pydantic_core import ErrorDetails
 from llmservice_operator.api import models, rules
 from llmservice_operator.api.models import LLMService
 
-__all__ = ["FieldError", "InvalidLLMServiceError", "parse_llmservice"]
+__all__ = [
+    "FieldError",
+    "InvalidLLMServiceError",
+    "as_api_numbers",
+    "field_path",
+    "parse_llmservice",
+]
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,35 @@ class InvalidLLMServiceError(ValueError):
 
 # What each pattern in the models means, for messages a user can act on.
 _PATTERN_MEANING: Final[Mapping[str, str]] = {
-    models.QUANTITY_PATTERN: "must be a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi",
+    models.QUANTITY_PATTERN: (
+        "must be a Kubernetes quantity of 0 or more, such as 500m, 1, 512Mi or 2Gi"
+    ),
+    models.POSITIVE_QUANTITY_PATTERN: (
+        "must be a Kubernetes quantity above 0, such as 512Mi, 10Gi or 1"
+    ),
+    models.IMAGE_PATTERN: (
+        "must be an image reference such as ollama/ollama:0.12.6 or "
+        "registry.example:5000/team/app@sha256:<digest>: [host[:port]/]path[:tag][@digest], "
+        "the path in lowercase, no spaces"
+    ),
+    models.TOLERATION_KEY_PATTERN: f"must be empty or {rules.QUALIFIED_NAME_MEANING}",
+    models.FIELD_PATH_PATTERN: (
+        "must be a pod field a variable can read: metadata.name, metadata.namespace, "
+        "metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], "
+        "spec.nodeName, spec.serviceAccountName, status.hostIP, status.hostIPs, "
+        "status.podIP or status.podIPs"
+    ),
+    models.RESOURCE_FIELD_PATTERN: (
+        "must be limits.<resource> or requests.<resource>, the resource cpu, memory, "
+        "ephemeral-storage or hugepages-<size>"
+    ),
     models.MODEL_NAME_PATTERN: (
         "must be an Ollama model reference such as tinyllama, llama3.2:1b or hf.co/owner/repo:quant"
     ),
     models.KEEP_ALIVE_PATTERN: "must be a duration such as 5m or 1h30m, a number of seconds, or -1",
-    models.RESOURCE_NAME_PATTERN: "must be a resource name such as nvidia.com/gpu",
+    models.RESOURCE_NAME_PATTERN: (
+        "must be an extended resource name with a domain, such as nvidia.com/gpu"
+    ),
     models.DNS1123_SUBDOMAIN_PATTERN: (
         "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and "
         "ending with a letter or digit"
@@ -101,7 +130,7 @@ _TYPE_WORDS: Final[Mapping[str, str]] = {
 _PLAIN_KEY: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _path(loc: Sequence[int | str]) -> str:
+def field_path(loc: Sequence[int | str]) -> str:
     """pydantic's loc as a YAML path: ``spec.backend.env[0].name``, ``requests[nvidia.com/gpu]``."""
     path = ""
     for part in loc:
@@ -123,8 +152,10 @@ def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
     value = error.get("input")
-    if kind == models.QUANTITY_FLOAT_ERROR:
+    if kind in (models.QUANTITY_FLOAT_ERROR, models.ANNOTATIONS_SIZE_ERROR):
         return error["msg"]
+    if kind == models.KEY_PREFIX_ERROR:
+        return f"{error['msg']}, not {_shown(value)}"
     if kind == "extra_forbidden":
         return "unknown field (fields are camelCase, as in the CRD; see kubectl explain llmservice)"
     if kind == "missing":
@@ -163,9 +194,9 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
             reason = "FieldValueForbidden"
         if loc and loc[-1] == _KEY_LOC and len(loc) >= 2:
             # A bad map key: reported at the map, as the CRD's key rules do.
-            errors.append(FieldError(_path(loc[:-2]), _key_message(error), reason))
+            errors.append(FieldError(field_path(loc[:-2]), _key_message(error), reason))
             continue
-        errors.append(FieldError(_path(loc), _message(error), reason))
+        errors.append(FieldError(field_path(loc), _message(error), reason))
     return errors
 
 
@@ -210,19 +241,28 @@ def _check_type(obj: Mapping[str, Any]) -> list[FieldError]:
     return errors
 
 
-def integral_floats_as_ints(value: Any) -> Any:
-    """``value`` with every float that holds a whole number (``2.0``) as an int.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-    JSON has a single number type and the API server takes ``2.0`` where an integer is
-    due; a YAML file can say ``replicas: 2.0`` and ``kubectl apply`` it. Other floats stay
-    floats, to be rejected where an integer or a quantity string is due.
+
+def as_api_numbers(value: Any) -> Any:
+    """``value`` with its numbers as the API server reads them from JSON.
+
+    JSON has a single number type, and the API server reads a number as an integer when
+    its text is one that fits in 64 bits: a whole float (``replicas: 2.0``, ``1e3``) is an
+    integer there, as kubectl writes it without a fraction, while ``1e21`` (written in
+    exponent form) and any integer beyond 64 bits are floats, refused where an integer or
+    a quantity is due. Other floats stay floats.
     """
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer() and _INT64_MIN <= value <= _INT64_MAX:
         return int(value)
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        return float(value)
     if isinstance(value, Mapping):
-        return {key: integral_floats_as_ints(item) for key, item in value.items()}
+        return {key: as_api_numbers(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [integral_floats_as_ints(item) for item in value]
+        return [as_api_numbers(item) for item in value]
     return value
 
 
@@ -241,7 +281,7 @@ def parse_llmservice(obj: Mapping[str, Any]) -> LLMService:
     errors = _check_type(obj)
     if errors:
         raise InvalidLLMServiceError(errors)
-    document = {k: integral_floats_as_ints(v) for k, v in obj.items() if k != "status"}
+    document = {k: as_api_numbers(v) for k, v in obj.items() if k != "status"}
     try:
         # strict: the API server takes no "2" for an integer nor "true" for a boolean.
         service = LLMService.model_validate(document, strict=True)

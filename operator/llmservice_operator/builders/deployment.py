@@ -352,9 +352,9 @@ def build_pod_template(service: LLMService) -> dict[str, Any]:
     if pod.node_selector:
         spec["nodeSelector"] = dict(pod.node_selector)
     if pod.tolerations:
-        spec["tolerations"] = [dict(t) for t in pod.tolerations]
+        spec["tolerations"] = [t.to_api() for t in pod.tolerations]
     if pod.affinity is not None:
-        spec["affinity"] = dict(pod.affinity)
+        spec["affinity"] = pod.affinity.to_api()
     if pod.runtime_class_name is not None:
         spec["runtimeClassName"] = pod.runtime_class_name
     if pod.priority_class_name is not None:

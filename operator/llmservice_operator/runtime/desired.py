@@ -4,7 +4,11 @@ generation, and its children built from it when asked for.
 The API server enforced the CRD (schema and CEL rules) when the LLMService was written, so
 the spec is read through the models only
 (:func:`~llmservice_operator.api.validation.parse_llmservice`); what they still refuse (say,
-a CRD installed without its rules) is reported as InvalidSpec. The children are built again
+a CRD installed without its rules) is reported as InvalidSpec. So is what the API server
+would refuse in the children but the CRD cannot check within its cost budget
+(:mod:`~llmservice_operator.api.childchecks`: whole units of extended resources, requests
+equal to limits, ...): found here, it is named on the LLMService's own field, and no child
+is written. The children are built again
 on each use: a fraction of a millisecond, where keeping them would cost some 10 KB per
 LLMService.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from llmservice_operator.api.childchecks import check_children
 from llmservice_operator.api.models import LLMService
 from llmservice_operator.api.validation import InvalidLLMServiceError, parse_llmservice
 from llmservice_operator.builders import build_children
@@ -83,7 +88,7 @@ class DesiredStates:
             return known
         body = {k: svc[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in svc}
         try:
-            desired = Desired(uid, generation, parse_llmservice(body), None)
+            desired = Desired(uid, generation, check_children(parse_llmservice(body)), None)
         except InvalidLLMServiceError as exc:
             message = "; ".join(str(e) for e in exc.errors[:MESSAGE_ERRORS])
             desired = Desired(uid, generation, None, message or "the spec is invalid")

@@ -46,6 +46,7 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError
 
+from llmservice_operator.api import quantity as quantities
 from llmservice_operator.api.validation import FieldError
 
 __all__ = [
@@ -73,25 +74,8 @@ class CELRuleError(ValueError):
 
 # --------------------------------------------------------------------------------------
 # Kubernetes' quantity library (k8s.io/apiserver/pkg/cel/library/quantity.go), written from
-# its documented behaviour: quantity("1Gi"), isQuantity(s) and methods on the result.
-
-_QUANTITY_RE: Final = re.compile(
-    r"^(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
-)
-_BINARY: Final = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
-_DECIMAL: Final = {
-    "n": -9,
-    "u": -6,
-    "m": -3,
-    "": 0,
-    "k": 3,
-    "M": 6,
-    "G": 9,
-    "T": 12,
-    "P": 15,
-    "E": 18,
-}
+# its documented behaviour: quantity("1Gi"), isQuantity(s) and methods on the result. The
+# arithmetic is llmservice_operator.api.quantity's, which the operator shares.
 
 
 class Quantity:
@@ -100,19 +84,8 @@ class Quantity:
     __slots__ = ("text", "value")
 
     def __init__(self, text: str) -> None:
-        match = _QUANTITY_RE.match(text)
-        if match is None:
-            raise ValueError(f"invalid quantity {text!r}")
-        number = Fraction(match["num"])
-        suffix = match["suffix"] or ""
-        if suffix in _BINARY:
-            number *= 1024 ** _BINARY[suffix]
-        elif suffix in _DECIMAL:
-            number *= Fraction(10) ** _DECIMAL[suffix]
-        else:  # exponent
-            number *= Fraction(10) ** int(suffix[1:])
         self.text = text
-        self.value = number
+        self.value = quantities.value(text)
 
     @classmethod
     def of(cls, value: Fraction) -> Quantity:
@@ -138,7 +111,7 @@ def _quantity(text: Any) -> Quantity:
 
 
 def _is_quantity(text: Any) -> celtypes.BoolType:
-    return celtypes.BoolType(isinstance(text, str) and _QUANTITY_RE.match(text) is not None)
+    return celtypes.BoolType(isinstance(text, str) and quantities.is_quantity(text))
 
 
 def _as_quantity(value: Any) -> Quantity:

@@ -2,10 +2,14 @@
 
 For GitOps review and diffs: the same builders the operator runs, without a cluster. Every
 document is validated as the API server would (:mod:`.validation`: the models, then the
-CRD's CEL rules) and built before anything is written, so a bad file prints errors only
-(one line per problem, naming the file, the object and the field) and never half of the
-output. The CEL rules need the ``render`` extra (cel-python); without it the command says
-how to install it rather than validate less than it promises.
+CRD's CEL rules), then as the API server would validate its children: the checks the CRD
+cannot afford (:mod:`llmservice_operator.api.childchecks`, on the LLMService's fields), and
+the built children against Kubernetes' own schemas of every supported version
+(:mod:`.upstream`). Everything is checked before anything is written, so a bad file prints
+errors only (one line per problem, naming the file, the object and the field) and never
+half of the output. The CEL rules and the schemas need the ``render`` extra (cel-python,
+kubernetes-validate); without it the command says how to install it rather than validate
+less than it promises.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from llmservice_operator.api.childchecks import check_children
 from llmservice_operator.api.models import KIND, LLMService
 from llmservice_operator.api.validation import InvalidLLMServiceError
 from llmservice_operator.builders import build_children
@@ -25,13 +30,16 @@ from llmservice_operator.tools import useryaml
 DEFAULT_NAMESPACE = "default"
 EXIT_OK, EXIT_INVALID, EXIT_NO_EXTRA = 0, 1, 2
 NEEDS_EXTRA = (
-    "llmservice-operator render: the CRD's CEL rules need cel-python, the optional 'render' "
-    "extra: pip install 'llmservice-operator[render]'"
+    "llmservice-operator render: the CRD's CEL rules and Kubernetes' schemas need cel-python "
+    "and kubernetes-validate, the optional 'render' extra: "
+    "pip install 'llmservice-operator[render]'"
 )
+_EXTRA_MODULES = ("celpy", "lark", "kubernetes_validate", "jsonschema", "referencing")
 
 
 class MissingExtraError(Exception):
-    """cel-python is not installed: render cannot check what the API server checks."""
+    """The ``render`` extra is not installed: render cannot check what the API server
+    checks."""
 
 
 @dataclass(frozen=True)
@@ -58,17 +66,17 @@ class RenderError(Exception):
 def validate(document: dict[str, Any], where: str) -> LLMService:
     """The document as a validated LLMService, or :class:`RenderError` naming each field.
 
-    The API server's checks (fields, then the CRD's CEL rules), so a file that renders
-    here is one the API server accepts.
+    The API server's checks (fields, then the CRD's CEL rules), then what it would refuse
+    in the children but the CRD cannot check (:func:`check_children`).
     """
     try:
         from llmservice_operator.tools.render.validation import validate_llmservice
     except ModuleNotFoundError as missing:
-        if missing.name not in ("celpy", "lark"):
+        if missing.name not in _EXTRA_MODULES:
             raise
         raise MissingExtraError(NEEDS_EXTRA) from None
     try:
-        return validate_llmservice(document)
+        return check_children(validate_llmservice(document))
     except InvalidLLMServiceError as error:
         raise RenderError(
             [Problem(where, e.path or "(document)", e.message) for e in error.errors]
@@ -99,11 +107,48 @@ def load_documents(text: str) -> list[Any]:
     return [doc for doc in documents if doc is not None]
 
 
-def render_documents(documents: list[Any], namespace: str | None) -> list[dict[str, Any]]:
-    """Validate every document, then build the children of all of them.
+def check_upstream(
+    service: LLMService, children: list[dict[str, Any]], kubernetes: str | None
+) -> list[Problem]:
+    """The children against Kubernetes' own schemas (every supported version, or only
+    ``kubernetes``), as problems of the LLMService they come from."""
+    try:
+        from llmservice_operator.tools.render import upstream
+    except ModuleNotFoundError as missing:
+        if missing.name not in _EXTRA_MODULES:
+            raise
+        raise MissingExtraError(NEEDS_EXTRA) from None
+    where = f"{KIND}/{service.metadata.name}"
+    return [
+        Problem(
+            where,
+            error.child,
+            f"{error.path or '(object)'}: {error.message} "
+            f"(refused by the {upstream.describe(error.versions)})",
+        )
+        for error in upstream.check(children, only=kubernetes)
+    ]
+
+
+def known_versions() -> tuple[str, ...]:
+    """The Kubernetes versions whose schemas ``render`` checks the children against."""
+    try:
+        from llmservice_operator.tools.render import upstream
+    except ModuleNotFoundError as missing:
+        if missing.name not in _EXTRA_MODULES:
+            raise
+        raise MissingExtraError(NEEDS_EXTRA) from None
+    return upstream.versions()
+
+
+def render_documents(
+    documents: list[Any], namespace: str | None, kubernetes: str | None = None
+) -> list[dict[str, Any]]:
+    """Validate every document, then build the children of all of them and check those.
 
     The namespace of each LLMService is its own, else ``namespace``, else ``default``.
     Every problem in every document is collected before giving up, so one run reports all.
+    ``kubernetes`` (``1.33``) checks the children against that version's schema only.
     """
     if not documents:
         raise RenderError([Problem("", "", "no LLMService found (the input is empty)")])
@@ -139,9 +184,14 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
             continue
         seen.add(key)
         services.append(service)
+    rendered: list[dict[str, Any]] = []
+    for service in services:
+        children = build_children(service)
+        problems.extend(check_upstream(service, children, kubernetes))
+        rendered.extend(children)
     if problems:
         raise RenderError(problems)
-    return [child for service in services for child in build_children(service)]
+    return rendered
 
 
 def format_children(children: list[dict[str, Any]], output: str) -> str:
@@ -170,20 +220,28 @@ def main(
     filename: str,
     output: str,
     namespace: str | None,
+    kubernetes: str | None = None,
     *,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
     """Render ``filename`` (``-`` for stdin) to stdout; 0 on success, 1 with errors on
-    stderr, 2 when the ``render`` extra is missing."""
+    stderr, 2 when the ``render`` extra is missing or ``kubernetes`` is no version it
+    knows."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     shown = "<stdin>" if filename == "-" else filename
     try:
+        if kubernetes is not None and kubernetes not in (known := known_versions()):
+            stderr.write(
+                f"llmservice-operator render: --kubernetes-version {kubernetes}: the schemas "
+                f"cover {known[0]} to {known[-1]} (major.minor)\n"
+            )
+            return EXIT_NO_EXTRA
         text = _read(filename, stdin)
-        children = render_documents(load_documents(text), namespace)
+        children = render_documents(load_documents(text), namespace, kubernetes)
         rendered = format_children(children, output)
     except RenderError as error:
         for problem in error.problems:
