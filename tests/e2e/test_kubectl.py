@@ -144,6 +144,11 @@ def test_delete_removes_the_children(e2e: E2E) -> None:
         e2e.step_timeout,
     )
 
+    if e2e.real_pods:
+        # Delete a service that runs, as users do. A pod deleted in the instant it is
+        # created can wait out its whole grace period (120 s) on the real node: seen
+        # there, cause not pinned down (docs/notes.md).
+        wait_ready(e2e, "deleted")
     e2e.kubectl("delete", "llms/deleted", f"--timeout={int(e2e.step_timeout)}s")
 
     wait_for(

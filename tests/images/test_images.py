@@ -176,7 +176,8 @@ def test_the_archives_carry_what_pods_expect(images: dict[str, Image]) -> None:
     expected = {
         "operator": (OPERATOR, ["llmservice-operator"], ["run"], "65532:65532"),
         "backend": (BACKEND, ["llmservice-backend"], None, "65532:65532"),
-        "ollama-standin": (OLLAMA_STANDIN, ["ollama"], ["serve"], "65532:65532"),
+        # tini first: PID 1 passes a SIGTERM that comes before Python has a handler.
+        "ollama-standin": (OLLAMA_STANDIN, ["tini", "--", "ollama"], ["serve"], "65532:65532"),
         "pause": (PAUSE, ["/pause"], None, "65535:65535"),
     }
     for name, (ref, entrypoint, cmd, user) in expected.items():
