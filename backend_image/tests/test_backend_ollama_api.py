@@ -41,7 +41,8 @@ async def test_streaming_chat_passes_ndjson_and_final_stats(
         assert key in final, key
     assert final["eval_count"] == len(pieces)
     assert final["done_reason"] == "stop"
-    assert fake.chats[-1].outcome == "completed"
+    # The fake records the outcome after its last write, which the client may read first.
+    await fake.wait_for(lambda: fake.chats[-1].outcome == "completed")
 
 
 async def test_non_streaming_chat_is_one_object_with_stats(client: httpx.AsyncClient) -> None:

@@ -123,7 +123,16 @@ def prepare(cluster: LocalCluster, workdir: Path, root: Path) -> RealSession:
     real.kubectl(
         "apply", "--server-side", "-f", str(root / "crds" / "llmservices.llmservice.dev.yaml")
     )
-    real.kubectl("wait", "--for=condition=Established", "crd/llmservices.llmservice.dev")
+    # Polled here rather than with `kubectl wait`, which fails outright ("conditions
+    # accessor error") when it reads the new CRD before its status has any conditions.
+    wait_for(
+        lambda: "Established=True"
+        in real.kubectl(
+            "get", "crd", "llmservices.llmservice.dev", "-o",
+            "jsonpath={range .status.conditions[*]}{.type}={.status} {end}", check=False,
+        ).stdout,
+        "the LLMService CRD to be Established",
+    )  # fmt: skip
     # Established is not yet served everywhere: a list answers 404 for a moment after it.
     wait_for(
         lambda: real.kubectl("get", "llmservices", "-A", check=False).returncode == 0,
