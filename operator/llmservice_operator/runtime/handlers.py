@@ -30,7 +30,9 @@ def controller() -> Controller:
 async def start(**_: Any) -> None:
     config = settings_mod.load()
     cluster = connect(in_cluster_first=True, user_agent=USER_AGENT)
-    kube = Kube(cluster.api_client, workers=config.api_workers)
+    kube = Kube(
+        cluster.api_client, workers=config.api_workers, request_timeout=config.request_timeout
+    )
     ctl = Controller(
         kube,
         debounce=config.status_debounce,

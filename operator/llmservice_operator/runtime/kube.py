@@ -42,7 +42,7 @@ Obj = dict[str, Any]
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
-REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read
+CONNECT_TIMEOUT = 10.0  # seconds
 Page = list[dict[str, Any]]
 
 # Names the operator's requests in API server logs and audit (and in our tests' counts).
@@ -128,8 +128,10 @@ class Kube:
         workers: int = 8,
         metrics: Metrics = METRICS,
         field_manager: str = naming.FIELD_MANAGER,
+        request_timeout: float = 30.0,
     ) -> None:
         self.api_client = api_client or ApiClient()
+        self.timeouts = (min(CONNECT_TIMEOUT, request_timeout), request_timeout)  # connect, read
         # The client's connection pool must hold as many connections as threads use it.
         self.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="kube-api")
@@ -160,7 +162,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api_client.call_api(*params, _request_timeout=REQUEST_TIMEOUT)
+        response = self.api_client.call_api(*params, _request_timeout=self.timeouts)
         data = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status < 300:
             text = data.decode("utf-8", "replace") if data else ""
