@@ -23,9 +23,10 @@ def make_configmap(client: httpx.Client, namespace: str, name: str) -> httpx.Res
 def test_without_faults_requests_pass_unchanged_and_writes_are_counted(
     apiserver: ServerThread, namespace: str
 ) -> None:
-    with FaultProxy(apiserver.url, FaultPlan(fraction=0.0)) as proxy, httpx.Client(
-        base_url=proxy.url
-    ) as http:
+    with (
+        FaultProxy(apiserver.url, FaultPlan(fraction=0.0)) as proxy,
+        httpx.Client(base_url=proxy.url) as http,
+    ):
         assert make_configmap(http, namespace, "a").status_code == 201
         got = http.get(f"{CONFIGMAPS.format(ns=namespace)}/a")
         assert got.status_code == 200
@@ -69,9 +70,7 @@ def test_a_hung_request_gets_no_answer_at_all(apiserver: ServerThread, namespace
         assert proxy.faults()["hang"] == 1
 
 
-def test_a_fraction_fails_and_calm_ends_the_faults(
-    apiserver: ServerThread, namespace: str
-) -> None:
+def test_a_fraction_fails_and_calm_ends_the_faults(apiserver: ServerThread, namespace: str) -> None:
     plan = FaultPlan(fraction=0.3, kinds=("500",), seed=7)
     with FaultProxy(apiserver.url, plan) as proxy, httpx.Client(base_url=proxy.url) as http:
         codes = [http.get(CONFIGMAPS.format(ns=namespace)).status_code for _ in range(200)]
@@ -79,22 +78,21 @@ def test_a_fraction_fails_and_calm_ends_the_faults(
         assert 30 <= failed <= 90, failed  # 30 % of 200, seeded
         assert set(codes) == {200, 500}
         proxy.calm()
-        assert {http.get(CONFIGMAPS.format(ns=namespace)).status_code for _ in range(50)} == {
-            200
-        }
+        assert {http.get(CONFIGMAPS.format(ns=namespace)).status_code for _ in range(50)} == {200}
 
 
-def test_a_watch_is_cut_mid_stream_after_its_time(
-    apiserver: ServerThread, namespace: str
-) -> None:
+def test_a_watch_is_cut_mid_stream_after_its_time(apiserver: ServerThread, namespace: str) -> None:
     plan = FaultPlan(fraction=0.0, watch_seconds=1.0)
     with FaultProxy(apiserver.url, plan) as proxy, httpx.Client(base_url=proxy.url) as http:
         make_configmap(http, namespace, "w")
         started = time.monotonic()
         lines = []
-        with pytest.raises(httpx.HTTPError), http.stream(  # noqa: PT012
-            "GET", CONFIGMAPS.format(ns=namespace), params={"watch": "true"}, timeout=30
-        ) as stream:
+        with (
+            pytest.raises(httpx.HTTPError),
+            http.stream(  # noqa: PT012
+                "GET", CONFIGMAPS.format(ns=namespace), params={"watch": "true"}, timeout=30
+            ) as stream,
+        ):
             for line in stream.iter_lines():
                 lines.append(line)
         assert 0.9 <= time.monotonic() - started < 20
