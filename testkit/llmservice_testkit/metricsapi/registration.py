@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class Registrar:
     def __init__(self, url: str, ca_file: Path, token: str) -> None:
         self.client = httpx.Client(
             base_url=url,
-            verify=str(ca_file),
+            verify=ssl.create_default_context(cafile=str(ca_file)),
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
