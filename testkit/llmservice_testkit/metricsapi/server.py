@@ -218,6 +218,15 @@ def make_app(
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def openapi_v2(_: web.Request) -> web.Response:
+        # The API server merges every aggregated server's OpenAPI document into its own and
+        # logs a failure (retrying) for one it cannot download: an empty one is enough.
+        info = {"title": "llmservice test kit metrics", "version": "v0"}
+        return web.json_response({"swagger": "2.0", "info": info, "paths": {}})
+
+    async def openapi_v3(_: web.Request) -> web.Response:
+        return web.json_response({"paths": {}})
+
     async def api_groups(_: web.Request) -> web.Response:
         groups = [_group(RESOURCE_GROUP, RESOURCE_VERSION), _group(CUSTOM_GROUP, CUSTOM_VERSION)]
         return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -331,6 +340,8 @@ def make_app(
     app.router.add_get("/healthz", healthy)
     app.router.add_get("/readyz", healthy)
     app.router.add_get("/livez", healthy)
+    app.router.add_get("/openapi/v2", openapi_v2)
+    app.router.add_get("/openapi/v3", openapi_v3)
     app.router.add_get("/apis", api_groups)
     app.router.add_get("/apis/{group}", api_group)
     app.router.add_get(resource_root, resource_discovery)
