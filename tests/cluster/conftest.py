@@ -62,3 +62,13 @@ def metrics_namespace(metrics_cluster: Any) -> Iterator[str]:
         metrics_cluster.metrics.clear(name)
         namespaces.close()  # deletes it
         api.close()
+
+
+@pytest.fixture
+def metrics_operator(
+    metrics_cluster: Any, metrics_namespace: str, tmp_path: Path
+) -> Iterator[Operator]:
+    """The operator process on the metrics cluster, watching ``metrics_namespace``."""
+    log = tmp_path / "operator.log"
+    with operator_in(metrics_cluster.real, [metrics_namespace], log) as op:
+        yield op

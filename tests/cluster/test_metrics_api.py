@@ -10,13 +10,16 @@ stand on (``metrics_cluster``, tests/cluster/conftest.py).
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import yaml
+from llmservice_operator.api import quantity
 from llmservice_testkit.cluster.session import RealSession, wait_for
 from llmservice_testkit.metricsapi import IN_FLIGHT
+from realcluster import llms, service_doc
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 
@@ -242,3 +245,39 @@ def test_the_real_hpa_scales_on_cpu_utilization(
 
     metrics.set(ns, "cpu", "10m", labels={"app": "chat"})
     wait_for(lambda: scaled_to(real, ns, "chat", 1), "the HPA to scale down to 1", WAIT)
+
+
+def pod_requests(template: dict[str, Any], resource: str) -> Fraction:
+    """What the HPA divides usage by: the requests of the containers and native sidecars."""
+    spec = template["spec"]
+    containers = spec["containers"] + [
+        c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"
+    ]
+    return sum((quantity.value(c["resources"]["requests"][resource]) for c in containers),
+               Fraction(0))  # fmt: skip
+
+
+def test_the_operators_hpa_reads_the_values_of_its_pods(
+    metrics_cluster: Any, metrics_namespace: str, metrics_operator: Any
+) -> None:
+    """The operator's pods (a backend and an Ollama sidecar) as the metrics API reports
+    them: the LLMService's status shows the utilization the values make."""
+    real, metrics, ns = metrics_cluster.real, metrics_cluster.metrics, metrics_namespace
+    auto = {"minReplicas": 1, "maxReplicas": 2}
+    apply(real, ns, service_doc("chat", autoscaling=auto))
+    template = wait_for(
+        lambda: get(real, ns, "deployment", "chat")["spec"]["template"], "the Deployment"
+    )
+    cpu, memory = pod_requests(template, "cpu"), pod_requests(template, "memory")
+    chat = {"app.kubernetes.io/instance": "chat"}
+    metrics.set(ns, "cpu", f"{int(cpu * 1000 * 2)}m", labels=chat)  # 200 % of the requests
+    metrics.set(ns, "memory", int(memory / 4), labels=chat)  # 25 %
+
+    def reported() -> dict[str, Any] | None:
+        status = llms(real, ns, "chat").get("status") or {}
+        autoscaling = status.get("autoscaling") or {}
+        wanted = {"currentCPUUtilizationPercentage": 200, "currentMemoryUtilizationPercentage": 25}
+        return autoscaling if wanted.items() <= autoscaling.items() else None
+
+    wait_for(reported, "the LLMService to report 200 % CPU and 25 % memory", WAIT)
+    wait_for(lambda: scaled_to(real, ns, "chat", 2), "the HPA to scale up to 2", WAIT)
