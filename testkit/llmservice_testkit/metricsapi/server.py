@@ -363,6 +363,10 @@ def server_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
     return context
 
 
+async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class MetricsServer:
     """The application on an already bound ``sock``, on its own event loop in a thread
     (the tests stay synchronous)."""
@@ -412,6 +416,11 @@ class MetricsServer:
             self._error = exc
         finally:
             self._ready.set()
+            # Connections the API server kept alive still have their handlers waiting.
+            left = asyncio.all_tasks(self._loop)
+            for task in left:
+                task.cancel()
+            self._loop.run_until_complete(_drain(left))
             self._loop.close()
 
     async def _main(self) -> None:
