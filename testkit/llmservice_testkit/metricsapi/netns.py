@@ -10,9 +10,11 @@ several test sessions on one machine each have theirs). The listening socket is 
 inside the namespace (:meth:`VethNamespace.listen`, a thread that enters it) and served by
 this process; nothing else runs in the namespace.
 
-Names carry the starter's process id (``lstk-metrics-S-PID``, host link ``lstkmS``): a
-namespace whose process is gone is removed by the next start. Deleting the namespace takes
-the veth pair with it once the socket is closed; the host end is deleted explicitly too.
+Names carry the starter's process id (``lstk-metrics-S-PID``, host link ``lstkmS``), and
+the starter holds a lock on ``/run/llmservice-testkit-metricsapi/NAME.lock`` while it
+lives: a namespace whose starter is gone (the lock is free) is removed by the next start.
+Deleting the namespace takes the veth pair with it once the socket is closed; the host end
+is deleted explicitly too.
 Root and ``ip`` (iproute2) are required; :func:`require` says what is missing.
 """
 
@@ -30,12 +32,13 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 RANGE = ipaddress.IPv4Network("10.213.0.0/16")
 PREFIX = "lstk-metrics-"
 LINK_PREFIX = "lstkm"
 LOCK = Path("/run/llmservice-testkit-metricsapi.lock")
+OWNERS = Path("/run/llmservice-testkit-metricsapi")  # a lock file per namespace, held
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
@@ -61,7 +64,23 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _alive(pid: int) -> bool:
+def _owner_lock(name: str) -> Path:
+    return OWNERS / f"{name}.lock"
+
+
+def _alive(name: str, pid: int) -> bool:
+    """Whether the namespace's starter still runs: it holds a lock on its own file for as
+    long as it lives (the kernel lets go at its death, whatever PID namespace it was in);
+    without that file, whether its process id answers."""
+    try:
+        with _owner_lock(name).open("a") as owner:
+            try:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+    except FileNotFoundError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -84,6 +103,7 @@ def _ours() -> dict[str, tuple[int, int]]:
 def _remove(name: str, slot: int) -> None:
     _ip("link", "del", f"{LINK_PREFIX}{slot}", check=False)
     _ip("netns", "del", name, check=False)
+    _owner_lock(name).unlink(missing_ok=True)
 
 
 def _routes() -> list[ipaddress.IPv4Network]:
@@ -110,6 +130,7 @@ class VethNamespace:
         self.link = ""
         self.address = ""  # inside the namespace: where the server listens
         self.host_address = ""  # the host's end of the pair
+        self._owner: IO[str] | None = None
 
     def start(self) -> VethNamespace:
         require()
@@ -118,7 +139,7 @@ class VethNamespace:
             fcntl.flock(lock, fcntl.LOCK_EX)
             ours = _ours()
             for name, (slot, pid) in ours.items():
-                if not _alive(pid):
+                if not _alive(name, pid):
                     _remove(name, slot)
             self._make({slot for name, (slot, _) in _ours().items()})
         return self
@@ -134,6 +155,9 @@ class VethNamespace:
         host, inside = list(subnet.hosts())
         self.slot, self.name = slot, f"{PREFIX}{slot}-{os.getpid()}"
         self.link, self.address, self.host_address = f"{LINK_PREFIX}{slot}", str(inside), str(host)
+        OWNERS.mkdir(parents=True, exist_ok=True)
+        self._owner = _owner_lock(self.name).open("a")
+        fcntl.flock(self._owner, fcntl.LOCK_EX)  # held until stop() or this process's end
         try:
             _ip("netns", "add", self.name)
             peer = ("peer", "name", "eth0", "netns", self.name)
@@ -153,6 +177,9 @@ class VethNamespace:
         if self.name:
             _remove(self.name, self.slot)
             self.name = ""
+        if self._owner is not None:
+            self._owner.close()
+            self._owner = None
 
     def run_inside(self, work: Callable[[], T]) -> T:
         """``work()`` on a thread that entered the namespace (a network namespace is per
