@@ -214,3 +214,19 @@ def test_a_front_proxy_certificate_with_another_name_is_forbidden(keys: pki.Pki)
         assert running.calls == []
     finally:
         running.stop()
+
+
+# -- where it cannot run ---------------------------------------------------------------------
+
+
+def test_without_root_the_session_skips_saying_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
+    from llmservice_testkit.metricsapi import session
+
+    monkeypatch.setattr(session, "KUBECTL", "kubectl")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.skip.Exception, match="no test metrics API here: not root"):
+        next(session.start_metrics_session(tmp_path, tmp_path))
