@@ -38,7 +38,8 @@ import yaml
 from aiohttp import web
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Headers about one connection, not the message: never forwarded either way.
+# Headers about one connection, not the message: never forwarded either way. (Bodies pass
+# as they are, compressed or not, with their Content-Encoding.)
 HOP_HEADERS = frozenset(
     {
         "connection",
@@ -49,7 +50,6 @@ HOP_HEADERS = frozenset(
         "trailer",
         "upgrade",
         "content-length",
-        "content-encoding",
         "host",
     }
 )
@@ -227,8 +227,8 @@ class FaultProxy:
         watch = request.query.get("watch") in ("true", "1")
         fault = self._choose(method, watch)
         if fault == "hang":
+            self._record(method, path, fault, None)  # now: the client may give up first
             await asyncio.sleep(self.plan.hang_seconds)
-            self._record(method, path, fault, None)
             if request.transport is not None:
                 request.transport.close()  # the client gets no answer at all
             return web.Response(status=504)

@@ -171,10 +171,13 @@ class Startup:
         try:
             while not self.sync.complete and not self.stopping:
                 if time.monotonic() - started > SYNC_TIMEOUT:
+                    missing = self.sync.missing()
                     log.warning(
-                        "the watches have not reported %d objects after %.0f s; reconciling anyway",
-                        len(self.sync.missing()),
+                        "the watches have not reported %d objects after %.0f s (%s); "
+                        "reconciling anyway",
+                        len(missing),
                         SYNC_TIMEOUT,
+                        ", ".join(f"{k} {ns}/{n}" for (k, ns, n), _ in missing[:10]),
                     )
                     break
                 if self.sync.stalled():
