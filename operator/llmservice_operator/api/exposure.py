@@ -25,7 +25,9 @@ from llmservice_operator.api.models import (
 )
 
 # A Prometheus duration as the Prometheus Operator's CRDs accept it (30s, 1m, 1m30s).
-DURATION_PATTERN: Final = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+DURATION_PATTERN: Final = (
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+)
 # A host name as the Gateway API and Ingress take it: DNS labels, a leading "*." allowed.
 HOSTNAME_PATTERN: Final = (
     r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -103,7 +105,8 @@ class HTTPRouteSpec(_Model):
             "The route's request timeout (timeouts.request and backendRequest). Unset: "
             "spec.backend.timeouts.requestSeconds, so a long chat stream is never cut by the "
             "Gateway first; 0 leaves timeouts out, for Gateways without that extended feature "
-            "(their own default applies, often 15 s: too short for a chat answer)."
+            "(their own default applies; Envoy-based ones cut a request after 15 s, too "
+            "short for a chat answer)."
         ),
     )
 
@@ -186,4 +189,3 @@ class NetworkPolicySpec(_Model):
             "Prometheus's; empty: none."
         ),
     )
-
