@@ -7,6 +7,7 @@ Imported as a module (``import support``): pytest puts this directory on ``sys.p
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +142,13 @@ def crd_accepts(document: Any) -> bool:
     return not crd_schema_errors(document) and not crd_cel_errors(document)
 
 
+@functools.cache
+def _gateway_schema(version: str) -> tuple[dict[str, Any], Any]:
+    """The HTTPRoute CRD's schema and its strict validator, read once (a large file)."""
+    schema = gatewayapi.schema("httproutes", version)
+    return schema, _Validator(crd.to_json_schema(schema))
+
+
 def foreign_kind_errors(manifest: dict[str, Any]) -> list[str]:
     """What the CRD of a kind Kubernetes does not define says about ``manifest``: the
     Gateway API's own CRD for an HTTPRoute (its schema, strict, after its defaults, and its
@@ -150,13 +158,12 @@ def foreign_kind_errors(manifest: dict[str, Any]) -> list[str]:
     if manifest["kind"] != "HTTPRoute":
         return []
     try:
-        schema = gatewayapi.schema("httproutes", manifest["apiVersion"].split("/")[1])
+        schema, validator = _gateway_schema(manifest["apiVersion"].split("/")[1])
     except (KeyError, OSError):
         pytest.skip(
             f"the Gateway API CRDs are not fetched: make gateway-api-crds ({gatewayapi.folder()})"
         )
     defaulted = emulated.apply_defaults(schema, copy.deepcopy(manifest))
-    validator = _Validator(crd.to_json_schema(schema))
     errors = [
         f"HTTPRoute: {_yaml_path(e.absolute_path)}: {e.message}"
         for e in validator.iter_errors(defaulted)
