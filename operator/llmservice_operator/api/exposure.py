@@ -105,8 +105,8 @@ class HTTPRouteSpec(_Model):
             "The route's request timeout (timeouts.request and backendRequest). Unset: "
             "spec.backend.timeouts.requestSeconds, so a long chat stream is never cut by the "
             "Gateway first; 0 leaves timeouts out, for Gateways without that extended feature "
-            "(their own default applies; Envoy-based ones cut a request after 15 s, too "
-            "short for a chat answer)."
+            "(their own default applies: implementation-specific, 15 s in Envoy's defaults, "
+            "too short for a chat answer)."
         ),
     )
 

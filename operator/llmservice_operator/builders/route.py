@@ -2,9 +2,9 @@
 
 Either sends every path to the Service's port. A chat answer is streamed for as long as the
 model writes, minutes on a CPU, so the HTTPRoute carries a request timeout as long as the
-backend's own (``spec.backend.timeouts.requestSeconds``) unless told otherwise: an Envoy-based
-Gateway cuts a request after 15 s by default. An Ingress has no portable timeout field; the
-controller's annotations say it (docs/exposure.md).
+backend's own (``spec.backend.timeouts.requestSeconds``) unless told otherwise: without
+one the timeout is the Gateway's own (Envoy's default route timeout is 15 s). An Ingress
+has no portable timeout field; the controller's annotations say it (docs/exposure.md).
 """
 
 from __future__ import annotations
