@@ -442,7 +442,7 @@ def lifecycle(cluster: Cluster) -> None:
     cluster.patch_spec(
         "chat",
         {
-            "networkPolicy": {"enabled": True},
+            "networkPolicy": {"enabled": True, "metricsFromNamespaces": ["monitoring"]},
             "route": {"ingress": {"host": "chat.example.com"}},
             "monitoring": {"enabled": True},
         },

@@ -592,6 +592,13 @@ CASES: Final[tuple[BadSpec, ...]] = (
         "spec.monitoring.labels",
     ),
     BadSpec(
+        "monitored-but-policy-shuts-prometheus-out",
+        "monitoring: {enabled: true}\nnetworkPolicy: {enabled: true}",
+        APPLY,
+        "spec.networkPolicy.metricsFromNamespaces",
+        "refuse every scrape",
+    ),
+    BadSpec(
         "network-policy-namespace-bad",
         "networkPolicy: {enabled: true, allowFrom: [{namespace: Web_Apps}]}",
         APPLY,

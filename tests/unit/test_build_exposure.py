@@ -45,7 +45,11 @@ def test_nothing_by_default() -> None:
 
 def test_each_option_adds_its_child_owned_and_labelled() -> None:
     service = make(
-        {"route": GATEWAY, "monitoring": {"enabled": True}, "networkPolicy": {"enabled": True}}
+        {
+            "route": GATEWAY,
+            "monitoring": {"enabled": True},
+            "networkPolicy": {"enabled": True, "metricsFromNamespaces": ["monitoring"]},
+        }
     )
     built = kinds(service)
     for kind in ("NetworkPolicy", "HTTPRoute", "PodMonitor"):

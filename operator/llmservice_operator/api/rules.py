@@ -439,6 +439,21 @@ _EXPOSURE_RULES: Final[tuple[Rule, ...]] = (
         reason=FIELD_VALUE_FORBIDDEN,
     ),
     Rule(
+        name="monitored-through-the-policy",
+        node="spec",
+        rule=(
+            "!(self.monitoring.enabled && self.networkPolicy.enabled) "
+            "|| size(self.networkPolicy.metricsFromNamespaces) > 0"
+        ),
+        message=(
+            "spec.networkPolicy.metricsFromNamespaces must name Prometheus's namespace while "
+            "spec.monitoring and spec.networkPolicy are both enabled: the policy would refuse "
+            "every scrape of the metrics port"
+        ),
+        field_path=".networkPolicy.metricsFromNamespaces",
+        reason=FIELD_VALUE_REQUIRED,
+    ),
+    Rule(
         name="route-hostnames-unique",
         node="spec.route.httpRoute.hostnames",
         rule="self.all(h, self.filter(g, g == h).size() == 1)",
