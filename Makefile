@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 PYTEST_ARGS ?=
 
-.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images kstatus-bin node-deps
+.PHONY: help venv test lint typecheck unit run crd golden bench e2e e2e-kind api-docs clean cluster-bin images kstatus-bin node-deps gateway-api-crds
 
 help:
 	@echo "make run        run the operator against the current kube context (or a local playground)"
@@ -37,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck cluster-bin kstatus-bin node-deps images
+test: lint typecheck cluster-bin kstatus-bin gateway-api-crds node-deps images
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The real Kubernetes control plane the tests run against, built from cluster/ (Go) once
@@ -59,6 +59,13 @@ images: $(STAMP) node-deps
 # run it on the operator's status. Without Go it says so and those tests skip.
 kstatus-bin: $(STAMP)
 	$(PY) -m llmservice_testkit.kstatus
+
+# The Gateway API's CRDs (standard channel of sigs.k8s.io/gateway-api, from its Go module)
+# once per machine into ~/.cache/llmservice-operator/gateway-api/; the tests check our
+# HTTPRoutes against them and install them into the real control plane. Without Go it says
+# so and those tests skip.
+gateway-api-crds: $(STAMP)
+	$(PY) -m llmservice_testkit.gatewayapi
 
 # The real node (kubelet, containerd, runc, CNI, kube-proxy on this host; root only): the
 # Debian packages it needs, installed when missing and we are root; then kubelet and

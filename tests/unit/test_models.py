@@ -78,6 +78,8 @@ def test_wire_names_are_camel_case_as_designed() -> None:
         "service",
         "pod",
         "gpu",
+        "monitoring",
+        "networkPolicy",
     }
     assert "maxConcurrentRequests" in api["spec"]["backend"]
     assert "numParallel" in api["spec"]["ollama"]

@@ -42,6 +42,7 @@ async def start(**_: Any) -> None:
         capacity_grace=config.capacity_grace,
         restart_window=config.restart_window,
         model_progress_interval=config.model_progress_interval,
+        discovery_recheck=config.discovery_recheck,
     )
     _state["controller"] = ctl
     # kopf starts its watches once the start-up handlers are done: what is listed here

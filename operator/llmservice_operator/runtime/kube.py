@@ -76,7 +76,14 @@ CLAIM = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 POD = Kind("v1", "Pod", "pods")
 EVENT = Kind("v1", "Event", "events")
 LLMSERVICE = Kind(f"{API_GROUP}/{API_VERSION}", KIND, PLURAL)
-CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM)}
+# What shows a service to the cluster (builders/route.py, networkpolicy.py, monitor.py).
+# HTTPRoute and PodMonitor are served only where their CRDs are installed (.discovery).
+NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
+HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
+POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
+EXPOSURE_KINDS = (NETWORK_POLICY, INGRESS, HTTPROUTE, POD_MONITOR)
+CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM, *EXPOSURE_KINDS)}
 
 
 def child_kind(manifest: Mapping[str, Any]) -> Kind:
@@ -266,6 +273,18 @@ class Kube:
                 return False
             raise
         return True
+
+    async def resources(self, api_version: str) -> list[str] | None:
+        """The resource names (plurals) an API group version serves, or None when the
+        API server does not serve that group version at all (its CRDs are not installed)."""
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            answer = await self._run(f"discover {api_version}", "GET", prefix)
+        except kopf.PermanentError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return [str(r.get("name")) for r in answer.get("resources") or () if isinstance(r, dict)]
 
     # ----------------------------------------------------------------------------------
     # the LLMService

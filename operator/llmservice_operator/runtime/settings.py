@@ -62,6 +62,9 @@ class Settings:
     # how often the backends of starting pods are asked how far their model got (status
     # .model); 0 never asks
     model_progress_interval: float = 10.0
+    # how often a kind a spec asks for but the cluster lacks (HTTPRoute, PodMonitor: their
+    # CRDs not installed) is looked up again (.discovery)
+    discovery_recheck: float = 30.0
 
     @property
     def clusterwide(self) -> bool:
@@ -231,5 +234,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "MODEL_PROGRESS_INTERVAL",
             defaults.model_progress_interval,
             _non_negative_seconds,
+        ),
+        discovery_recheck=_parse(
+            env, "DISCOVERY_RECHECK", defaults.discovery_recheck, _non_negative_seconds
         ),
     )
