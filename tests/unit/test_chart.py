@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -165,7 +166,7 @@ def test_the_same_settings_make_the_same_objects(tmp_path: Path) -> None:
     overlay = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [str(ROOT / "deploy")],
+        "resources": [os.path.relpath(ROOT / "deploy", tmp_path)],  # kustomize: relative
         "images": [
             {
                 "name": "ghcr.io/llmservice-operator/llmservice-operator",

@@ -77,7 +77,7 @@ deploy/rbac/cluster/clusterrole.yaml and deploy/namespaced/role.yaml). */}}
 default. Numbers are written in full ("600", "0.3"), never in exponent form. */}}
 {{- define "llmservice-operator.setting" -}}
 {{- $value := index .settings .key -}}
-{{- if not (kindIs "invalid" $value) }}
+{{- if not (kindIs "invalid" $value) -}}
 - name: {{ .name }}
   value: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else if eq ($value | float64) ($value | int64 | float64) }}{{ $value | int64 | toString | quote }}{{ else }}{{ $value | toString | quote }}{{ end }}
 {{- end -}}
