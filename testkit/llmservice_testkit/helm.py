@@ -108,11 +108,9 @@ def _build(go: str, module: Path, binary: Path) -> None:
     leaves a half-written program that looks complete."""
     scratch = binary.with_name(binary.name + ".partial")
     version = version_of(module)
-    ldflags = (
-        f"-s -w -X {VERSION_VARIABLE}.version={version} -X {VERSION_VARIABLE}.metadata="
-    )
+    ldflags = f"-s -w -X {VERSION_VARIABLE}.version={version} -X {VERSION_VARIABLE}.metadata="
     command = [go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(scratch), PACKAGE]
-    print(f"building Helm {version} from {module} (a first build takes about 6 minutes)", flush=True)
+    print(f"building Helm {version} from {module} (about 7 minutes cold)", flush=True)
     started = time.monotonic()
     env = {
         **os.environ,

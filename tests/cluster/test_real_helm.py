@@ -94,8 +94,7 @@ class Helmed:
     def wait_reconciled(self, namespace: str, name: str) -> dict[str, Any]:
         """The service's Deployment written by the operator and its status reported."""
         wait_for(
-            lambda: self.kubectl("get", "deployment", name, "-n", namespace, check=False)
-            and self.json("get", "deployment", name, "-n", namespace),
+            lambda: self.json("get", "deployment", name, "-n", namespace),
             f"the operator to create the Deployment of {namespace}/{name}",
         )
         found: dict[str, Any] = wait_for(
@@ -159,7 +158,8 @@ def test_cluster_wide_install_serves_the_crd_runs_and_uninstalls_cleanly(
         }),
         check=False,
     )  # fmt: skip
-    assert "spec.replicas" in refused and "should be greater than or equal to 0" in refused
+    assert "spec.replicas" in refused, refused
+    assert "should be greater than or equal to 0" in refused, refused
     with helmed.operator_as(release, namespace, [], tmp_path / "operator.log") as operator:
         helmed.create_service("team", "chat")
         served = helmed.wait_reconciled("team", "chat")
