@@ -19,7 +19,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
+import support
 import yaml
 from llmservice_operator.runtime import settings as operator_settings
 
@@ -379,3 +381,52 @@ def test_package_makes_an_archive_that_renders_the_same(tmp_path: Path) -> None:
     done = helm("template", RELEASE, str(archive), "--set", "rbac.scope=x", check=False)
     assert done.returncode != 0, "the schema is packaged"
     assert "/rbac/scope" in done.stderr
+
+
+FULL_VALUES: dict[str, Any] = {
+    "image": {"repository": "registry.example.com:5000/ops/operator", "tag": "0.2.0-rc.1"},
+    "imagePullSecrets": [{"name": "registry"}],
+    "serviceAccount": {"annotations": {"example.com/role": "operator"}},
+    "podAnnotations": {"example.com/scrape": "true"},
+    "podLabels": {"team": "ml"},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [
+        {"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}
+    ],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ops"]}]}
+                ]
+            }
+        }
+    },
+    "priorityClassName": "system-cluster-critical",
+    "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "1Gi"}},
+    "namespace": {"create": True},
+}
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+@pytest.mark.parametrize("version", support.KUBERNETES_VERSIONS)
+def test_every_value_set_renders_valid_objects(tmp_path: Path, scope: str, version: str) -> None:
+    """What the comparison with deploy/ cannot cover (values deploy/ has no counterpart
+    for) is checked against the upstream schemas of the oldest and newest supported
+    Kubernetes, strictly: an unknown or misplaced field fails."""
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({**FULL_VALUES, "rbac": {"scope": scope}}))
+    docs = template("--values", str(values))
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    pod = deployment(docs)["spec"]["template"]
+    assert pod["metadata"]["labels"]["team"] == "ml"
+    assert pod["metadata"]["annotations"] == FULL_VALUES["podAnnotations"]
+    for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+        assert pod["spec"][key] == FULL_VALUES[key], key
+    assert pod["spec"]["imagePullSecrets"] == FULL_VALUES["imagePullSecrets"]
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == "registry.example.com:5000/ops/operator:0.2.0-rc.1"
+    assert container["resources"] == FULL_VALUES["resources"]
+    (account,) = [doc for doc in docs if doc["kind"] == "ServiceAccount"]
+    assert account["metadata"]["annotations"] == FULL_VALUES["serviceAccount"]["annotations"]
