@@ -103,20 +103,19 @@ def ensure() -> Path:
 
 
 def _build(go: str, module: Path, binary: Path) -> None:
-    """``go build`` as Helm's Makefile builds a release (static, trimmed, its version
-    stamped), into a scratch name moved in place after, so an interrupted build never
-    leaves a half-written program that looks complete."""
+    """``go build`` as Helm's Makefile builds a release (trimmed, its version stamped),
+    into a scratch name moved in place after, so an interrupted build never leaves a
+    half-written program that looks complete. Unlike Helm's release, cgo is left as the
+    control plane's build (``cluster.build``) has it: the Kubernetes packages both use, at
+    the same version, then come from Go's build cache instead of being compiled again
+    (about 3.5 minutes instead of 7 on 2 cores)."""
     scratch = binary.with_name(binary.name + ".partial")
     version = version_of(module)
     ldflags = f"-s -w -X {VERSION_VARIABLE}.version={version} -X {VERSION_VARIABLE}.metadata="
     command = [go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(scratch), PACKAGE]
-    print(f"building Helm {version} from {module} (about 7 minutes cold)", flush=True)
+    print(f"building Helm {version} from {module} (3 to 7 minutes the first time)", flush=True)
     started = time.monotonic()
-    env = {
-        **os.environ,
-        "CGO_ENABLED": "0",
-        "GOFLAGS": os.environ.get("GOFLAGS", "") + " -mod=readonly",
-    }
+    env = {**os.environ, "GOFLAGS": os.environ.get("GOFLAGS", "") + " -mod=readonly"}
     done = subprocess.run(command, cwd=module, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         scratch.unlink(missing_ok=True)

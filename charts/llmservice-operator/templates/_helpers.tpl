@@ -18,8 +18,8 @@ already says the chart's, else "<release>-<chart>". */}}
 {{- end -}}
 {{- end -}}
 
-{{/* The Deployment's selector: the same label as deploy/, so a kustomize install can be
-taken over by a release without replacing the Deployment (selectors are immutable). */}}
+{{/* The Deployment's selector: deploy/'s label alone (a selector is immutable, so the
+two installs keep one). */}}
 {{- define "llmservice-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "llmservice-operator.name" . }}
 {{- end -}}
