@@ -1,11 +1,12 @@
 """The Helm chart installed into a real control plane with Helm v4, and uninstalled.
 
-A control plane of its own (one simulated node), started empty: the chart's CRD is the one
-Helm installs. The operator is not run from its image (the simulated node runs no
-container; the Deployment's pod is only reported Ready): it runs as a local process with
-the token of the ServiceAccount the chart made, so every request it makes passes through
-the chart's RBAC, cluster-wide and single-namespace. Skips, saying why, without Go (no
-control plane, no Helm) or kubectl.
+A control plane of their own, started empty: the chart's CRD is the one Helm installs.
+With a simulated node (no container runs; the Deployment's pod is only reported Ready)
+the operator runs as a local process with the token of the ServiceAccount the chart made,
+so every request it makes passes through the chart's RBAC, cluster-wide and
+single-namespace. With a real node (where the machine can run one, and ``make images``
+built the operator's image) the chart's Deployment runs the operator's image itself.
+Skips, saying why, without Go (no control plane, no Helm) or kubectl.
 """
 
 from __future__ import annotations
@@ -205,3 +206,70 @@ def test_single_namespace_install_is_confined_to_it(helmed: Helmed, tmp_path: Pa
         helmed.wait_reconciled(namespace, "chat")
     helmed.helm("uninstall", release, "--namespace", namespace, "--wait=watcher", "--timeout", "3m")
     assert helmed.released(release) == []
+
+
+@pytest.mark.own_real_node
+def test_the_chart_runs_the_operators_image_on_a_real_node(tmp_path: Path) -> None:
+    """The chart as a user installs it: the operator's own image (``make images``) runs
+    on a real node (kubelet, containerd) under the chart's ServiceAccount, and creates an
+    LLMService's children. Skips where the machine cannot run a real node."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    from llmservice_testkit import helm, images
+    from llmservice_testkit.cluster import BuildUnavailable, LocalCluster, NodeUnavailable
+
+    try:
+        helm.ensure()
+    except helm.BuildUnavailable as exc:
+        pytest.skip(f"no Helm here: {exc}")
+    try:
+        archive = images.ensure_images(["operator"], build=False)[images.OPERATOR]
+    except images.BuildUnavailable as exc:
+        pytest.skip(f"the operator's image is not built (make images): {exc}")
+    try:
+        cluster = LocalCluster(nodes=0, real_node=True, images=[archive]).start()
+    except (BuildUnavailable, NodeUnavailable) as exc:
+        pytest.skip(f"no real node here: {exc}")
+    try:
+        helmed = Helmed(cluster, tmp_path)
+        repository, tag = images.OPERATOR.rsplit(":", 1)
+        release, namespace = "llmservice-operator", "llmservice-system"
+        helmed.kubectl("create", "namespace", namespace)
+        helmed.kubectl(
+            "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+        )
+        helmed.helm(
+            "install", release, str(CHART), "--namespace", namespace,
+            "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+            "--set", "image.pullPolicy=Never", "--wait=watcher", "--timeout", "5m",
+        )  # fmt: skip
+        (pod,) = helmed.json("get", "pods", "-n", namespace)["items"]
+        assert pod["spec"]["nodeName"] == "real-node"
+        assert pod["spec"]["serviceAccountName"] == release
+        helmed.kubectl("create", "namespace", "team")
+        helmed.create_service("team", "chat")
+        served = helmed.wait_reconciled("team", "chat")
+        assert served["status"]["phase"]
+        # The API server's audit log: the writes came from the pod, as the chart's account.
+        account = f"system:serviceaccount:{namespace}:{release}"
+        written = {
+            (e["verb"], e["objectRef"].get("resource"), e["objectRef"].get("subresource"))
+            for e in cluster.control_plane.audit_events()
+            if e.get("user", {}).get("username") == account
+            and e.get("objectRef", {}).get("name") == "chat"
+            and e.get("responseStatus", {}).get("code", 999) < 300
+        }
+        assert ("patch", "deployments", None) in written, written
+        assert ("patch", "llmservices", "status") in written, written
+        helmed.helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "3m")
+        assert helmed.released(release) == []
+        wait_for(
+            lambda: helmed.json("get", "pods", "-n", namespace)["items"] == [],
+            "the operator's pod to be gone",
+        )
+    finally:
+        node = cluster.real_node
+        report = node.stop() if node is not None else None
+        cluster.stop()
+        if report is not None and report.problems:
+            raise AssertionError(f"the real node's stop left: {'; '.join(report.problems)}")
