@@ -47,6 +47,7 @@ SETTINGS = {
     "watchClientTimeout": ("WATCH_CLIENT_TIMEOUT", "watch_client_timeout"),
     "watchConnectTimeout": ("WATCH_CONNECT_TIMEOUT", "watch_connect_timeout"),
     "watchListChunk": ("WATCH_LIST_CHUNK", "watch_list_chunk"),
+    "requestTimeout": ("REQUEST_TIMEOUT", "request_timeout"),
     "healthPort": ("HEALTH_PORT", "health_port"),
     "metricsPort": ("METRICS_PORT", "metrics_port"),
     "apiWorkers": ("API_WORKERS", "api_workers"),
@@ -56,6 +57,7 @@ SETTINGS = {
     "capacityGrace": ("CAPACITY_GRACE", "capacity_grace"),
     "restartWindow": ("RESTART_WINDOW", "restart_window"),
     "modelProgressInterval": ("MODEL_PROGRESS_INTERVAL", "model_progress_interval"),
+    "discoveryRecheck": ("DISCOVERY_RECHECK", "discovery_recheck"),
 }
 # Settings the chart does not offer, and why: the probes need the health endpoint on every
 # address, and peering needs kopf's peering resources, which neither install grants.
@@ -253,6 +255,8 @@ def test_every_value_reaches_the_operators_settings(tmp_path: Path) -> None:
         "capacityGrace": 1200,
         "restartWindow": 90,
         "modelProgressInterval": 0.5,
+        "requestTimeout": 12.5,
+        "discoveryRecheck": 45,
     }
     assert set(chosen) == set(SETTINGS)
     values = tmp_path / "values.yaml"

@@ -53,8 +53,7 @@ deploy/rbac/cluster/clusterrole.yaml and deploy/namespaced/role.yaml). */}}
 - apiGroups: ["llmservice.dev"]
   resources: ["llmservices/status"]
   verbs: ["patch"]
-# The children, written with server-side apply and watched for drift; only the HPA is
-# ever deleted (autoscaling turned off).
+# The children, written with server-side apply and watched for drift.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["list", "watch", "create", "patch"]
@@ -63,6 +62,17 @@ deploy/rbac/cluster/clusterrole.yaml and deploy/namespaced/role.yaml). */}}
   verbs: ["list", "watch", "create", "patch"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+# What shows a service to the cluster (spec.networkPolicy, spec.route, spec.monitoring),
+# deleted when its option is turned off; a grant for a kind not served is harmless.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies", "ingresses"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors"]
   verbs: ["list", "watch", "create", "patch", "delete"]
 # Pods are only watched, to explain why a service is degraded.
 - apiGroups: [""]
