@@ -15,8 +15,10 @@ Use it from tests in a background thread:
 or as a process (benchmarks): `python -m llmservice_backend.testing.fake_ollama --port 0`,
 which prints `FAKE_OLLAMA_URL=http://127.0.0.1:<port>` once it listens.
 
-Routes: /api/chat, /api/generate (prompt-less requests load or unload a model), /api/tags,
-/api/ps, /api/show, /api/pull, /api/version, and GET / ("Ollama is running").
+Routes: /api/chat, /api/generate (prompt-less requests load or unload a model), /api/embed,
+/api/embeddings, /api/tags, /api/ps, /api/show, /api/pull, /api/version, and GET /
+("Ollama is running"). Embeddings are bags of hashed words (EMBEDDING_LENGTH numbers): texts
+that share words lie closer together, and the same text always gives the same vector.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
+import math
 import re
 import signal
 import socket
@@ -48,6 +52,7 @@ _REASONS = {
     503: "Service Unavailable",
 }
 _WORD = re.compile(r"\s*\S+")
+EMBEDDING_LENGTH = 16
 
 
 def canonical(name: str) -> str:
@@ -366,6 +371,8 @@ class FakeOllama:
         routes: dict[tuple[str, str], Callable[[dict[str, Any], _Responder], Awaitable[None]]] = {
             ("POST", "/api/chat"): self._chat,
             ("POST", "/api/generate"): self._generate,
+            ("POST", "/api/embed"): self._embed,
+            ("POST", "/api/embeddings"): self._embeddings,
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/ps"): self._ps,
             ("POST", "/api/show"): self._show,
@@ -533,6 +540,86 @@ class FakeOllama:
             return
         messages = [{"role": "user", "content": str(prompt)}]
         await self._produce("/api/generate", data, messages, entry, out)
+
+    async def _embed(self, data: dict[str, Any], out: _Responder) -> None:
+        entry = await self._model_or_404(data, out)
+        if entry is None:
+            return
+        raw = data.get("input", "")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            await out.json(400, {"error": "invalid input type"})
+            return
+        if raw == "":
+            texts = []  # a request without input only loads the model
+        dimensions = data.get("dimensions")
+        if dimensions is not None and (
+            not isinstance(dimensions, int) or not 0 < dimensions <= EMBEDDING_LENGTH
+        ):
+            await out.json(400, {"error": f"dimensions must be between 1 and {EMBEDDING_LENGTH}"})
+            return
+
+        async def answer() -> dict[str, Any]:
+            vectors = [_normalized(_bag_of_words(t)[:dimensions]) for t in texts]
+            return {
+                "model": data["model"],
+                "embeddings": vectors,
+                "prompt_eval_count": sum(len(_WORD.findall(t)) for t in texts),
+            }
+
+        await self._embedding_request("/api/embed", data, entry, out, answer)
+
+    async def _embeddings(self, data: dict[str, Any], out: _Responder) -> None:
+        """The older route: one prompt, the vector not normalized."""
+        entry = await self._model_or_404(data, out)
+        if entry is None:
+            return
+        prompt = data.get("prompt", "")
+        if not isinstance(prompt, str):
+            await out.json(400, {"error": "prompt must be a string"})
+            return
+
+        async def answer() -> dict[str, Any]:
+            return {"embedding": _bag_of_words(prompt) if prompt else []}
+
+        await self._embedding_request("/api/embeddings", data, entry, out, answer)
+
+    async def _embedding_request(
+        self,
+        path: str,
+        data: dict[str, Any],
+        entry: ModelEntry,
+        out: _Responder,
+        answer: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> None:
+        """Records the request and applies the faults that fit a one-object answer."""
+        f = self.faults
+        record = ChatRecord(path=path, body=data, stream=False)
+        self.chats.append(record)
+        received = time.monotonic_ns()
+        try:
+            if f.status is not None:
+                record.outcome = "rejected"
+                await out.json(f.status, {"error": f.status_error})
+                return
+            self._keep(entry.name, data.get("keep_alive"))
+            if f.first_token_delay:
+                await asyncio.sleep(f.first_token_delay)
+            if f.reset_after_tokens is not None:
+                out.reset()
+                record.outcome = "reset"
+                raise _Reset
+            body = await answer()
+            if path == "/api/embed":
+                body["total_duration"] = time.monotonic_ns() - received
+                body["load_duration"] = 0
+            await out.json(200, body)
+            record.outcome = "completed"
+        except (asyncio.CancelledError, ConnectionError):
+            record.outcome = "cancelled"
+            raise
+        finally:
+            record.ended = time.monotonic()
 
     async def _chat(self, data: dict[str, Any], out: _Responder) -> None:
         entry = await self._model_or_404(data, out)
@@ -722,6 +809,21 @@ def _seconds(keep_alive: Any) -> float | None:
     if not match:
         return 300.0
     return float(match.group(1)) * units.get(match.group(2) or "s", 1)
+
+
+def _bag_of_words(text: str) -> list[float]:
+    """EMBEDDING_LENGTH counts: each word (lowercased) adds one where its hash points."""
+    vector = [0.0] * EMBEDDING_LENGTH
+    for word in re.findall(r"\w+", text.lower()):
+        vector[
+            int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % EMBEDDING_LENGTH
+        ] += 1
+    return vector
+
+
+def _normalized(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
