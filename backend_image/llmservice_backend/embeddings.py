@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError
-from .relay import Relay, with_defaults
+from .relay import Relay, tail_stats, with_defaults
 from .validation import (
     OllamaEmbeddingsRequest,
     OllamaEmbedRequest,
@@ -40,7 +40,9 @@ class EmbeddingService:
         req = validate(OllamaEmbedRequest, data)
         check_ollama_options(req.options, self.settings)
         payload = self._payload(data, req.model, req.keep_alive)
-        return await self.relay.ollama(request, "/api/embed", "/api/embed", payload, started, False)
+        return await self.relay.ollama(
+            request, "/api/embed", "/api/embed", payload, started, False, tail_stats
+        )
 
     async def ollama_embeddings(self, request: Request) -> Response:
         """Ollama's older one-prompt embeddings route, passed through to its own upstream."""
@@ -50,7 +52,8 @@ class EmbeddingService:
         check_ollama_options(req.options, self.settings)
         payload = self._payload(data, req.model, req.keep_alive)
         route = "/api/embeddings"
-        return await self.relay.ollama(request, route, route, payload, started, False)
+        # No statistics in this older answer: nothing to parse for the metrics.
+        return await self.relay.ollama(request, route, route, payload, started, False, _no_stats)
 
     async def openai_embeddings(self, request: Request) -> Response:
         started = asyncio.get_running_loop().time()
@@ -79,6 +82,10 @@ class EmbeddingService:
             keep_alive_given=keep_alive is not None,
             generates=False,
         )
+
+
+def _no_stats(raw: bytes) -> dict[str, Any]:
+    return {}
 
 
 def openai_list(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,13 +73,24 @@ class Relay:
     # --- whole exchanges ------------------------------------------------------------------------
 
     async def ollama(
-        self, request: Request, path: str, route: str, payload: bytes, started: float, stream: bool
+        self,
+        request: Request,
+        path: str,
+        route: str,
+        payload: bytes,
+        started: float,
+        stream: bool,
+        stats: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> Response:
-        """Ollama's answer passed through unchanged: NDJSON when streamed, else one object."""
+        """Ollama's answer passed through unchanged: NDJSON when streamed, else one object.
+
+        stats reads the statistics for the metrics from a one-object answer (default: the
+        whole answer, parsed, which also checks that it is JSON).
+        """
         try:
             if not stream:
                 raw = await guarded(request.receive, self.unary(path, payload, started))
-                self.metrics.observe_generation(route, loads(raw))
+                self.metrics.observe_generation(route, (stats or loads)(raw))
                 return Response(raw, media_type="application/json")
             opened = await guarded(request.receive, self.open_stream(path, payload, started, route))
         except ClientGone:
@@ -305,6 +317,20 @@ def loads(raw: bytes) -> dict[str, Any]:
             502, "Ollama sent an answer that is not a JSON object", code="upstream_error"
         )
     return value
+
+
+_PROMPT_EVAL_COUNT = re.compile(rb'"prompt_eval_count"\s*:\s*(\d+)')
+
+
+def tail_stats(raw: bytes) -> dict[str, Any]:
+    """prompt_eval_count from an answer's end, without parsing what comes before it.
+
+    An /api/embed answer is mostly vectors (thousands of numbers per input) followed by the
+    statistics; parsing it whole only to count tokens cost milliseconds per request.
+    """
+    at = raw.rfind(b'"prompt_eval_count"')
+    match = _PROMPT_EVAL_COUNT.match(raw, at) if at >= 0 else None
+    return {"prompt_eval_count": int(match.group(1))} if match else {}
 
 
 def with_defaults(

@@ -28,6 +28,7 @@ def test_the_ollama_client_embeds_a_batch(backend: RunningBackend, fake: FakeOll
     assert all(len(v) == EMBEDDING_LENGTH for v in vectors)
     assert all(abs(norm(v) - 1) < 1e-9 for v in vectors)  # /api/embed normalizes
     assert answer.prompt_eval_count == 14
+    assert backend.metric('llmservice_backend_tokens_total{kind="prompt"}') == 14
     again = client.embed(model="tinyllama", input=TEXTS[0])
     assert [list(v) for v in again.embeddings] == [vectors[0]]
     sent = fake.chats[-1]

@@ -17,8 +17,9 @@ which prints `FAKE_OLLAMA_URL=http://127.0.0.1:<port>` once it listens.
 
 Routes: /api/chat, /api/generate (prompt-less requests load or unload a model), /api/embed,
 /api/embeddings, /api/tags, /api/ps, /api/show, /api/pull, /api/version, and GET /
-("Ollama is running"). Embeddings are bags of hashed words (EMBEDDING_LENGTH numbers): texts
-that share words lie closer together, and the same text always gives the same vector.
+("Ollama is running"). Embeddings are bags of hashed words (``embedding_length`` numbers,
+EMBEDDING_LENGTH unless set): texts that share words lie closer together, and the same text
+always gives the same vector.
 """
 
 from __future__ import annotations
@@ -213,6 +214,7 @@ class FakeOllama:
         self.reply_tokens = reply_tokens  # a reply of exactly this many tokens
         self.reply_text: str | None = None  # a fixed reply instead of the echo
         self.tool_calls: list[dict[str, Any]] | None = None  # answered when tools are offered
+        self.embedding_length = EMBEDDING_LENGTH
         self.faults = Faults()
         self.chats: list[ChatRecord] = []
         self.requests: list[tuple[str, str]] = []  # (method, path)
@@ -554,13 +556,17 @@ class FakeOllama:
             texts = []  # a request without input only loads the model
         dimensions = data.get("dimensions")
         if dimensions is not None and (
-            not isinstance(dimensions, int) or not 0 < dimensions <= EMBEDDING_LENGTH
+            not isinstance(dimensions, int) or not 0 < dimensions <= self.embedding_length
         ):
-            await out.json(400, {"error": f"dimensions must be between 1 and {EMBEDDING_LENGTH}"})
+            await out.json(
+                400, {"error": f"dimensions must be between 1 and {self.embedding_length}"}
+            )
             return
 
         async def answer() -> dict[str, Any]:
-            vectors = [_normalized(_bag_of_words(t)[:dimensions]) for t in texts]
+            vectors = [
+                _normalized(_bag_of_words(t, self.embedding_length)[:dimensions]) for t in texts
+            ]
             return {
                 "model": data["model"],
                 "embeddings": vectors,
@@ -580,7 +586,7 @@ class FakeOllama:
             return
 
         async def answer() -> dict[str, Any]:
-            return {"embedding": _bag_of_words(prompt) if prompt else []}
+            return {"embedding": _bag_of_words(prompt, self.embedding_length) if prompt else []}
 
         await self._embedding_request("/api/embeddings", data, entry, out, answer)
 
@@ -811,13 +817,11 @@ def _seconds(keep_alive: Any) -> float | None:
     return float(match.group(1)) * units.get(match.group(2) or "s", 1)
 
 
-def _bag_of_words(text: str) -> list[float]:
-    """EMBEDDING_LENGTH counts: each word (lowercased) adds one where its hash points."""
-    vector = [0.0] * EMBEDDING_LENGTH
+def _bag_of_words(text: str, length: int) -> list[float]:
+    """length counts: each word (lowercased) adds one where its hash points."""
+    vector = [0.0] * length
     for word in re.findall(r"\w+", text.lower()):
-        vector[
-            int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % EMBEDDING_LENGTH
-        ] += 1
+        vector[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % length] += 1
     return vector
 
 
@@ -863,6 +867,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", help="a model it has (repeatable)")
     parser.add_argument("--token-rate", type=float, default=None, help="tokens per second")
     parser.add_argument("--reply-tokens", type=int, default=None, help="tokens per reply")
+    parser.add_argument(
+        "--embedding-length", type=int, default=EMBEDDING_LENGTH, help="numbers per embedding"
+    )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     args = parser.parse_args(argv)
 
@@ -874,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
         )
+        fake.embedding_length = args.embedding_length
         await fake.serve()
         print(f"FAKE_OLLAMA_URL={fake.url}", flush=True)
         stop = asyncio.Event()
