@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import struct
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError
-from .relay import Relay, tail_stats, with_defaults
+from .relay import Relay, loads, tail_stats, with_defaults
 from .validation import (
     OllamaEmbeddingsRequest,
     OllamaEmbedRequest,
@@ -68,9 +69,15 @@ class EmbeddingService:
         if req.dimensions is not None:
             body["dimensions"] = req.dimensions
         payload = json.dumps(body, ensure_ascii=False).encode()
-        answer = await self.relay.answer(request, "/api/embed", "/v1/embeddings", payload, started)
-        if isinstance(answer, Response):
-            return answer
+        raw = await self.relay.answer_bytes(
+            request, "/api/embed", "/v1/embeddings", payload, started, tail_stats
+        )
+        if isinstance(raw, Response):
+            return raw
+        spliced = splice_list(raw, req.model, req.encoding_format, len(texts))
+        if spliced is not None:
+            return Response(spliced, media_type="application/json")
+        answer = loads(raw)
         return JSONResponse(openai_list(answer, req.model, req.encoding_format, len(texts)))
 
     def _payload(self, data: dict[str, Any], model: str | None, keep_alive: object) -> bytes:
@@ -82,6 +89,53 @@ class EmbeddingService:
             keep_alive_given=keep_alive is not None,
             generates=False,
         )
+
+
+_VECTORS = re.compile(rb'"embeddings"\s*:\s*\[')
+# One vector: numbers only (no strings, objects or arrays inside), then a comma or the end.
+_VECTOR = re.compile(rb"\s*\[([-+.eE0-9,\s]*)\]\s*([,\]])")
+
+
+def splice_list(raw: bytes, model: str, encoding_format: str, expected: int) -> bytes | None:
+    """OpenAI's embedding list built from the text of Ollama's vectors, without parsing them.
+
+    Parsing an answer of 8 vectors of 768 numbers and printing the numbers again took
+    several milliseconds of CPU (benchmarks/backend_overhead.py); the numbers Ollama wrote
+    are valid JSON already. None when the answer is not laid out as expected (then it is
+    parsed, and a malformed answer is a 502).
+    """
+    found = _VECTORS.search(raw)
+    if found is None:
+        return None
+    vectors: list[bytes] = []
+    at = found.end()
+    while True:
+        vector = _VECTOR.match(raw, at)
+        if vector is None:
+            return None
+        vectors.append(vector.group(1))
+        at = vector.end()
+        if vector.group(2) == b"]":
+            break
+    if len(vectors) != expected:
+        return None
+    items = []
+    for index, text in enumerate(vectors):
+        if encoding_format == "base64":
+            numbers = json.loads(b"[" + text + b"]")
+            packed = base64.b64encode(struct.pack(f"<{len(numbers)}f", *numbers))
+            embedding = b'"' + packed + b'"'
+        else:
+            embedding = b"[" + text + b"]"
+        items.append(b'{"object":"embedding","index":%d,"embedding":%s}' % (index, embedding))
+    tokens = int(tail_stats(raw).get("prompt_eval_count") or 0)
+    return (
+        b'{"object":"list","data":['
+        + b",".join(items)
+        + b'],"model":'
+        + json.dumps(model, ensure_ascii=False).encode()
+        + b',"usage":{"prompt_tokens":%d,"total_tokens":%d}}' % (tokens, tokens)
+    )
 
 
 def _no_stats(raw: bytes) -> dict[str, Any]:

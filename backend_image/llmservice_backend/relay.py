@@ -112,6 +112,24 @@ class Relay:
         self.metrics.observe_generation(route, answer)
         return answer
 
+    async def answer_bytes(
+        self,
+        request: Request,
+        path: str,
+        route: str,
+        payload: bytes,
+        started: float,
+        stats: Callable[[bytes], dict[str, Any]],
+    ) -> bytes | Response:
+        """Ollama's one-object answer unparsed (stats reads the metrics' figures from it); or
+        the response for a client that left."""
+        try:
+            raw = await guarded(request.receive, self.unary(path, payload, started))
+        except ClientGone:
+            return self.gone()
+        self.metrics.observe_generation(route, stats(raw))
+        return raw
+
     async def translated(
         self,
         request: Request,

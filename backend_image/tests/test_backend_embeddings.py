@@ -3,6 +3,7 @@ against the fake Ollama, with the official `ollama` and `openai` clients."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -11,6 +12,10 @@ import ollama
 import openai
 import pytest
 from backend_support import RunningBackend, StartBackend
+from hypothesis import given
+from hypothesis import strategies as st
+from llmservice_backend.embeddings import openai_list, splice_list
+from llmservice_backend.errors import ApiError
 from llmservice_backend.testing.fake_ollama import EMBEDDING_LENGTH, FakeOllama
 
 TEXTS = ["the cat sat on the mat", "a cat on a mat", "quarterly tax filings"]
@@ -177,3 +182,41 @@ async def test_show_defaults_to_the_service_model_and_names_bad_fields(
     assert bad.status_code == 400
     assert bad.json()["error"].startswith("model:")
     assert ("POST", "/api/show") in fake.requests
+
+
+# --- the OpenAI list built from Ollama's text equals the one built by parsing it --------------
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
+
+
+@given(
+    vectors=st.lists(st.lists(finite, min_size=1, max_size=12), min_size=1, max_size=4),
+    tokens=st.integers(min_value=0, max_value=10**6),
+    encoding=st.sampled_from(["float", "base64"]),
+    spaced=st.booleans(),
+)
+def test_spliced_list_equals_the_parsed_one(
+    vectors: list[list[float]], tokens: int, encoding: str, spaced: bool
+) -> None:
+    answer = {"model": "m", "embeddings": vectors, "total_duration": 5, "prompt_eval_count": tokens}
+    raw = json.dumps(answer, separators=(", ", ": ") if spaced else (",", ":")).encode()
+    spliced = splice_list(raw, "m", encoding, len(vectors))
+    assert spliced is not None
+    assert json.loads(spliced) == openai_list(answer, "m", encoding, len(vectors))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"embeddings": [[1.0], ["x"]]},  # not numbers
+        {"embeddings": [[1.0]]},  # one vector for two inputs
+        {"embeddings": []},
+        {"vectors": [[1.0], [2.0]]},
+    ],
+)
+def test_an_odd_answer_is_not_spliced_and_is_a_502(answer: dict[str, Any]) -> None:
+    raw = json.dumps(answer).encode()
+    assert splice_list(raw, "m", "float", 2) is None
+    with pytest.raises(ApiError) as failed:
+        openai_list(answer, "m", "float", 2)
+    assert failed.value.status == 502
