@@ -96,8 +96,12 @@ class Relay:
         except ClientGone:
             return self.gone()
         outcome = StreamOutcome()
+        # Ollama's own content type: a prompt-less /api/generate (load, unload) is one
+        # application/json object even when a stream was asked for, and clients that parse
+        # it as JSON check the type (Open WebUI's unload does).
+        media_type = opened.response.headers.get("content-type") or NDJSON
         return ProxyStream(
-            self.passthrough(opened, outcome), NDJSON, self.closer(route, opened, outcome)
+            self.passthrough(opened, outcome), media_type, self.closer(route, opened, outcome)
         )
 
     async def answer(
@@ -251,15 +255,19 @@ class Relay:
                 pending += chunk
                 lines = pending.split(b"\n")
                 pending = lines.pop()
-                out = _translate_lines(lines, translator, outcome)
+                out, failure = _translate_lines(lines, translator, outcome)
                 if out:
                     yield out
+                if failure is not None:
+                    raise failure
                 if outcome.final is not None:
                     return
                 chunk = await reader.next()
-            out = _translate_lines([pending], translator, outcome)
+            out, failure = _translate_lines([pending], translator, outcome)
             if out:
                 yield out
+            if failure is not None:
+                raise failure
             if outcome.final is None:
                 raise ApiError(
                     502, "Ollama ended the reply before it was complete", code="upstream_error"
@@ -284,7 +292,14 @@ class Relay:
         return close
 
 
-def _translate_lines(lines: list[bytes], translator: Translator, outcome: StreamOutcome) -> bytes:
+def _translate_lines(
+    lines: list[bytes], translator: Translator, outcome: StreamOutcome
+) -> tuple[bytes, ApiError | None]:
+    """The events for lines, and the failure that ended them if one did.
+
+    What came before a failure is returned with it: a piece of the reply and Ollama's error
+    line often arrive in the same chunk, and the piece must still reach the client.
+    """
     out = b""
     for line in lines:
         if not line.strip():
@@ -292,18 +307,19 @@ def _translate_lines(lines: list[bytes], translator: Translator, outcome: Stream
         try:
             obj = json.loads(line)
         except ValueError:
-            raise ApiError(
-                502, "Ollama sent a line that is not JSON", code="upstream_error"
-            ) from None
+            return out, ApiError(502, "Ollama sent a line that is not JSON", code="upstream_error")
         if not isinstance(obj, dict):
             continue
         if "error" in obj:
-            raise ApiError(502, f"Ollama failed mid-reply: {obj['error']}", code="upstream_error")
+            failure = ApiError(
+                502, f"Ollama failed mid-reply: {obj['error']}", code="upstream_error"
+            )
+            return out, failure
         out += translator.translate(obj)
         if obj.get("done"):
             outcome.final = obj
             break
-    return out
+    return out, None
 
 
 def _last_object(tail: bytes) -> tuple[dict[str, Any] | None, str | None]:

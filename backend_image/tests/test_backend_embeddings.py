@@ -3,6 +3,7 @@ against the fake Ollama, with the official `ollama` and `openai` clients."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -39,7 +40,8 @@ def test_the_ollama_client_embeds_a_batch(backend: RunningBackend, fake: FakeOll
     sent = fake.chats[-1]
     assert sent.path == "/api/embed"
     assert sent.body["keep_alive"] == -1  # the service's, not Ollama's five minutes
-    assert fake.chats[-1].outcome == "completed"
+    # The fake records the outcome after its last write, which the client may read first.
+    asyncio.run(fake.wait_for(lambda: fake.chats[-1].outcome == "completed"))
 
 
 def test_the_older_embeddings_route_answers_one_unnormalized_vector(

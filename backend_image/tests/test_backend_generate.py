@@ -85,15 +85,17 @@ async def test_generate_fills_in_model_keep_alive_and_the_token_bound(
 async def test_a_prompt_less_generate_loads_or_unloads_the_model(
     client: httpx.AsyncClient, fake: FakeOllama
 ) -> None:
-    """What Open WebUI sends to unload a model: no prompt, keep_alive 0."""
+    """Open WebUI's unload: no stream field, an empty prompt, keep_alive 0; it reads the
+    answer as JSON and checks its content type, which Ollama sends as application/json."""
     unloaded = await client.post(
-        "/api/generate", json={"model": "tinyllama", "keep_alive": 0, "stream": False}
+        "/api/generate", json={"model": "tinyllama", "keep_alive": 0, "prompt": ""}
     )
     assert unloaded.status_code == 200
+    assert unloaded.headers["content-type"].startswith("application/json")
     assert unloaded.json()["done_reason"] == "unload"
     assert "tinyllama:latest" not in fake.loaded
-    loaded = await client.post("/api/generate", json={"model": "tinyllama"})
-    assert ndjson(loaded)[-1]["done_reason"] == "load"
+    loaded = await client.post("/api/generate", json={"model": "tinyllama", "stream": False})
+    assert loaded.json()["done_reason"] == "load"
     assert "tinyllama:latest" in fake.loaded
 
 
@@ -362,3 +364,19 @@ def test_sigterm_cuts_a_long_generation_with_an_error_line(fake: FakeOllama) -> 
         assert "shutting down" in rest[-1]["error"]
         assert all("response" in o for o in rest[:-1])
         assert backend.proc.wait(timeout=20) == 0
+
+
+def test_a_piece_arriving_with_the_error_line_still_reaches_the_client() -> None:
+    """A token and Ollama's error line often come in one chunk: the token is kept."""
+    from llmservice_backend.openai_completions import TextChunkTranslator
+    from llmservice_backend.relay import StreamOutcome, _translate_lines
+
+    lines = [
+        json.dumps({"response": "You", "done": False}).encode(),
+        json.dumps({"error": "runner died"}).encode(),
+    ]
+    out, failure = _translate_lines(lines, TextChunkTranslator("m", False), StreamOutcome())
+    events = [json.loads(e[6:]) for e in out.decode().split("\n\n") if e]
+    assert [e["choices"][0]["text"] for e in events] == ["You"]
+    assert failure is not None
+    assert "runner died" in failure.message

@@ -533,12 +533,8 @@ class FakeOllama:
                 "done": True,
                 "done_reason": "unload" if unload else "load",
             }
-            if data.get("stream", True) is False:
-                await out.json(200, body)
-            else:
-                out.begin_stream()
-                await out.chunk(body)
-                await out.end()
+            # One JSON object whatever "stream" says, as Ollama answers these.
+            await out.json(200, body)
             return
         messages = [{"role": "user", "content": str(prompt)}]
         await self._produce("/api/generate", data, messages, entry, out)
