@@ -153,6 +153,12 @@ def problems(api: Api, expected: Mapping[str, Spec], require_ready: bool = True)
             if meta["name"] != child_name(owner):
                 found.append(f"{kind} {meta['name']}: owned by {owner} under another name")
             by_owner[owner] += 1
+            if kind == "HorizontalPodAutoscaler" and not (child.get("status") or {}).get(
+                "conditions"
+            ):
+                # Its controller's first report is news for the LLMService's status: not
+                # converged before it has come (and been written).
+                found.append(f"{owner}: its HorizontalPodAutoscaler has not reported yet")
             if kind == "Deployment":
                 found.extend(_deployment_problems(owner, child, expected.get(owner)))
         for name, spec in sorted(expected.items()):

@@ -1,5 +1,6 @@
 """PrioritySlots: at most N holders; waiting holders of a lower priority number first,
-equal priorities in arrival order; cancelled waiters neither block nor leak a slot."""
+equal priorities in arrival order, but no holder overtaken by more than the head start;
+cancelled waiters neither block nor leak a slot."""
 
 from __future__ import annotations
 
@@ -34,6 +35,32 @@ async def test_waiters_go_by_priority_then_arrival() -> None:
     release.set()
     await asyncio.gather(first, *waiters)
     assert order == ["first", "follow-up-a", "follow-up-b", "new-a", "new-b"]
+
+
+async def test_a_first_pass_is_overtaken_for_the_head_start_only() -> None:
+    """Follow-ups that keep coming never starve a first pass for longer than the head
+    start: one that has waited that long goes before follow-ups that came after it."""
+    slots = PrioritySlots(1, headstart=0.05)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def take(name: str, priority: int, wait: asyncio.Event | None = None) -> None:
+        async with slots.hold(priority):
+            order.append(name)
+            if wait is not None:
+                await wait.wait()
+
+    holder = asyncio.create_task(take("holder", 0, release))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(take("first pass", 1))]
+    await asyncio.sleep(0.01)
+    waiting.append(asyncio.create_task(take("early follow-up", 0)))  # within the head start
+    await asyncio.sleep(0.1)
+    waiting.append(asyncio.create_task(take("late follow-up", 0)))  # past it
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(holder, *waiting)
+    assert order == ["holder", "early follow-up", "first pass", "late follow-up"]
 
 
 async def test_at_most_size_hold_at_once_and_cancelled_waiters_leak_nothing() -> None:

@@ -33,6 +33,8 @@ from llmservice_operator.runtime.metrics import METRICS, Metrics
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+# Seconds by which a follow-up pass may overtake a waiting first pass (PrioritySlots).
+HEADSTART = 30.0
 
 Pass = Callable[[Key], Awaitable[float | None]]
 
@@ -153,14 +155,19 @@ class WorkQueue:
 
 
 class PrioritySlots:
-    """At most ``size`` holders at once. A waiting holder with a lower priority number goes
-    first; holders of equal priority go in the order they came."""
+    """At most ``size`` holders at once. Waiting holders go in order of arrival, each
+    priority number above 0 counting as ``headstart`` seconds of later arrival: a follow-up
+    pass goes before first passes that came up to ``headstart`` seconds earlier, and no
+    further. Strict priority starved first passes for minutes when follow-ups kept coming
+    (an API server failing requests makes every pass retry): seen after a restart, with a
+    third of the LLMServices never reconciled."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, headstart: float = HEADSTART) -> None:
         if size < 1:
             raise ValueError(f"slots must be at least 1, not {size}")
+        self.headstart = headstart
         self._free = size
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._live = 0  # waiters not yet served nor cancelled
 
@@ -173,8 +180,10 @@ class PrioritySlots:
         if self._free > 0 and not self.waiting:
             self._free -= 1
         else:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiting, (priority, next(self._order), future))
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            due = loop.time() + priority * self.headstart
+            heapq.heappush(self._waiting, (due, next(self._order), future))
             self._live += 1
             try:
                 await future
