@@ -288,7 +288,10 @@ class FaultProxy:
                     break
                 if not chunk:
                     break
-                await response.write(chunk)
+                try:
+                    await response.write(chunk)
+                except ConnectionError:
+                    return response  # the client went away (killed, say): nothing to finish
             with contextlib.suppress(ConnectionError):
                 await response.write_eof()
             return response
