@@ -11,6 +11,7 @@ from typing import Any
 from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders.deployment import build_deployment
 from llmservice_operator.builders.hpa import build_hpa
+from llmservice_operator.builders.pdb import build_pdb, wants_budget
 from llmservice_operator.builders.service import build_service
 from llmservice_operator.builders.storage import build_model_claim, creates_claim
 
@@ -19,15 +20,18 @@ __all__ = [
     "build_deployment",
     "build_hpa",
     "build_model_claim",
+    "build_pdb",
     "build_service",
     "creates_claim",
+    "wants_budget",
 ]
 
 
 def build_children(service: LLMService) -> list[dict[str, Any]]:
     """Every child of ``service``, in the order they are best applied: the model claim
     (when the operator creates one) before the pods that mount it, the Deployment, its
-    Service, and the HorizontalPodAutoscaler only while autoscaling is enabled."""
+    Service, the HorizontalPodAutoscaler only while autoscaling is enabled, and the
+    PodDisruptionBudget only while the service can run 2 pods or more."""
     children: list[dict[str, Any]] = []
     if creates_claim(service):
         children.append(build_model_claim(service))
@@ -35,4 +39,6 @@ def build_children(service: LLMService) -> list[dict[str, Any]]:
     children.append(build_service(service))
     if service.spec.autoscaling.enabled:
         children.append(build_hpa(service))
+    if wants_budget(service):
+        children.append(build_pdb(service))
     return children

@@ -73,10 +73,14 @@ DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 SERVICE = Kind("v1", "Service", "services")
 HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 CLAIM = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
+PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 POD = Kind("v1", "Pod", "pods")
 EVENT = Kind("v1", "Event", "events")
 LLMSERVICE = Kind(f"{API_GROUP}/{API_VERSION}", KIND, PLURAL)
-CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM)}
+CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM, PDB)}
+# Children that come and go with the spec (autoscaling off, a single pod): deleted when the
+# spec no longer wants them, each found under the name its builder gives it.
+REMOVABLE_KINDS = {HPA.kind: naming.hpa_name, PDB.kind: naming.pdb_name}
 
 
 def child_kind(manifest: Mapping[str, Any]) -> Kind:

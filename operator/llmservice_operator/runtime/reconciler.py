@@ -34,7 +34,7 @@ from llmservice_operator.core import planner, status
 from llmservice_operator.runtime.cache import Key, Obj
 from llmservice_operator.runtime.desired import Desired, DesiredStates
 from llmservice_operator.runtime.intake import Intake
-from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, Kube
+from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, REMOVABLE_KINDS, Kube
 from llmservice_operator.runtime.metrics import METRICS, Metrics
 from llmservice_operator.runtime.modelprobe import ModelProbe
 
@@ -106,7 +106,7 @@ class Reconciler:
             m["kind"]: self.intake.live_child(m["kind"], namespace, m["metadata"]["name"])
             for m in manifests
         }
-        unwanted = [] if desired.service.spec.autoscaling.enabled else self._autoscaler(key)
+        unwanted = self._unwanted(key, {m["kind"] for m in manifests})
         # plan: what to write, if anything
         plan = planner.plan(manifests, live, name, desired.uid, unwanted)
         if plan.conflicts:
@@ -132,11 +132,18 @@ class Reconciler:
         self._children_created.pop(key, None)
         self.model_probe.forget(key)
 
-    def _autoscaler(self, key: Key) -> list[planner.LiveChild]:
-        """The HPA of an LLMService whose autoscaling is off: to be deleted if it is ours."""
+    def _unwanted(self, key: Key, wanted: set[str]) -> list[planner.LiveChild]:
+        """Children of kinds the spec no longer makes (the HPA with autoscaling off, the
+        PodDisruptionBudget of a single pod): to be deleted if they are ours."""
         namespace, name = key
-        hpa = self.intake.live_child(HPA.kind, namespace, naming.hpa_name(name))
-        return [] if hpa is None else [hpa]
+        found = []
+        for kind, child_name in REMOVABLE_KINDS.items():
+            if kind in wanted:
+                continue
+            live = self.intake.live_child(kind, namespace, child_name(name))
+            if live is not None:
+                found.append(live)
+        return found
 
     async def _apply(
         self, key: Key, svc: Obj, actions: Iterable[planner.Apply | planner.Delete]
