@@ -222,6 +222,7 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
         ("apply", "Deployment"),
         ("apply", "Service"),
         ("apply", "HorizontalPodAutoscaler"),
+        ("apply", "PodDisruptionBudget"),
         ("event", "Created"),
     ]
     assert again is not None  # look again once the children are reported back
@@ -231,7 +232,7 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
     kube.writes.clear()
     # The status write came back through the watch: nothing more to do, nothing written.
     report_status_write(ctl, llmservice())
-    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler"):
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         summary = json.loads(ctl.intake._applied[(kind, "ns", "chat")])
         ctl.cache.put(kind, ("ns", "chat"), summary, summary)
     assert await ctl.reconciler.reconcile(("ns", "chat")) is None
@@ -529,7 +530,7 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
     ctl.on_event("LLMService", "ADDED", llmservice())
     await asyncio.wait_for(ctl.idle(), 5)  # children applied, status written
     children = {k: json.loads(v) for k, v in ctl.intake._applied.items()}
-    assert len(children) == 3
+    assert len(children) == 4
     for (kind, _, _), summary in children.items():
         ctl.on_event(kind, "ADDED", summary)
     pod = {
@@ -549,6 +550,7 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
     ctl.on_event("Pod", "DELETED", pod)
     await asyncio.wait_for(ctl.idle(), 5)
     assert kept(ctl) == {}
-    for kind in ("LLMService", "Deployment", "Service", "HorizontalPodAutoscaler", "Pod"):
+    kinds = ("LLMService", "Deployment", "Service", "HorizontalPodAutoscaler", "Pod")
+    for kind in (*kinds, "PodDisruptionBudget"):
         assert ctl.cache.count(kind) == 0
     await ctl.close()
