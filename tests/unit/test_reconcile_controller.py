@@ -174,6 +174,10 @@ class FakeKube(Kube):
     ) -> None:
         self.writes.append(("event", reason))
 
+    async def delete(self, ck: Any, namespace: str, name: str, uid: str | None) -> bool:
+        self.writes.append(("delete", str(ck.kind)))
+        return True
+
     def close(self) -> None:
         pass
 
@@ -554,3 +558,24 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
     for kind in (*kinds, "PodDisruptionBudget"):
         assert ctl.cache.count(kind) == 0
     await ctl.close()
+
+
+async def test_a_service_down_to_one_pod_loses_its_disruption_budget(world: Any) -> None:
+    """The budget comes with 2 pods and goes with the second: deleted, as the HPA is when
+    autoscaling is turned off, and only when it is ours."""
+    ctl, kube = world
+    fixed = {"autoscaling": {"enabled": False}, "replicas": 2}
+    ctl.cache.put("LLMService", ("ns", "chat"), llmservice(fixed), service_summary(llmservice(fixed)))
+    await ctl.reconciler.reconcile(("ns", "chat"))
+    assert ("apply", "PodDisruptionBudget") in kube.writes
+    for kind in ("Deployment", "Service", "PodDisruptionBudget"):
+        summary = json.loads(ctl.intake._applied[(kind, "ns", "chat")])
+        ctl.cache.put(kind, ("ns", "chat"), summary, summary)
+    kube.writes.clear()
+    single = llmservice({**fixed, "replicas": 1})
+    single["metadata"]["generation"] = 2
+    ctl.cache.put("LLMService", ("ns", "chat"), single, service_summary(single))
+    await ctl.reconciler.reconcile(("ns", "chat"))
+    assert ("delete", "PodDisruptionBudget") in kube.writes
+    assert ("apply", "Deployment") in kube.writes
+    assert ctl.intake.child("PodDisruptionBudget", "ns", "chat") is None
