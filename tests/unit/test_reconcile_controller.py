@@ -565,7 +565,8 @@ async def test_a_service_down_to_one_pod_loses_its_disruption_budget(world: Any)
     autoscaling is turned off, and only when it is ours."""
     ctl, kube = world
     fixed = {"autoscaling": {"enabled": False}, "replicas": 2}
-    ctl.cache.put("LLMService", ("ns", "chat"), llmservice(fixed), service_summary(llmservice(fixed)))
+    body = llmservice(fixed)
+    ctl.cache.put("LLMService", ("ns", "chat"), body, service_summary(body))
     await ctl.reconciler.reconcile(("ns", "chat"))
     assert ("apply", "PodDisruptionBudget") in kube.writes
     for kind in ("Deployment", "Service", "PodDisruptionBudget"):

@@ -253,9 +253,8 @@ def hpa(
             }
         )
     if cpu is not None:
-        metrics.append(
-            {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": cpu}}}
-        )
+        resource = {"name": "cpu", "current": {"averageUtilization": cpu}}
+        metrics.append({"type": "Resource", "resource": resource})
     return {
         "status": {
             "currentReplicas": current,
