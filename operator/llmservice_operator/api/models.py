@@ -1470,8 +1470,8 @@ class AutoscalingStatus(_Model):
     last_scale_time: str | None = Field(
         None, description="When the autoscaler last changed the replica count."
     )
-    metrics: list[ScalingMetricStatus] = Field(
-        default_factory=list,
+    metrics: list[ScalingMetricStatus] | None = Field(
+        None,
         max_length=8,
         description=(
             "Each metric the autoscaler scales on, with its target and the value it last "
