@@ -461,8 +461,8 @@ _SCALING_RULES: Final = (
         name="metric-types-unique",
         node="spec.autoscaling.metrics",
         rule="self.all(m, self.filter(n, n.type == m.type).size() == 1)",
+        # Invalid, not Duplicate: kube-apiserver reports a Duplicate without the message.
         message="spec.autoscaling.metrics must not name a metric type twice",
-        reason=FIELD_VALUE_DUPLICATE,
     ),
     Rule(
         name="metric-has-its-target",
@@ -567,7 +567,6 @@ _DISRUPTION_RULES: Final = (
             "spec.pod.topologySpreadConstraints must not repeat a topologyKey with the same "
             "whenUnsatisfiable"
         ),
-        reason=FIELD_VALUE_DUPLICATE,
     ),
 )
 
