@@ -19,15 +19,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from . import openai_compat
-from .chat import CLIENT_GONE_STATUS, ChatService
+from .chat import ChatService
 from .draining import Drain
+from .embeddings import EmbeddingService
 from .errors import ApiError
+from .generate import GenerateService
 from .limiter import ConcurrencyLimiter
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, MetricsPortMiddleware, dialect_for
 from .model_manager import ModelManager
+from .relay import CLIENT_GONE_STATUS, Relay
 from .settings import Settings
 from .upstream import Upstream
+from .validation import OllamaShowRequest, parse_json_object, validate
 
 log = logging.getLogger("llmservice_backend")
 
@@ -55,7 +59,10 @@ class Backend:
             settings.queue_timeout_seconds,
             self.metrics,
         )
-        self.chat = ChatService(settings, self.upstream, self.limiter, self.metrics)
+        self.relay = Relay(settings, self.upstream, self.limiter, self.metrics)
+        self.chat = ChatService(self.relay)
+        self.generate = GenerateService(self.relay)
+        self.embeddings = EmbeddingService(self.relay)
         self.models = ModelManager(settings, self.upstream, self.metrics, on_model_failure)
         self._key = settings.api_key.encode() if settings.api_key else None
 
@@ -185,12 +192,62 @@ def create_app(
         backend.authorize(request)
         return JSONResponse(await backend.upstream.get_json("/api/version", _LIST_TIMEOUT))
 
+    @app.get("/api/ps", tags=["ollama"])
+    async def ollama_ps(request: Request) -> Response:
+        """The models Ollama has in memory, as Ollama lists them (read-only pass-through)."""
+        backend.authorize(request)
+        return JSONResponse(await backend.upstream.get_json("/api/ps", _LIST_TIMEOUT))
+
+    @app.post("/api/show", tags=["ollama"])
+    async def ollama_show(request: Request) -> Response:
+        """A model's details, template and parameters; the model defaults to this service's."""
+        backend.authorize(request)
+        data = parse_json_object(await request.body(), settings.max_json_depth)
+        req = validate(OllamaShowRequest, data)
+        if req.model is None and req.name is None:
+            data["model"] = settings.model_name
+        return JSONResponse(await backend.upstream.post_json("/api/show", data, _LIST_TIMEOUT))
+
+    # Generation and embeddings run the model: they go through the Relay like the chats.
+
+    async def ollama_generate(request: Request) -> Response:
+        """Ollama's generate API: NDJSON stream by default, one object with stream=false."""
+        backend.authorize(request)
+        return await backend.generate.ollama_generate(request)
+
+    app.add_route("/api/generate", ollama_generate, methods=["POST"])
+
+    async def ollama_embed(request: Request) -> Response:
+        backend.authorize(request)
+        return await backend.embeddings.ollama_embed(request)
+
+    app.add_route("/api/embed", ollama_embed, methods=["POST"])
+
+    async def ollama_embeddings(request: Request) -> Response:
+        backend.authorize(request)
+        return await backend.embeddings.ollama_embeddings(request)
+
+    app.add_route("/api/embeddings", ollama_embeddings, methods=["POST"])
+
     async def openai_chat(request: Request) -> Response:
         """OpenAI's chat completions: SSE stream ending in [DONE] with stream=true."""
         backend.authorize(request)
         return await backend.chat.openai_chat(request)
 
     app.add_route("/v1/chat/completions", openai_chat, methods=["POST"])
+
+    async def openai_completions(request: Request) -> Response:
+        """OpenAI's legacy text completions: SSE stream ending in [DONE] with stream=true."""
+        backend.authorize(request)
+        return await backend.generate.openai_completions(request)
+
+    app.add_route("/v1/completions", openai_completions, methods=["POST"])
+
+    async def openai_embeddings(request: Request) -> Response:
+        backend.authorize(request)
+        return await backend.embeddings.openai_embeddings(request)
+
+    app.add_route("/v1/embeddings", openai_embeddings, methods=["POST"])
 
     @app.get("/v1/models", tags=["openai"])
     async def openai_models(request: Request) -> Response:

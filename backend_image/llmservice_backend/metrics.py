@@ -26,9 +26,16 @@ KNOWN_ROUTES = frozenset(
     {
         "/",
         "/api/chat",
+        "/api/generate",
+        "/api/embed",
+        "/api/embeddings",
+        "/api/show",
+        "/api/ps",
         "/api/tags",
         "/api/version",
         "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
         "/v1/models",
         "/healthz",
         "/readyz",
@@ -84,7 +91,7 @@ class Metrics:
         )
         self.ttft_seconds = Histogram(
             f"{PREFIX}_time_to_first_token_seconds",
-            "Time from a streaming chat request to the first piece of the reply, by route.",
+            "Time from a streaming request to the first piece of the reply, by route.",
             ["route"],
             buckets=_LATENCY_BUCKETS,
             registry=r,

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ApiError
 from .settings import Settings
@@ -36,6 +36,15 @@ RUNNER_OPTIONS = (
 )
 
 _GO_DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^-?\d+(\.\d+)?$")
+
+
+def _keep_alive(value: int | float | str | None) -> int | float | str | None:
+    if isinstance(value, str) and not _GO_DURATION.match(value):
+        raise ValueError("expected a duration like 5m, 1h or -1, or a number of seconds")
+    return value
+
+
+KeepAlive = Annotated[int | float | str | None, AfterValidator(_keep_alive)]
 
 
 class _Body(BaseModel):
@@ -85,16 +94,9 @@ class OllamaChatRequest(_Body):
     stream: bool = True
     format: Literal["json"] | dict[str, Any] | None = None
     options: OllamaOptions | None = None
-    keep_alive: int | float | str | None = None
+    keep_alive: KeepAlive = None
     tools: list[dict[str, Any]] | None = None
     think: bool | Literal["low", "medium", "high"] | None = None
-
-    @field_validator("keep_alive")
-    @classmethod
-    def _duration(cls, value: int | float | str | None) -> int | float | str | None:
-        if isinstance(value, str) and not _GO_DURATION.match(value):
-            raise ValueError("expected a duration like 5m, 1h or -1, or a number of seconds")
-        return value
 
 
 # --- OpenAI /v1/chat/completions ---------------------------------------------------------------
@@ -206,6 +208,120 @@ class OpenAIChatRequest(_Body):
         return value
 
 
+# --- Ollama /api/generate, /api/embed, /api/embeddings, /api/show -------------------------------
+
+
+class OllamaGenerateRequest(_Body):
+    model: str | None = Field(default=None, min_length=1)
+    prompt: str | None = None
+    suffix: str | None = None
+    system: str | None = None
+    template: str | None = None
+    context: list[int] | None = None
+    raw: bool | None = None
+    images: list[str] | None = None
+    stream: bool = True
+    format: Literal["", "json"] | dict[str, Any] | None = None
+    options: OllamaOptions | None = None
+    keep_alive: KeepAlive = None
+    think: bool | Literal["low", "medium", "high"] | None = None
+
+
+class OllamaEmbedRequest(_Body):
+    model: str | None = Field(default=None, min_length=1)
+    input: str | list[str] = ""
+    truncate: bool | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    options: OllamaOptions | None = None
+    keep_alive: KeepAlive = None
+
+
+class OllamaEmbeddingsRequest(_Body):
+    model: str | None = Field(default=None, min_length=1)
+    prompt: str = ""
+    options: OllamaOptions | None = None
+    keep_alive: KeepAlive = None
+
+
+class OllamaShowRequest(_Body):
+    model: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)  # the older spelling of model
+    verbose: bool | None = None
+
+
+# --- OpenAI /v1/completions and /v1/embeddings -----------------------------------------------
+
+
+class OpenAICompletionRequest(_Body):
+    model: str = Field(min_length=1)
+    prompt: str | list[str]
+    suffix: str | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: int | None = None
+    best_of: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    echo: bool | None = None
+    logprobs: int | None = None
+    user: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and len(value) != 1:
+            raise ValueError("exactly one prompt is supported (a string, or a list of one)")
+        return value
+
+    @field_validator("n", "best_of")
+    @classmethod
+    def _one(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
+            raise ValueError("only 1 is supported (one choice per request)")
+        return value
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("echo is not supported by this service")
+        return value
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("logprobs is not supported by this service")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return value
+
+
+class OpenAIEmbeddingRequest(_Body):
+    model: str = Field(min_length=1)
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _texts(cls, value: str | list[str]) -> str | list[str]:
+        if value == "" or value == []:
+            raise ValueError("must not be empty")
+        return value
+
+
 # --- Parsing and error wording -----------------------------------------------------------------
 
 
@@ -266,9 +382,8 @@ def _too_deep(limit: int) -> ApiError:
 # --- Bounds on what a request may ask of Ollama ---------------------------------------------------
 
 
-def check_ollama_options(req: OllamaChatRequest, settings: Settings) -> None:
-    """400 naming the option when /api/chat options exceed this service's bounds."""
-    options = req.options
+def check_ollama_options(options: OllamaOptions | None, settings: Settings) -> None:
+    """400 naming the option when Ollama options exceed this service's bounds (every route)."""
     if options is None:
         return
     if options.num_ctx is not None:
@@ -288,10 +403,12 @@ def check_ollama_options(req: OllamaChatRequest, settings: Settings) -> None:
                 )
 
 
-def check_openai_limits(req: OpenAIChatRequest, settings: Settings) -> None:
+def check_openai_limits(
+    req: OpenAIChatRequest | OpenAICompletionRequest, settings: Settings
+) -> None:
     """400 naming the field when an OpenAI request asks for more tokens than allowed."""
     for name in ("max_tokens", "max_completion_tokens"):
-        value = getattr(req, name)
+        value = getattr(req, name, None)
         if value is not None:
             _num_predict(name, value, settings.max_num_predict)
 

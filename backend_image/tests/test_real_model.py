@@ -292,3 +292,115 @@ def test_a_client_that_goes_away_stops_the_real_generation(
 def test_a_missing_model_package_is_named_in_the_error() -> None:
     with pytest.raises(llama_adapter.ModelNotInstalledError, match="no-such-model-package"):
         llama_adapter.find_gguf("no-such-model-package")
+
+
+# ---- the other APIs with the real model: generate, completions, embeddings -----------------
+
+SIMILAR = ("The cat sat on the mat.", "A cat was sitting on a rug.")
+UNRELATED = "Quarterly tax filings are due in April."
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / ((sum(x * x for x in a) ** 0.5) * (sum(y * y for y in b) ** 0.5))
+
+
+def test_ollama_client_generates_through_the_backend(backend_url: str) -> None:
+    import ollama
+
+    client = ollama.Client(host=backend_url)
+    prompt = "What is the capital of France? Answer in one sentence."
+    whole = client.generate(model=MODEL, prompt=prompt, options={"num_predict": MAX_TOKENS})
+    assert (whole.response or "").strip()
+    assert whole.done
+    assert whole.eval_count is not None
+    assert 0 < whole.eval_count <= MAX_TOKENS
+    pieces = list(
+        client.generate(
+            model=MODEL, prompt=prompt, stream=True, options={"num_predict": MAX_TOKENS}
+        )
+    )
+    assert sum(1 for p in pieces if p.response) > 1, "the reply arrived in one piece"
+    assert pieces[-1].done
+    assert pieces[-1].eval_count
+
+
+def test_openai_client_completes_through_the_backend(backend_url: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{backend_url}/v1", api_key="unused", max_retries=0)
+    prompt = "Write one sentence about the sea."
+    done = client.completions.create(model=MODEL, prompt=prompt, max_tokens=MAX_TOKENS)
+    assert done.choices[0].text.strip()
+    assert done.choices[0].finish_reason in {"stop", "length"}
+    assert done.usage is not None
+    assert 0 < done.usage.completion_tokens <= MAX_TOKENS
+    chunks = list(
+        client.completions.create(
+            model=MODEL,
+            prompt=prompt,
+            max_tokens=MAX_TOKENS,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    texts = [c.choices[0].text for c in chunks if c.choices]
+    assert sum(1 for t in texts if t) > 1
+    assert "".join(texts).strip()
+    usage = [c.usage for c in chunks if c.usage is not None]
+    assert len(usage) == 1
+    assert usage[0].completion_tokens > 0
+
+
+def test_ollama_client_embeds_through_the_backend(backend_url: str) -> None:
+    """llama.cpp's mean-pooled SmolLM2 vectors: unit length, and meaning shows in them."""
+    import ollama
+
+    client = ollama.Client(host=backend_url)
+    answer = client.embed(model=MODEL, input=[*SIMILAR, UNRELATED])
+    a, b, c = ([float(x) for x in v] for v in answer.embeddings)
+    assert len(a) == 576  # SmolLM2-135M's embedding length
+    for v in (a, b, c):
+        assert abs(sum(x * x for x in v) - 1) < 1e-4
+    assert _cosine(a, b) > _cosine(a, c)
+    assert answer.prompt_eval_count is not None
+    assert answer.prompt_eval_count >= 20
+    older = client.embeddings(model=MODEL, prompt=SIMILAR[0]).embedding
+    assert len(older) == 576
+    assert abs(sum(x * x for x in older) - 1) > 1e-3  # the older route does not normalize
+    assert _cosine(list(older), a) > 0.999  # but points the same way
+
+
+def test_openai_client_embeds_through_the_backend(backend_url: str) -> None:
+    import ollama
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{backend_url}/v1", api_key="unused", max_retries=0)
+    answer = client.embeddings.create(model=MODEL, input=list(SIMILAR))
+    assert [d.index for d in answer.data] == [0, 1]
+    native = ollama.Client(host=backend_url).embed(model=MODEL, input=list(SIMILAR)).embeddings
+    for ours, theirs in zip(answer.data, native, strict=True):
+        assert ours.embedding == pytest.approx([float(x) for x in theirs], abs=1e-6)
+    assert answer.usage.prompt_tokens > 0
+    short = client.embeddings.create(model=MODEL, input=SIMILAR[0], dimensions=64)
+    assert len(short.data[0].embedding) == 64
+
+
+def test_an_input_longer_than_the_context_is_refused_without_truncate(backend_url: str) -> None:
+    with httpx.Client(base_url=backend_url, timeout=60) as http:
+        long_text = "word " * 2200  # more tokens than the adapter's 2048 context
+        refused = http.post(
+            "/api/embed", json={"model": MODEL, "input": long_text, "truncate": False}
+        )
+        assert refused.status_code == 400
+        assert "context length" in refused.json()["error"]
+
+
+def test_show_and_ps_through_the_backend(backend_url: str) -> None:
+    import ollama
+
+    client = ollama.Client(host=backend_url)
+    shown = client.show(MODEL)
+    assert shown.modelinfo is not None
+    assert shown.modelinfo["general.architecture"] == "llama"
+    assert [m.model for m in client.ps().models] == [MODEL]

@@ -158,6 +158,14 @@ class Operator:
             self.process.wait(5)
         self.process = None
 
+    def kill_and_restart(self) -> None:
+        """SIGKILL, as the OOM killer or a lost node would, then a new process."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self.process = None
+        self.start()
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
 

@@ -11,8 +11,9 @@ needs ``create`` as well as ``patch``, as in the API server's patch handler.
 
 So a missing grant is not only reported: the operator really meets the 403 it would meet in
 a cluster, and the lifecycle stalls. After a lifecycle that goes through every path the
-operator has (create, pods ready, spec update, autoscaling off and on, persistent model
-storage, a deleted child restored, a name conflict, delete), the test asserts that nothing
+operator has (create, pods ready, spec update, autoscaling off and on, a network policy,
+route and monitor turned on, switched and off, persistent model storage, a deleted child
+restored, a name conflict, delete), the test asserts that nothing
 was refused and that every (apiGroup, resource, verb) the role grants was used: the role is
 exactly what the operator needs.
 
@@ -42,6 +43,7 @@ from llmservice_testkit.emulator.errors import ApiError
 from llmservice_testkit.emulator.server import ApiServer
 from llmservice_testkit.pytest_plugin import api_client_for
 from operator_helpers import ROOT, Cluster, install_crd, running_operator, wait_for
+from test_operator_exposure import Children, install_stand_in
 
 CLUSTER_ROLE = ROOT / "deploy" / "rbac" / "cluster" / "clusterrole.yaml"
 NAMESPACED_ROLE = ROOT / "deploy" / "namespaced" / "role.yaml"
@@ -439,6 +441,27 @@ def lifecycle(cluster: Cluster) -> None:
     wait_for(lambda: cluster.hpa("chat") is not None, "the HPA to be created again", WAIT)
     wait_for(lambda: cluster.pdb("chat") is not None, "the budget to be created again", WAIT)
 
+    # what shows the service to the cluster: each child created, switched, deleted when off
+    exposed = Children(cluster)
+    cluster.patch_spec(
+        "chat",
+        {
+            "networkPolicy": {"enabled": True, "metricsFromNamespaces": ["monitoring"]},
+            "route": {"ingress": {"host": "chat.example.com"}},
+            "monitoring": {"enabled": True},
+        },
+    )
+    for kind in ("NetworkPolicy", "Ingress", "PodMonitor"):
+        wait_for(lambda k=kind: exposed.get(k), f"the {kind}", WAIT)
+    cluster.patch_spec(
+        "chat", {"route": {"ingress": None, "httpRoute": {"parentRefs": [{"name": "gw"}]}}}
+    )
+    wait_for(lambda: exposed.get("HTTPRoute"), "the HTTPRoute", WAIT)
+    wait_for(lambda: exposed.get("Ingress") is None, "the Ingress to be deleted", WAIT)
+    cluster.patch_spec("chat", {"networkPolicy": None, "route": None, "monitoring": None})
+    for kind in ("NetworkPolicy", "HTTPRoute", "PodMonitor"):
+        wait_for(lambda k=kind: exposed.get(k) is None, f"the {kind} to be deleted", WAIT)
+
     # a deleted child is restored
     cluster.apps.delete_namespaced_deployment("chat", ns)
     wait_for(lambda: cluster.deployment("chat") is not None, "the Deployment to be restored", WAIT)
@@ -483,6 +506,7 @@ def run_under_role(
     api_client = api_client_for(server)
     try:
         install_crd(api_client)
+        install_stand_in(api_client, "PodMonitor")  # the emulator serves HTTPRoutes already
         cluster = Cluster(api_client, ns)
         cluster.core.create_namespace({"metadata": {"name": ns}})
         set_policy(server, policy)

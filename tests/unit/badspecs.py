@@ -544,6 +544,72 @@ CASES: Final[tuple[BadSpec, ...]] = (
         "spec.pod.nodeSelector",
     ),
     BadSpec("name-starts-with-digit", "{}", APPLY, "metadata.name", name="9lives"),
+    # --- what shows the service to the cluster (spec.route, .monitoring, .networkPolicy) ------
+    BadSpec(
+        "route-both-kinds",
+        "route: {httpRoute: {parentRefs: [{name: gw}]}, ingress: {host: chat.example.com}}",
+        APPLY,
+        "spec.route",
+        "exactly one of",
+    ),
+    BadSpec("route-neither-kind", "route: {}", APPLY, "spec.route", "exactly one of"),
+    BadSpec(
+        "ingress-tls-without-host",
+        "route: {ingress: {tlsSecretName: chat-tls}}",
+        APPLY,
+        "spec.route.ingress.tlsSecretName",
+        "needs spec.route.ingress.host",
+    ),
+    BadSpec(
+        "http-route-without-parent",
+        "route: {httpRoute: {parentRefs: []}}",
+        APPLY,
+        "spec.route.httpRoute.parentRefs",
+    ),
+    BadSpec(
+        "http-route-host-uppercase",
+        "route: {httpRoute: {parentRefs: [{name: gw}], hostnames: [Chat.Example.com]}}",
+        APPLY,
+        "spec.route.httpRoute.hostnames[0]",
+    ),
+    BadSpec(
+        "http-route-host-twice",
+        "route: {httpRoute: {parentRefs: [{name: gw}], hostnames: [a.example.com, a.example.com]}}",
+        APPLY,
+        "spec.route.httpRoute.hostnames",
+        "twice",
+    ),
+    BadSpec(
+        "monitoring-interval-not-a-duration",
+        "monitoring: {enabled: true, interval: 30 seconds}",
+        APPLY,
+        "spec.monitoring.interval",
+    ),
+    BadSpec(
+        "monitoring-label-key-bad",
+        "monitoring: {enabled: true, labels: {-bad: x}}",
+        APPLY,
+        "spec.monitoring.labels",
+    ),
+    BadSpec(
+        "monitored-but-policy-shuts-prometheus-out",
+        "monitoring: {enabled: true}\nnetworkPolicy: {enabled: true}",
+        APPLY,
+        "spec.networkPolicy.metricsFromNamespaces",
+        "refuse every scrape",
+    ),
+    BadSpec(
+        "network-policy-namespace-bad",
+        "networkPolicy: {enabled: true, allowFrom: [{namespace: Web_Apps}]}",
+        APPLY,
+        "spec.networkPolicy.allowFrom[0].namespace",
+    ),
+    BadSpec(
+        "network-policy-pod-label-key-bad",
+        "networkPolicy: {enabled: true, allowFrom: [{podLabels: {a/b/c: x}}]}",
+        APPLY,
+        "spec.networkPolicy.allowFrom",
+    ),
     # --- stored, then InvalidSpec: what the CEL budget cannot check ----------------------------
     BadSpec(
         "fpga-half-a-unit",

@@ -7,17 +7,20 @@ Imported as a module (``import support``): pytest puts this directory on ``sys.p
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import jsonschema
+import pytest
 from llmservice_operator.api import crd
 from llmservice_operator.api.models import GROUP_VERSION, KIND
 from llmservice_operator.api.validation import FieldError, as_api_numbers
 from llmservice_operator.tools import useryaml
 from llmservice_operator.tools.render.cel import evaluate_validations
+from llmservice_testkit import gatewayapi
 from llmservice_testkit.emulator import schemas as emulated
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -137,3 +140,33 @@ def crd_cel_errors(document: Any) -> list[FieldError]:
 def crd_accepts(document: Any) -> bool:
     """Whether the API server, with this CRD installed, would store ``document``."""
     return not crd_schema_errors(document) and not crd_cel_errors(document)
+
+
+@functools.cache
+def _gateway_schema(version: str) -> tuple[dict[str, Any], Any]:
+    """The HTTPRoute CRD's schema and its strict validator, read once (a large file)."""
+    schema = gatewayapi.schema("httproutes", version)
+    return schema, _Validator(crd.to_json_schema(schema))
+
+
+def foreign_kind_errors(manifest: dict[str, Any]) -> list[str]:
+    """What the CRD of a kind Kubernetes does not define says about ``manifest``: the
+    Gateway API's own CRD for an HTTPRoute (its schema, strict, after its defaults, and its
+    CEL rules), when fetched once per machine (``make gateway-api-crds``); nothing to check
+    against for a PodMonitor (the Prometheus Operator's CRDs cannot be had here; the
+    operator's tests register a stand-in)."""
+    if manifest["kind"] != "HTTPRoute":
+        return []
+    try:
+        schema, validator = _gateway_schema(manifest["apiVersion"].split("/")[1])
+    except (KeyError, OSError):
+        pytest.skip(
+            f"the Gateway API CRDs are not fetched: make gateway-api-crds ({gatewayapi.folder()})"
+        )
+    defaulted = emulated.apply_defaults(schema, copy.deepcopy(manifest))
+    errors = [
+        f"HTTPRoute: {_yaml_path(e.absolute_path)}: {e.message}"
+        for e in validator.iter_errors(defaulted)
+    ]
+    errors += [f"HTTPRoute: {e}" for e in evaluate_validations(schema, defaulted)]
+    return errors

@@ -3,6 +3,7 @@ operator pod locked down, its settings understood by the operator, its RBAC boun
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from typing import Any
@@ -150,3 +151,24 @@ def test_install_ships_the_committed_crd() -> None:
     (crd,) = by_kind(kustomize("deploy"), "CustomResourceDefinition")
     committed = yaml.safe_load(support.CRD_FILE.read_text())
     assert crd == committed
+
+
+def test_the_monitoring_install_is_the_cluster_install_plus_the_operators_monitor() -> None:
+    plain = kustomize("deploy")
+    with_monitoring = kustomize("deploy/with-monitoring")
+    extra = [doc for doc in with_monitoring if doc not in plain]
+    assert sorted(doc["kind"] for doc in extra) == ["ConfigMap", "PodMonitor"]
+    assert all(doc in with_monitoring for doc in plain)
+    (monitor,) = by_kind(extra, "PodMonitor")
+    pod = operator_deployment(plain)["spec"]["template"]
+    # It selects the operator's pods and scrapes a port they have.
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod["metadata"]["labels"].items()
+    ports = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == ["metrics"]
+    assert "metrics" in ports
+    assert monitor["metadata"]["namespace"] == operator_deployment(plain)["metadata"]["namespace"]
+    (dashboard,) = by_kind(extra, "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(dashboard["data"]["llmservice-dashboard.json"])
+    assert board["uid"] == "llmservice"

@@ -15,12 +15,17 @@ from llmservice_operator.api.models import LLMService
 from llmservice_operator.builders import build_children
 from llmservice_operator.tools.render import command as render
 from llmservice_operator.tools.render.cel import Quantity
+from llmservice_operator.tools.render.upstream import NOT_KUBERNETES
 
 EXAMPLES = support.EXAMPLES
 
 
 def schema_errors(manifest: dict[str, Any]) -> list[str]:
-    """What the strict upstream schemas of each supported version say about ``manifest``."""
+    """What the strict upstream schemas of each supported version say about ``manifest``;
+    for kinds Kubernetes does not define, what their own CRD's schema says, where we have
+    it (the Gateway API's: support.crd_kind_errors)."""
+    if manifest["apiVersion"].split("/")[0] in NOT_KUBERNETES:
+        return support.foreign_kind_errors(manifest)
     errors = []
     for version in support.KUBERNETES_VERSIONS:
         try:

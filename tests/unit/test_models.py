@@ -80,6 +80,8 @@ def test_wire_names_are_camel_case_as_designed() -> None:
         "pod",
         "gpu",
         "podDisruptionBudget",
+        "monitoring",
+        "networkPolicy",
     }
     assert "maxConcurrentRequests" in api["spec"]["backend"]
     assert "numParallel" in api["spec"]["ollama"]

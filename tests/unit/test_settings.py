@@ -35,6 +35,7 @@ def test_everything_can_be_set() -> None:
             "LLMSERVICE_WATCH_LIST_CHUNK": "50",
             "LLMSERVICE_CAPACITY_GRACE": "120",
             "LLMSERVICE_RESTART_WINDOW": "30.5",
+            "LLMSERVICE_REQUEST_TIMEOUT": "7.5",
         }
     )
     assert settings.namespaces == ("team-a", "team-b")
@@ -51,6 +52,7 @@ def test_everything_can_be_set() -> None:
     assert settings.first_status_delay == 0
     assert settings.watch_list_chunk == 50
     assert (settings.capacity_grace, settings.restart_window) == (120, 30.5)
+    assert settings.request_timeout == 7.5
 
 
 def test_star_and_blank_mean_all_namespaces() -> None:
@@ -84,6 +86,7 @@ def test_client_timeout_follows_the_server_timeout() -> None:
         ("WATCH_LIST_CHUNK", "5", "10 to 10000"),
         ("CAPACITY_GRACE", "-1", "zero or a positive"),
         ("RESTART_WINDOW", "a while", "number of seconds"),
+        ("REQUEST_TIMEOUT", "0", "positive number of seconds"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
@@ -105,9 +108,18 @@ def test_kopf_settings_follow_ours() -> None:
     import kopf
     from llmservice_operator.runtime.main import WORKER_IDLE_SECONDS, NoDiffBase, kopf_settings
 
-    config = load({"LLMSERVICE_NAMESPACES": "a,b", "LLMSERVICE_WATCH_LIST_CHUNK": "50"})
+    config = load(
+        {
+            "LLMSERVICE_NAMESPACES": "a,b",
+            "LLMSERVICE_WATCH_LIST_CHUNK": "50",
+            "LLMSERVICE_REQUEST_TIMEOUT": "5",
+        }
+    )
     ks = kopf_settings(config)
     assert ks.watching.chunk_size == 50
+    # A listing that is never answered is given up after our timeout, not kopf's 5 minutes.
+    assert ks.networking.request_timeout == 5
+    assert ks.networking.connect_timeout == 5
     assert ks.posting.loggers is False
     assert ks.scanning.disabled is True  # named namespaces: no cluster-scope scanning
     assert ks.queueing.idle_timeout == WORKER_IDLE_SECONDS < 1

@@ -15,8 +15,11 @@ Use it from tests in a background thread:
 or as a process (benchmarks): `python -m llmservice_backend.testing.fake_ollama --port 0`,
 which prints `FAKE_OLLAMA_URL=http://127.0.0.1:<port>` once it listens.
 
-Routes: /api/chat, /api/generate (prompt-less requests load or unload a model), /api/tags,
-/api/ps, /api/show, /api/pull, /api/version, and GET / ("Ollama is running").
+Routes: /api/chat, /api/generate (prompt-less requests load or unload a model), /api/embed,
+/api/embeddings, /api/tags, /api/ps, /api/show, /api/pull, /api/version, and GET /
+("Ollama is running"). Embeddings are bags of hashed words (``embedding_length`` numbers,
+EMBEDDING_LENGTH unless set): texts that share words lie closer together, and the same text
+always gives the same vector.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
+import math
 import re
 import signal
 import socket
@@ -48,6 +53,7 @@ _REASONS = {
     503: "Service Unavailable",
 }
 _WORD = re.compile(r"\s*\S+")
+EMBEDDING_LENGTH = 16
 
 
 def canonical(name: str) -> str:
@@ -208,6 +214,7 @@ class FakeOllama:
         self.reply_tokens = reply_tokens  # a reply of exactly this many tokens
         self.reply_text: str | None = None  # a fixed reply instead of the echo
         self.tool_calls: list[dict[str, Any]] | None = None  # answered when tools are offered
+        self.embedding_length = EMBEDDING_LENGTH
         self.faults = Faults()
         self.chats: list[ChatRecord] = []
         self.requests: list[tuple[str, str]] = []  # (method, path)
@@ -366,6 +373,8 @@ class FakeOllama:
         routes: dict[tuple[str, str], Callable[[dict[str, Any], _Responder], Awaitable[None]]] = {
             ("POST", "/api/chat"): self._chat,
             ("POST", "/api/generate"): self._generate,
+            ("POST", "/api/embed"): self._embed,
+            ("POST", "/api/embeddings"): self._embeddings,
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/ps"): self._ps,
             ("POST", "/api/show"): self._show,
@@ -524,15 +533,95 @@ class FakeOllama:
                 "done": True,
                 "done_reason": "unload" if unload else "load",
             }
-            if data.get("stream", True) is False:
-                await out.json(200, body)
-            else:
-                out.begin_stream()
-                await out.chunk(body)
-                await out.end()
+            # One JSON object whatever "stream" says, as Ollama answers these.
+            await out.json(200, body)
             return
         messages = [{"role": "user", "content": str(prompt)}]
         await self._produce("/api/generate", data, messages, entry, out)
+
+    async def _embed(self, data: dict[str, Any], out: _Responder) -> None:
+        entry = await self._model_or_404(data, out)
+        if entry is None:
+            return
+        raw = data.get("input", "")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            await out.json(400, {"error": "invalid input type"})
+            return
+        if raw == "":
+            texts = []  # a request without input only loads the model
+        dimensions = data.get("dimensions")
+        if dimensions is not None and (
+            not isinstance(dimensions, int) or not 0 < dimensions <= self.embedding_length
+        ):
+            await out.json(
+                400, {"error": f"dimensions must be between 1 and {self.embedding_length}"}
+            )
+            return
+
+        async def answer() -> dict[str, Any]:
+            vectors = [
+                _normalized(_bag_of_words(t, self.embedding_length)[:dimensions]) for t in texts
+            ]
+            return {
+                "model": data["model"],
+                "embeddings": vectors,
+                "prompt_eval_count": sum(len(_WORD.findall(t)) for t in texts),
+            }
+
+        await self._embedding_request("/api/embed", data, entry, out, answer)
+
+    async def _embeddings(self, data: dict[str, Any], out: _Responder) -> None:
+        """The older route: one prompt, the vector not normalized."""
+        entry = await self._model_or_404(data, out)
+        if entry is None:
+            return
+        prompt = data.get("prompt", "")
+        if not isinstance(prompt, str):
+            await out.json(400, {"error": "prompt must be a string"})
+            return
+
+        async def answer() -> dict[str, Any]:
+            return {"embedding": _bag_of_words(prompt, self.embedding_length) if prompt else []}
+
+        await self._embedding_request("/api/embeddings", data, entry, out, answer)
+
+    async def _embedding_request(
+        self,
+        path: str,
+        data: dict[str, Any],
+        entry: ModelEntry,
+        out: _Responder,
+        answer: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> None:
+        """Records the request and applies the faults that fit a one-object answer."""
+        f = self.faults
+        record = ChatRecord(path=path, body=data, stream=False)
+        self.chats.append(record)
+        received = time.monotonic_ns()
+        try:
+            if f.status is not None:
+                record.outcome = "rejected"
+                await out.json(f.status, {"error": f.status_error})
+                return
+            self._keep(entry.name, data.get("keep_alive"))
+            if f.first_token_delay:
+                await asyncio.sleep(f.first_token_delay)
+            if f.reset_after_tokens is not None:
+                out.reset()
+                record.outcome = "reset"
+                raise _Reset
+            body = await answer()
+            if path == "/api/embed":
+                body["total_duration"] = time.monotonic_ns() - received
+                body["load_duration"] = 0
+            await out.json(200, body)
+            record.outcome = "completed"
+        except (asyncio.CancelledError, ConnectionError):
+            record.outcome = "cancelled"
+            raise
+        finally:
+            record.ended = time.monotonic()
 
     async def _chat(self, data: dict[str, Any], out: _Responder) -> None:
         entry = await self._model_or_404(data, out)
@@ -724,6 +813,19 @@ def _seconds(keep_alive: Any) -> float | None:
     return float(match.group(1)) * units.get(match.group(2) or "s", 1)
 
 
+def _bag_of_words(text: str, length: int) -> list[float]:
+    """length counts: each word (lowercased) adds one where its hash points."""
+    vector = [0.0] * length
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % length] += 1
+    return vector
+
+
+def _normalized(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
+
+
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     lines = head.decode("latin-1").split("\r\n")
     method, path, _ = [*lines[0].split(" ", 2), "", ""][:3]
@@ -761,6 +863,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", help="a model it has (repeatable)")
     parser.add_argument("--token-rate", type=float, default=None, help="tokens per second")
     parser.add_argument("--reply-tokens", type=int, default=None, help="tokens per reply")
+    parser.add_argument(
+        "--embedding-length", type=int, default=EMBEDDING_LENGTH, help="numbers per embedding"
+    )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     args = parser.parse_args(argv)
 
@@ -772,6 +877,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
         )
+        fake.embedding_length = args.embedding_length
         await fake.serve()
         print(f"FAKE_OLLAMA_URL={fake.url}", flush=True)
         stop = asyncio.Event()

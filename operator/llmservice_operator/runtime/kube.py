@@ -42,7 +42,7 @@ Obj = dict[str, Any]
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
-REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read
+CONNECT_TIMEOUT = 10.0  # seconds
 Page = list[dict[str, Any]]
 
 # Names the operator's requests in API server logs and audit (and in our tests' counts).
@@ -77,10 +77,14 @@ PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 POD = Kind("v1", "Pod", "pods")
 EVENT = Kind("v1", "Event", "events")
 LLMSERVICE = Kind(f"{API_GROUP}/{API_VERSION}", KIND, PLURAL)
-CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM, PDB)}
-# Children that come and go with the spec (autoscaling off, a single pod): deleted when the
-# spec no longer wants them, each found under the name its builder gives it.
-REMOVABLE_KINDS = {HPA.kind: naming.hpa_name, PDB.kind: naming.pdb_name}
+# What shows a service to the cluster (builders/route.py, networkpolicy.py, monitor.py).
+# HTTPRoute and PodMonitor are served only where their CRDs are installed (.discovery).
+NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
+HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
+POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
+EXPOSURE_KINDS = (NETWORK_POLICY, INGRESS, HTTPROUTE, POD_MONITOR)
+CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM, PDB, *EXPOSURE_KINDS)}
 
 
 def child_kind(manifest: Mapping[str, Any]) -> Kind:
@@ -132,8 +136,10 @@ class Kube:
         workers: int = 8,
         metrics: Metrics = METRICS,
         field_manager: str = naming.FIELD_MANAGER,
+        request_timeout: float = 30.0,
     ) -> None:
         self.api_client = api_client or ApiClient()
+        self.timeouts = (min(CONNECT_TIMEOUT, request_timeout), request_timeout)  # connect, read
         # The client's connection pool must hold as many connections as threads use it.
         self.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="kube-api")
@@ -164,7 +170,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api_client.call_api(*params, _request_timeout=REQUEST_TIMEOUT)
+        response = self.api_client.call_api(*params, _request_timeout=self.timeouts)
         data = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status < 300:
             text = data.decode("utf-8", "replace") if data else ""
@@ -268,6 +274,18 @@ class Kube:
                 return False
             raise
         return True
+
+    async def resources(self, api_version: str) -> list[str] | None:
+        """The resource names (plurals) an API group version serves, or None when the
+        API server does not serve that group version at all (its CRDs are not installed)."""
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            answer = await self._run(f"discover {api_version}", "GET", prefix)
+        except kopf.PermanentError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return [str(r.get("name")) for r in answer.get("resources") or () if isinstance(r, dict)]
 
     # ----------------------------------------------------------------------------------
     # the LLMService

@@ -15,6 +15,7 @@ from llmservice_operator.runtime.metrics import METRICS
 from llmservice_operator.runtime.watched import WATCHED
 
 WORKER_IDLE_SECONDS = 0.1
+CONNECT_TIMEOUT = 10.0  # seconds; a connection takes well under one when the server is up
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -57,6 +58,8 @@ def kopf_settings(config: settings_mod.Settings) -> kopf.OperatorSettings:
     ks.watching.client_timeout = config.watch_client_timeout
     ks.watching.connect_timeout = config.watch_connect_timeout
     ks.watching.chunk_size = config.watch_list_chunk
+    ks.networking.request_timeout = config.request_timeout
+    ks.networking.connect_timeout = min(CONNECT_TIMEOUT, config.request_timeout)
     ks.posting.loggers = False
     # kopf keeps a worker per object alive for a while after its last event, and the
     # worker holds that event's full body until it exits. After a listing (start-up, or a

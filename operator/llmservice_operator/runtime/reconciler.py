@@ -30,13 +30,28 @@ from typing import Any
 import kopf
 
 from llmservice_operator.api import naming
-from llmservice_operator.core import planner, status
+from llmservice_operator.core import exposure, planner, status
 from llmservice_operator.runtime.cache import Key, Obj
 from llmservice_operator.runtime.desired import Desired, DesiredStates
+from llmservice_operator.runtime.discovery import Discovery
 from llmservice_operator.runtime.intake import Intake
-from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, REMOVABLE_KINDS, Kube
+from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, HTTPROUTE, PDB, POD_MONITOR, Kube
+from llmservice_operator.runtime.kube import http_status as kube_status
 from llmservice_operator.runtime.metrics import METRICS, Metrics
 from llmservice_operator.runtime.modelprobe import ModelProbe
+
+# Children that exist only while the spec asks for them, all named after the LLMService.
+OPTIONAL_KINDS = (
+    HPA.kind,
+    PDB.kind,
+    "NetworkPolicy",
+    "Ingress",
+    HTTPROUTE.kind,
+    POD_MONITOR.kind,
+)
+# Of those, the kinds served only where their CRDs are installed.
+OPTIONAL_CRD_KINDS = (HTTPROUTE, POD_MONITOR)
+OPTIONAL_CRD_KINDS_BY_NAME = {k.kind: k for k in OPTIONAL_CRD_KINDS}
 
 EVENT_REASONS = {
     "created": "Created",
@@ -62,8 +77,11 @@ class Reconciler:
         restart_window: float = status.RESTART_WINDOW,
         model_probe: ModelProbe | None = None,
         metrics: Metrics = METRICS,
+        discovery: Discovery | None = None,
     ) -> None:
         self.kube = kube
+        # Whether the cluster serves the optional kinds (HTTPRoute, PodMonitor).
+        self.discovery = discovery or Discovery(kube)
         self.intake = intake
         self.desired = desired
         self.debounce = debounce
@@ -101,12 +119,12 @@ class Reconciler:
                 svc, type_="Warning", reason=status.REPLICAS_IGNORED, message=ignored
             )
         # desired: the children the spec makes; observe them as the watches reported them
-        manifests = desired.children
+        manifests, missing = await self._served_only(desired.children)
         live = {
             m["kind"]: self.intake.live_child(m["kind"], namespace, m["metadata"]["name"])
             for m in manifests
         }
-        unwanted = self._unwanted(key, {m["kind"] for m in manifests})
+        unwanted = self._unwanted(key, {m["kind"] for m in manifests} | missing)
         # plan: what to write, if anything
         plan = planner.plan(manifests, live, name, desired.uid, unwanted)
         if plan.conflicts:
@@ -117,6 +135,11 @@ class Reconciler:
             try:
                 await self._apply(key, svc, plan.actions)
             except kopf.PermanentError as exc:
+                if kube_status(exc) == 404:
+                    # An optional kind's CRD removed since discovery said it was served.
+                    for kind in OPTIONAL_CRD_KINDS:
+                        self.discovery.forget(kind)
+                    return self.debounce
                 # Retrying the same request cannot help: say so and wait for a new spec.
                 refused = self.desired.refuse(key, f"the API server refused {exc}")
                 self.metrics.reconciles.labels("invalid").inc()
@@ -125,7 +148,7 @@ class Reconciler:
             return max(self.debounce, self.status_interval)
         # status
         self.metrics.reconciles.labels("ok").inc()
-        return await self._report(key, svc, desired)
+        return await self._report(key, svc, desired, missing=missing)
 
     def forget(self, key: Key) -> None:
         self._last_write.pop(key, None)
@@ -133,17 +156,34 @@ class Reconciler:
         self.model_probe.forget(key)
 
     def _unwanted(self, key: Key, wanted: set[str]) -> list[planner.LiveChild]:
-        """Children of kinds the spec no longer makes (the HPA with autoscaling off, the
-        PodDisruptionBudget of a single pod): to be deleted if they are ours."""
+        """The optional children the spec no longer asks for (the HPA with autoscaling
+        off, the PodDisruptionBudget of a single pod, a route, monitor or policy turned
+        off): to be deleted if they are ours. All are named after the LLMService."""
         namespace, name = key
         found = []
-        for kind, child_name in REMOVABLE_KINDS.items():
+        for kind in OPTIONAL_KINDS:
             if kind in wanted:
                 continue
-            live = self.intake.live_child(kind, namespace, child_name(name))
-            if live is not None:
-                found.append(live)
+            child = self.intake.live_child(kind, namespace, name)
+            if child is not None:
+                found.append(child)
         return found
+
+    async def _served_only(
+        self, manifests: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], set[str]]:
+        """The manifests whose kind the cluster serves, and the kinds it does not: a
+        PodMonitor without the Prometheus Operator, an HTTPRoute without the Gateway API.
+        Those are reported by a condition, not applied (the rest of the service goes on)."""
+        kept: list[dict[str, Any]] = []
+        missing: set[str] = set()
+        for manifest in manifests:
+            kind = OPTIONAL_CRD_KINDS_BY_NAME.get(manifest["kind"])
+            if kind is not None and not await self.discovery.served(kind):
+                missing.add(kind.kind)
+                continue
+            kept.append(manifest)
+        return kept, missing
 
     async def _apply(
         self, key: Key, svc: Obj, actions: Iterable[planner.Apply | planner.Delete]
@@ -179,7 +219,12 @@ class Reconciler:
             )
 
     async def _report(
-        self, key: Key, svc: Obj, desired: Desired, name_conflict: str | None = None
+        self,
+        key: Key,
+        svc: Obj,
+        desired: Desired,
+        name_conflict: str | None = None,
+        missing: set[str] | frozenset[str] = frozenset(),
     ) -> float | None:
         """Write the status if it changed; the seconds to wait instead when the last write
         was too recent, or when a new LLMService's first status is worth holding back."""
@@ -209,6 +254,14 @@ class Reconciler:
             model_answers=self.model_probe.answers(key),
         )
         new = status.compute_status(observed)
+        if spec is not None and desired.invalid is None and name_conflict is None:
+            extra = exposure.exposure_conditions(spec, name, missing, self.discovery.missing_ttl)
+            new["conditions"] = [
+                *new["conditions"],
+                *status.stamp_conditions(
+                    extra, observed.previous_conditions, observed.generation, observed.now
+                ),
+            ]
         self.metrics.set_phase(key, new.get("phase"))
         # A grace or a window running out changes the status with nothing else new.
         later = status.next_change(observed)
@@ -218,6 +271,10 @@ class Reconciler:
         if self.model_probe.answers(key):
             ask = max(self.debounce, self.model_probe.seconds_to_next(key))
             later = ask if later is None else min(later, ask)
+        # A kind the spec wants but the cluster lacks: look again when discovery may.
+        for kind in missing:
+            again = max(self.debounce, self.discovery.seconds_to_recheck(CHILD_KINDS[kind]))
+            later = again if later is None else min(later, again)
         if status.same_status(current, new):
             return later
         wait = self._wait_before_writing(key, current, new)
@@ -232,6 +289,10 @@ class Reconciler:
         self.intake.status_written(key, live, patch)
         for type_, reason, message in status.transitions(current, new):
             await self.kube.post_event(svc, type_=type_, reason=reason, message=message)
+        for reason, message in exposure.exposure_warnings(
+            current.get("conditions") or (), new["conditions"]
+        ):
+            await self.kube.post_event(svc, type_="Warning", reason=reason, message=message)
         return later
 
     def _wait_before_writing(self, key: Key, current: Obj, new: Obj) -> float:

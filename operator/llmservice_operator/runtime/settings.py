@@ -40,6 +40,10 @@ class Settings:
     # kopf lists every watched kind again each time a watch ends (every server timeout);
     # in pages of this many objects, so a thousand Deployments are never in memory at once.
     watch_list_chunk: int = 100
+    # every request but a watch: an API server that stops answering one (overloaded, or a
+    # connection lost on the way) costs this long before the request is retried, not the
+    # five minutes kopf would otherwise wait on a listing
+    request_timeout: float = 30.0
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     metrics_port: int = 9090  # 0 turns the metrics endpoint off
@@ -58,6 +62,9 @@ class Settings:
     # how often the backends of starting pods are asked how far their model got (status
     # .model); 0 never asks
     model_progress_interval: float = 10.0
+    # how often a kind a spec asks for but the cluster lacks (HTTPRoute, PodMonitor: their
+    # CRDs not installed) is looked up again (.discovery)
+    discovery_recheck: float = 30.0
 
     @property
     def clusterwide(self) -> bool:
@@ -201,6 +208,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             env, "WATCH_CONNECT_TIMEOUT", defaults.watch_connect_timeout, _seconds
         ),
         watch_list_chunk=_parse(env, "WATCH_LIST_CHUNK", defaults.watch_list_chunk, _chunk),
+        request_timeout=_parse(env, "REQUEST_TIMEOUT", defaults.request_timeout, _seconds),
         health_host=_parse(env, "HEALTH_HOST", defaults.health_host, str),
         health_port=_parse(env, "HEALTH_PORT", defaults.health_port, _port(allow_zero=False)),
         metrics_port=_parse(env, "METRICS_PORT", defaults.metrics_port, _port(allow_zero=True)),
@@ -226,5 +234,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "MODEL_PROGRESS_INTERVAL",
             defaults.model_progress_interval,
             _non_negative_seconds,
+        ),
+        discovery_recheck=_parse(
+            env, "DISCOVERY_RECHECK", defaults.discovery_recheck, _non_negative_seconds
         ),
     )

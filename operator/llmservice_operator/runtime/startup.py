@@ -153,6 +153,11 @@ class Startup:
                             self.cache.put(KIND, (ns, name), item, service_summary(item))
                 return found
             except (kopf.TemporaryError, kopf.PermanentError) as exc:
+                if http_status(exc) == 404 and watch.kind is not LLMSERVICE:
+                    # A kind the cluster does not serve (HTTPRoute, PodMonitor without
+                    # their CRDs): none exist, none to wait for.
+                    log.debug("%s are not served: none to wait for", watch.kind.plural)
+                    return []
                 last = exc
                 # 410: a continue token too old; worth listing again from the start
                 if isinstance(exc, kopf.PermanentError) and http_status(exc) != 410:
@@ -171,10 +176,13 @@ class Startup:
         try:
             while not self.sync.complete and not self.stopping:
                 if time.monotonic() - started > SYNC_TIMEOUT:
+                    missing = self.sync.missing()
                     log.warning(
-                        "the watches have not reported %d objects after %.0f s; reconciling anyway",
-                        len(self.sync.missing()),
+                        "the watches have not reported %d objects after %.0f s (%s); "
+                        "reconciling anyway",
+                        len(missing),
                         SYNC_TIMEOUT,
+                        ", ".join(f"{k} {ns}/{n}" for (k, ns, n), _ in missing[:10]),
                     )
                     break
                 if self.sync.stalled():

@@ -62,6 +62,13 @@ AUDIT_POLICY: dict[str, Any] = {
             "userGroups": ["system:nodes", "system:serviceaccounts:kube-system"],
         },
         {"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/version"]},
+        # Status writes keep their bodies: a test that sees one it did not expect can say
+        # what changed. They are small, and few when nothing goes wrong.
+        {
+            "level": "Request",
+            "verbs": ["patch", "update"],
+            "resources": [{"group": "llmservice.dev", "resources": ["llmservices/status"]}],
+        },
         {"level": "Metadata"},
     ],
 }

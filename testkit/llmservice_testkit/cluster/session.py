@@ -9,6 +9,7 @@ server's own account of who did what.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -105,14 +106,25 @@ class RealSession:
 
     def writes(self, since: int = 0, user: str = OPERATOR_USER) -> list[str]:
         """The user's mutating requests since ``since``, as ``VERB resource/name`` lines."""
-        out = []
+        return [_describe(event) for event in self.write_events(since, user)]
+
+    def explain_writes(self, since: int = 0, user: str = OPERATOR_USER) -> str:
+        """The user's writes since ``since`` with when each came and the bodies the audit
+        log kept (status writes): for an assertion's message."""
+        lines = []
         for event in self.write_events(since, user):
-            ref = event.get("objectRef") or {}
-            resource = ref.get("resource", "?")
-            if ref.get("subresource"):
-                resource += "/" + ref["subresource"]
-            out.append(f"{event['verb']} {resource}/{ref.get('name', '')}")
-        return out
+            body = event.get("requestObject")
+            stamp = event.get("requestReceivedTimestamp", "")
+            lines.append(f"{stamp} {_describe(event)}" + (f" {json.dumps(body)}" if body else ""))
+        return "\n".join(lines)
+
+
+def _describe(event: dict[str, Any]) -> str:
+    ref = event.get("objectRef") or {}
+    resource = ref.get("resource", "?")
+    if ref.get("subresource"):
+        resource += "/" + ref["subresource"]
+    return f"{event['verb']} {resource}/{ref.get('name', '')}"
 
 
 def prepare(cluster: LocalCluster, workdir: Path, root: Path) -> RealSession:
