@@ -281,14 +281,18 @@ def _used(events: list[dict[str, Any]]) -> tuple[set[tuple[str, str, str]], list
 
 
 def _lifecycle(real: Real, namespace: str, cluster: Cluster) -> None:
-    """Every path the operator has: create, ready, update, autoscaling off and on, a claim,
-    a deleted child restored, a name conflict, delete."""
+    """Every path the operator has: create, ready, update, autoscaling off and on, one pod
+    (no disruption budget) and two again, a claim, a deleted child restored, a name
+    conflict, delete."""
     apply(real, namespace, service_doc("rbac"))
     wait_condition(real, namespace, "rbac", "Ready", "True")
     apply(real, namespace, fixed("rbac", replicas=2))
     wait_for(lambda: cluster.hpa("rbac") is None, "the HPA removed when autoscaling is off")
+    apply(real, namespace, fixed("rbac", replicas=1))
+    wait_for(lambda: cluster.pdb("rbac") is None, "the budget removed at one pod")
     apply(real, namespace, service_doc("rbac"))
     wait_for(lambda: cluster.hpa("rbac") is not None, "the HPA back")
+    wait_for(lambda: cluster.pdb("rbac") is not None, "the budget back")
     claim = {"type": "PersistentVolumeClaim", "size": "1Gi", "accessMode": "ReadWriteMany"}
     apply(real, namespace, service_doc("stored", model={"storage": claim}))
     wait_for(

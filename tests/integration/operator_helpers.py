@@ -196,6 +196,7 @@ class Cluster:
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.hpas = client.AutoscalingV2Api(api_client)
+        self.policy = client.PolicyV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.api_client = api_client
 
@@ -274,11 +275,15 @@ class Cluster:
     def hpa(self, name: str) -> dict[str, Any] | None:
         return self._raw(self.hpas.read_namespaced_horizontal_pod_autoscaler, name, self.ns)
 
+    def pdb(self, name: str) -> dict[str, Any] | None:
+        return self._raw(self.policy.read_namespaced_pod_disruption_budget, name, self.ns)
+
     def children(self, name: str) -> dict[str, dict[str, Any] | None]:
         return {
             "Deployment": self.deployment(name),
             "Service": self.service(name),
             "HorizontalPodAutoscaler": self.hpa(name),
+            "PodDisruptionBudget": self.pdb(name),
         }
 
     def events(self, reason: str | None = None) -> list[dict[str, Any]]:
@@ -310,15 +315,28 @@ class Cluster:
         desired: int,
         cpu: int | None = None,
         limited: str | None = None,
+        pods_metrics: dict[str, str] | None = None,
     ) -> None:
+        """The HPA's status as its controller writes it; ``pods_metrics`` maps a custom
+        metric's name to its average per pod (a quantity, as "2500m")."""
         status: dict[str, Any] = {"currentReplicas": current, "desiredReplicas": desired}
+        metrics: list[dict[str, Any]] = []
         if cpu is not None:
-            status["currentMetrics"] = [
+            metrics.append(
                 {
                     "type": "Resource",
                     "resource": {"name": "cpu", "current": {"averageUtilization": cpu}},
                 }
-            ]
+            )
+        for metric, value in (pods_metrics or {}).items():
+            metrics.append(
+                {
+                    "type": "Pods",
+                    "pods": {"metric": {"name": metric}, "current": {"averageValue": value}},
+                }
+            )
+        if metrics:
+            status["currentMetrics"] = metrics
         conditions = [{"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"}]
         if limited:
             conditions.append({"type": "ScalingLimited", "status": "True", "reason": limited})

@@ -98,6 +98,12 @@ BROKEN: list[dict[str, Any]] = [
         "metadata": {"name": "s"},
         "spec": {"ports": [{"port": 80, "targetPort": 8080, "bogus": 1}] * 12},
     },
+    {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "b"},
+        "spec": {"maxUnavailable": [1], "selector": {"matchLabels": {"app": 1}}, "x": 1},
+    },
 ]
 
 
@@ -113,7 +119,11 @@ def test_property_checks_with_the_memo_equal_the_whole_object_check(obj: dict[st
 
 @pytest.mark.parametrize("kind", sorted(builtin_validation.VALIDATED_KINDS))
 def test_every_validated_kind_is_checked_node_by_node(kind: str) -> None:
-    api_version = {"Deployment": "apps/v1", "HorizontalPodAutoscaler": "autoscaling/v2"}
+    api_version = {
+        "Deployment": "apps/v1",
+        "HorizontalPodAutoscaler": "autoscaling/v2",
+        "PodDisruptionBudget": "policy/v1",
+    }
     schemas = builtin_validation._schemas(kind, api_version.get(kind, "v1"))
     assert schemas is not None
     level, _, _ = schemas.validators(schemas.root)

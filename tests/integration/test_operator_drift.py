@@ -54,6 +54,15 @@ EDITS: dict[str, tuple[Callable[[Cluster], None], Callable[[Cluster], bool]]] = 
         ),
         lambda c: (c.hpa("chat") or {}).get("spec", {}).get("maxReplicas") == 6,
     ),
+    "PodDisruptionBudget": (
+        lambda c: c.policy.patch_namespaced_pod_disruption_budget(
+            "chat",
+            c.ns,
+            {"spec": {"maxUnavailable": 3}},
+            _content_type="application/merge-patch+json",
+        ),
+        lambda c: (c.pdb("chat") or {}).get("spec", {}).get("maxUnavailable") == 1,
+    ),
 }
 
 
@@ -75,6 +84,7 @@ DELETES: dict[str, Callable[[Cluster], Any]] = {
     "HorizontalPodAutoscaler": lambda c: c.hpas.delete_namespaced_horizontal_pod_autoscaler(
         "chat", c.ns
     ),
+    "PodDisruptionBudget": lambda c: c.policy.delete_namespaced_pod_disruption_budget("chat", c.ns),
 }
 
 

@@ -434,8 +434,12 @@ def lifecycle(cluster: Cluster) -> None:
     # autoscaling off deletes the HPA; on again creates it (apply that creates)
     cluster.patch_spec("chat", {"autoscaling": {"enabled": False}, "replicas": 2})
     wait_for(lambda: cluster.hpa("chat") is None, "the HPA to be deleted", WAIT)
+    # a single pod has no disruption budget: deleted; with autoscaling back, created again
+    cluster.patch_spec("chat", {"replicas": 1})
+    wait_for(lambda: cluster.pdb("chat") is None, "the PodDisruptionBudget to be deleted", WAIT)
     cluster.patch_spec("chat", {"autoscaling": {"enabled": True}})
     wait_for(lambda: cluster.hpa("chat") is not None, "the HPA to be created again", WAIT)
+    wait_for(lambda: cluster.pdb("chat") is not None, "the budget to be created again", WAIT)
 
     # what shows the service to the cluster: each child created, switched, deleted when off
     exposed = Children(cluster)

@@ -646,6 +646,184 @@ CASES: Final[tuple[BadSpec, ...]] = (
         f"{_BE}.resourceFieldRef.divisor",
         "for cpu",
     ),
+    # --- autoscaling metrics and behavior, disruption budget, topology spread -------------------
+    BadSpec("metrics-empty", "autoscaling: {metrics: []}", APPLY, "spec.autoscaling.metrics"),
+    BadSpec(
+        "metrics-unknown-type",
+        "autoscaling: {metrics: [{type: GPU, targetUtilizationPercentage: 50}]}",
+        APPLY,
+        "spec.autoscaling.metrics[0].type",
+    ),
+    BadSpec(
+        "metrics-cpu-target-zero",
+        "autoscaling: {metrics: [{type: CPU, targetUtilizationPercentage: 0}]}",
+        APPLY,
+        "spec.autoscaling.metrics[0].targetUtilizationPercentage",
+    ),
+    BadSpec(
+        "metrics-memory-target-too-high",
+        "autoscaling: {metrics: [{type: Memory, targetUtilizationPercentage: 1001}]}",
+        APPLY,
+        "spec.autoscaling.metrics[0].targetUtilizationPercentage",
+    ),
+    BadSpec(
+        "metrics-in-flight-target-zero",
+        "autoscaling: {metrics: [{type: InFlightRequests, targetAverageValue: 0}]}",
+        APPLY,
+        "spec.autoscaling.metrics[0].targetAverageValue",
+    ),
+    BadSpec(
+        "metrics-in-flight-without-target",
+        "autoscaling: {metrics: [{type: InFlightRequests}]}",
+        APPLY,
+        "spec.autoscaling.metrics[0]",
+        "needs targetAverageValue",
+    ),
+    BadSpec(
+        "metrics-cpu-without-target",
+        "autoscaling: {metrics: [{type: CPU}]}",
+        APPLY,
+        "spec.autoscaling.metrics[0]",
+        "needs targetUtilizationPercentage",
+    ),
+    BadSpec(
+        "metrics-in-flight-at-the-slots",
+        "autoscaling: {metrics: [{type: InFlightRequests, targetAverageValue: 4}]}",
+        APPLY,
+        "spec.autoscaling.metrics",
+        "below spec.backend.maxConcurrentRequests",
+    ),
+    BadSpec(
+        "metrics-queued-above-the-queue",
+        "backend: {maxQueuedRequests: 8}\n"
+        "autoscaling: {metrics: [{type: QueuedRequests, targetAverageValue: 9}]}",
+        APPLY,
+        "spec.autoscaling.metrics",
+        "below spec.backend.maxQueuedRequests",
+    ),
+    BadSpec(
+        "metrics-cpu-with-an-average",
+        "autoscaling:\n  metrics:\n"
+        "  - {type: CPU, targetUtilizationPercentage: 50, targetAverageValue: 3}",
+        APPLY,
+        "spec.autoscaling.metrics[0]",
+        "targetUtilizationPercentage only",
+    ),
+    BadSpec(
+        "metrics-in-flight-with-a-percentage",
+        "autoscaling:\n  metrics:\n"
+        "  - {type: InFlightRequests, targetAverageValue: 2, targetUtilizationPercentage: 50}",
+        APPLY,
+        "spec.autoscaling.metrics[0].targetUtilizationPercentage",
+    ),
+    BadSpec(
+        "metrics-cpu-twice",
+        "autoscaling:\n  metrics:\n"
+        "  - {type: CPU, targetUtilizationPercentage: 50}\n"
+        "  - {type: CPU, targetUtilizationPercentage: 60}",
+        APPLY,
+        "spec.autoscaling.metrics",
+        "twice",
+    ),
+    BadSpec(
+        "metrics-bad-metric-name",
+        "autoscaling:\n  metrics:\n"
+        "  - {type: QueuedRequests, targetAverageValue: 2, metricName: queue depth}",
+        APPLY,
+        "spec.autoscaling.metrics[0].metricName",
+    ),
+    BadSpec(
+        "metrics-cpu-without-cpu-requests",
+        "backend: {resources: {requests: {memory: 128Mi}}}\n"
+        "autoscaling: {metrics: [{type: CPU, targetUtilizationPercentage: 60}]}",
+        APPLY,
+        "spec.backend.resources.requests",
+        "scales on cpu",
+    ),
+    BadSpec(
+        "behavior-period-too-long",
+        "autoscaling:\n  behavior:\n    scaleUp:\n"
+        "      policies: [{type: Pods, value: 1, periodSeconds: 1801}]",
+        APPLY,
+        "spec.autoscaling.behavior.scaleUp.policies[0].periodSeconds",
+    ),
+    BadSpec(
+        "behavior-no-policies",
+        "autoscaling: {behavior: {scaleDown: {policies: []}}}",
+        APPLY,
+        "spec.autoscaling.behavior.scaleDown.policies",
+    ),
+    BadSpec(
+        "behavior-window-too-long",
+        "autoscaling: {behavior: {scaleUp: {stabilizationWindowSeconds: 3601}}}",
+        APPLY,
+        "spec.autoscaling.behavior.scaleUp.stabilizationWindowSeconds",
+    ),
+    BadSpec(
+        "behavior-policy-kind-unknown",
+        "autoscaling:\n  behavior:\n    scaleDown:\n"
+        "      policies: [{type: Nodes, value: 1, periodSeconds: 60}]",
+        APPLY,
+        "spec.autoscaling.behavior.scaleDown.policies[0].type",
+    ),
+    BadSpec(
+        "budget-max-and-min",
+        "podDisruptionBudget: {maxUnavailable: 1, minAvailable: 1}\nreplicas: 3\n"
+        "autoscaling: {enabled: false}",
+        APPLY,
+        "spec.podDisruptionBudget.minAvailable",
+        "not both",
+    ),
+    BadSpec(
+        "budget-max-unavailable-zero",
+        "podDisruptionBudget: {maxUnavailable: 0}",
+        APPLY,
+        "spec.podDisruptionBudget.maxUnavailable",
+    ),
+    BadSpec(
+        "budget-percent-above-100",
+        'podDisruptionBudget: {maxUnavailable: "150%"}',
+        APPLY,
+        "spec.podDisruptionBudget.maxUnavailable",
+    ),
+    BadSpec(
+        "budget-not-a-percent",
+        "podDisruptionBudget: {minAvailable: half}",
+        APPLY,
+        "spec.podDisruptionBudget.minAvailable",
+    ),
+    BadSpec(
+        "budget-min-available-at-the-floor",
+        "podDisruptionBudget: {minAvailable: 2}",
+        APPLY,
+        "spec.podDisruptionBudget.minAvailable",
+        "no drain could ever evict a pod",
+    ),
+    BadSpec(
+        "spread-min-domains-when-soft",
+        "pod:\n  topologySpreadConstraints:\n  - {minDomains: 2}",
+        APPLY,
+        "spec.pod.topologySpreadConstraints[0].minDomains",
+    ),
+    BadSpec(
+        "spread-the-same-key-twice",
+        "pod:\n  topologySpreadConstraints:\n  - {maxSkew: 1}\n  - {maxSkew: 2}",
+        APPLY,
+        "spec.pod.topologySpreadConstraints",
+        "must not repeat",
+    ),
+    BadSpec(
+        "spread-skew-zero",
+        "pod: {topologySpreadConstraints: [{maxSkew: 0}]}",
+        APPLY,
+        "spec.pod.topologySpreadConstraints[0].maxSkew",
+    ),
+    BadSpec(
+        "spread-bad-topology-key",
+        'pod: {topologySpreadConstraints: [{topologyKey: "zone name"}]}',
+        APPLY,
+        "spec.pod.topologySpreadConstraints[0].topologyKey",
+    ),
     # --- stored, then InvalidSpec: the API server refuses a child --------------------------------
     BadSpec(
         "node-port-taken",

@@ -73,12 +73,12 @@ def env_value(container: dict[str, Any], name: str) -> str:
 
 def test_children_with_autoscaling_are_deployment_service_hpa() -> None:
     kinds = [c["kind"] for c in build_children(make())]
-    assert kinds == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert kinds == ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
 
 
 def test_children_without_autoscaling_have_no_hpa() -> None:
     kinds = [c["kind"] for c in build_children(make({"autoscaling": {"enabled": False}}))]
-    assert kinds == ["Deployment", "Service"]
+    assert kinds == ["Deployment", "Service", "PodDisruptionBudget"]
 
 
 def test_children_are_named_after_the_service_and_in_its_namespace() -> None:
@@ -204,7 +204,7 @@ def test_hpa_targets_the_deployment_with_bounds_and_both_metrics() -> None:
         "cpu": {"type": "Utilization", "averageUtilization": 70},
         "memory": {"type": "Utilization", "averageUtilization": 80},
     }
-    assert spec["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 120}}
+    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 120
 
 
 @pytest.mark.parametrize(
@@ -611,7 +611,7 @@ def test_every_child_has_common_labels_and_a_controller_reference() -> None:
         uid="1234-uid",
     )
     children = build_children(service)
-    assert len(children) == 4
+    assert len(children) == 5
     for child in children:
         assert child["metadata"]["labels"] == naming.common_labels("chat")
         assert child["metadata"]["ownerReferences"] == [

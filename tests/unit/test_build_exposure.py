@@ -40,7 +40,8 @@ def kinds(service: LLMService) -> dict[str, dict[str, Any]]:
 
 
 def test_nothing_by_default() -> None:
-    assert set(kinds(make({}))) == {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    default = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert set(kinds(make({}))) == default
 
 
 def test_each_option_adds_its_child_owned_and_labelled() -> None:

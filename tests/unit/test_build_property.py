@@ -44,7 +44,7 @@ from llmservice_operator.api.models import (
     LLMService,
 )
 from llmservice_operator.api.validation import InvalidLLMServiceError
-from llmservice_operator.builders import build_children
+from llmservice_operator.builders import build_children, wants_budget
 from llmservice_operator.tools.render import command as render
 from llmservice_operator.tools.render.validation import validate_llmservice
 
@@ -141,6 +141,47 @@ affinities = st.sampled_from(
     ]
 )
 
+scaling_metrics = st.one_of(
+    st.builds(
+        lambda t, v: {"type": t, "targetUtilizationPercentage": v},
+        st.sampled_from(["CPU", "Memory"]),
+        st.integers(1, 1000),
+    ),
+    st.builds(
+        lambda t, v, name: {
+            "type": t,
+            "targetAverageValue": v,
+            **({"metricName": name} if name else {}),
+        },
+        st.sampled_from(["InFlightRequests", "QueuedRequests"]),
+        st.integers(1, 10000),
+        optional(st.from_regex(r"\A[a-z_][a-z0-9_]{0,40}\Z")),
+    ),
+)
+scaling_policies = st.lists(
+    st.builds(
+        lambda t, v, p: {"type": t, "value": v, "periodSeconds": p},
+        st.sampled_from(["Pods", "Percent"]),
+        st.integers(1, 1000),
+        st.integers(1, 1800),
+    ),
+    min_size=1,
+    max_size=3,
+)
+scaling_rules = some_keys(
+    stabilizationWindowSeconds=st.integers(0, 3600),
+    selectPolicy=st.sampled_from(["Max", "Min", "Disabled"]),
+    policies=scaling_policies,
+)
+int_or_percent = st.integers(1, 1000) | st.integers(1, 100).map(lambda n: f"{n}%")
+spreads = some_keys(
+    maxSkew=st.integers(1, 1000),
+    topologyKey=st.sampled_from(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]),
+    whenUnsatisfiable=st.sampled_from(["ScheduleAnyway", "DoNotSchedule"]),
+    nodeAffinityPolicy=st.sampled_from(["Honor", "Ignore"]),
+    nodeTaintsPolicy=st.sampled_from(["Honor", "Ignore"]),
+)
+
 specs = sections(
     model=sections(
         name=matching(MODEL_NAME_PATTERN, 255),
@@ -162,7 +203,14 @@ specs = sections(
         targetCPUUtilizationPercentage=optional(st.integers(1, 1000)),
         targetMemoryUtilizationPercentage=optional(st.integers(1, 1000)),
         scaleDownStabilizationSeconds=st.integers(0, 3600),
+        metrics=st.lists(scaling_metrics, min_size=1, max_size=4),
+        behavior=some_keys(scaleUp=scaling_rules, scaleDown=scaling_rules),
     ),
+    podDisruptionBudget=some_keys(
+        enabled=st.booleans(),
+        maxUnavailable=int_or_percent,
+    )
+    | some_keys(minAvailable=int_or_percent),
     backend=some_keys(
         image=images,
         imagePullPolicy=pull_policies,
@@ -199,6 +247,7 @@ specs = sections(
         labels=labels_maps,
         annotations=annotation_maps,
         terminationGracePeriodSeconds=st.integers(1, 3600),
+        topologySpreadConstraints=st.lists(spreads, max_size=2),
     ),
     gpu=some_keys(count=st.integers(0, 16), resourceName=matching(RESOURCE_NAME_PATTERN, 253)),
 )
@@ -237,6 +286,9 @@ def test_any_accepted_spec_renders_valid_children(service: LLMService) -> None:
     assert by_kind["Service"]["spec"]["selector"] == selector
     assert ("replicas" in deployment["spec"]) != service.spec.autoscaling.enabled
     assert ("HorizontalPodAutoscaler" in by_kind) == service.spec.autoscaling.enabled
+    assert ("PodDisruptionBudget" in by_kind) == wants_budget(service)
+    if "PodDisruptionBudget" in by_kind:
+        assert by_kind["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == selector
     pod = deployment["spec"]["template"]["spec"]
     for container in pod["containers"] + pod["initContainers"]:
         names = [e["name"] for e in container["env"]]

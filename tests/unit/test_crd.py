@@ -117,6 +117,7 @@ def test_printer_columns(manifest: dict[str, Any], schema: dict[str, Any]) -> No
         ("PHASE", ".status.phase", 0),
         ("AGE", ".metadata.creationTimestamp", 0),
         ("MODELS", ".status.model.summary", 1),
+        ("SCALING", ".status.autoscaling.state", 1),
         ("ENDPOINT", ".status.endpoint", 1),
     ]
     for column in columns:
@@ -157,7 +158,15 @@ def test_rules_never_stringify_a_quantity(schema: dict[str, Any]) -> None:
         for path, node in nodes.items()
         if node.get("x-kubernetes-int-or-string")
     }
-    assert quantity_fields == {"size", "requests", "limits", "divisor"}
+    # maxUnavailable and minAvailable are a PodDisruptionBudget's int-or-percent values.
+    assert quantity_fields == {
+        "size",
+        "requests",
+        "limits",
+        "divisor",
+        "maxUnavailable",
+        "minAvailable",
+    }
     for rule in rules.RULES:
         for text in filter(None, (rule.rule, rule.message_expression)):
             for field in quantity_fields:
@@ -191,7 +200,11 @@ def test_schema_is_structural(schema: dict[str, Any]) -> None:
 
 
 def test_quantities_are_int_or_string_with_the_quantity_pattern(schema: dict[str, Any]) -> None:
-    quantities = {path for path, node in walk(schema) if node.get("x-kubernetes-int-or-string")}
+    quantities = {
+        path
+        for path, node in walk(schema)
+        if node.get("x-kubernetes-int-or-string") and "podDisruptionBudget" not in path
+    }
     assert quantities == {
         "spec.model.storage.size",
         "spec.backend.resources.requests[*]",

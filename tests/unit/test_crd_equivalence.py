@@ -75,6 +75,33 @@ specs = some(
         maxReplicas=st.integers(1, 3),
         targetCPUUtilizationPercentage=st.none() | st.integers(1, 100),
         targetMemoryUtilizationPercentage=st.none() | st.integers(1, 100),
+        metrics=st.lists(
+            some(
+                type=st.sampled_from(["CPU", "Memory", "InFlightRequests", "QueuedRequests"]),
+                targetUtilizationPercentage=st.integers(0, 101),
+                targetAverageValue=st.integers(0, 40),
+                metricName=st.sampled_from(["queued", "in flight"]),
+            ),
+            max_size=3,
+        ),
+        behavior=some(
+            scaleUp=some(
+                stabilizationWindowSeconds=st.integers(3599, 3601),
+                policies=st.lists(
+                    some(
+                        type=st.sampled_from(["Pods", "Percent"]),
+                        value=st.integers(0, 2),
+                        periodSeconds=st.integers(1800, 1801),
+                    ),
+                    max_size=2,
+                ),
+            ),
+        ),
+    ),
+    podDisruptionBudget=some(
+        enabled=st.booleans(),
+        maxUnavailable=st.sampled_from([0, 1, 2, "50%", "0%", "101%", "half", "5"]),
+        minAvailable=st.sampled_from([1, 2, 3, "50%"]),
     ),
     model=some(
         pullPolicy=st.sampled_from(["Always", "IfNotPresent", "Never"]),
@@ -100,6 +127,15 @@ specs = some(
         annotations=st.dictionaries(keys, st.text(max_size=4), max_size=2),
         serviceAccountName=st.sampled_from(["llm", "LLM", ""]) | st.text(max_size=6),
         imagePullSecrets=st.lists(some(name=st.sampled_from(["reg", "Reg Cred"])), max_size=1),
+        topologySpreadConstraints=st.lists(
+            some(
+                maxSkew=st.integers(0, 2),
+                topologyKey=st.sampled_from(["kubernetes.io/hostname", "a zone"]),
+                whenUnsatisfiable=st.sampled_from(["ScheduleAnyway", "DoNotSchedule"]),
+                minDomains=st.integers(0, 2),
+            ),
+            max_size=2,
+        ),
     ),
 )
 
@@ -130,6 +166,10 @@ PATHS = [
     ("pod", "terminationGracePeriodSeconds"),
     ("gpu", "count"),
     ("gpu", "resourceName"),
+    ("autoscaling", "metrics"),
+    ("autoscaling", "behavior", "scaleDown", "policies"),
+    ("podDisruptionBudget", "maxUnavailable"),
+    ("pod", "topologySpreadConstraints"),
     ("surprise",),
 ]
 mutations = st.lists(st.tuples(st.sampled_from(PATHS), junk), max_size=2)

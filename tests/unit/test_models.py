@@ -68,6 +68,7 @@ def test_wire_names_are_camel_case_as_designed() -> None:
         "targetCPUUtilizationPercentage",
         "targetMemoryUtilizationPercentage",
         "scaleDownStabilizationSeconds",
+        "behavior",
     }
     assert set(api["spec"]) == {
         "model",
@@ -78,6 +79,7 @@ def test_wire_names_are_camel_case_as_designed() -> None:
         "service",
         "pod",
         "gpu",
+        "podDisruptionBudget",
         "monitoring",
         "networkPolicy",
     }

@@ -80,6 +80,7 @@ def test_nothing_exists_applies_every_child_in_order() -> None:
         "Deployment",
         "Service",
         "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
     ]
     assert all(isinstance(a, Apply) and a.why == "created" for a in result.actions)
     assert not result.conflicts

@@ -174,6 +174,10 @@ class FakeKube(Kube):
     ) -> None:
         self.writes.append(("event", reason))
 
+    async def delete(self, ck: Any, namespace: str, name: str, uid: str | None) -> bool:
+        self.writes.append(("delete", str(ck.kind)))
+        return True
+
     def close(self) -> None:
         pass
 
@@ -222,6 +226,7 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
         ("apply", "Deployment"),
         ("apply", "Service"),
         ("apply", "HorizontalPodAutoscaler"),
+        ("apply", "PodDisruptionBudget"),
         ("event", "Created"),
     ]
     assert again is not None  # look again once the children are reported back
@@ -231,7 +236,7 @@ async def test_a_new_service_gets_its_children_then_one_status(world: Any) -> No
     kube.writes.clear()
     # The status write came back through the watch: nothing more to do, nothing written.
     report_status_write(ctl, llmservice())
-    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler"):
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         summary = json.loads(ctl.intake._applied[(kind, "ns", "chat")])
         ctl.cache.put(kind, ("ns", "chat"), summary, summary)
     assert await ctl.reconciler.reconcile(("ns", "chat")) is None
@@ -529,7 +534,7 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
     ctl.on_event("LLMService", "ADDED", llmservice())
     await asyncio.wait_for(ctl.idle(), 5)  # children applied, status written
     children = {k: json.loads(v) for k, v in ctl.intake._applied.items()}
-    assert len(children) == 3
+    assert len(children) == 4
     for (kind, _, _), summary in children.items():
         ctl.on_event(kind, "ADDED", summary)
     pod = {
@@ -549,6 +554,29 @@ async def test_nothing_is_kept_of_a_deleted_llmservice(world: Any) -> None:
     ctl.on_event("Pod", "DELETED", pod)
     await asyncio.wait_for(ctl.idle(), 5)
     assert kept(ctl) == {}
-    for kind in ("LLMService", "Deployment", "Service", "HorizontalPodAutoscaler", "Pod"):
+    kinds = ("LLMService", "Deployment", "Service", "HorizontalPodAutoscaler", "Pod")
+    for kind in (*kinds, "PodDisruptionBudget"):
         assert ctl.cache.count(kind) == 0
     await ctl.close()
+
+
+async def test_a_service_down_to_one_pod_loses_its_disruption_budget(world: Any) -> None:
+    """The budget comes with 2 pods and goes with the second: deleted, as the HPA is when
+    autoscaling is turned off, and only when it is ours."""
+    ctl, kube = world
+    fixed = {"autoscaling": {"enabled": False}, "replicas": 2}
+    body = llmservice(fixed)
+    ctl.cache.put("LLMService", ("ns", "chat"), body, service_summary(body))
+    await ctl.reconciler.reconcile(("ns", "chat"))
+    assert ("apply", "PodDisruptionBudget") in kube.writes
+    for kind in ("Deployment", "Service", "PodDisruptionBudget"):
+        summary = json.loads(ctl.intake._applied[(kind, "ns", "chat")])
+        ctl.cache.put(kind, ("ns", "chat"), summary, summary)
+    kube.writes.clear()
+    single = llmservice({**fixed, "replicas": 1})
+    single["metadata"]["generation"] = 2
+    ctl.cache.put("LLMService", ("ns", "chat"), single, service_summary(single))
+    await ctl.reconciler.reconcile(("ns", "chat"))
+    assert ("delete", "PodDisruptionBudget") in kube.writes
+    assert ("apply", "Deployment") in kube.writes
+    assert ctl.intake.child("PodDisruptionBudget", "ns", "chat") is None

@@ -64,7 +64,12 @@ def test_valid_file_renders_all_children_as_yaml_documents(tmp_path: Path) -> No
     assert (code, err) == (0, "")
     assert out.startswith("---\n")
     documents = list(yaml.safe_load_all(out))
-    assert kinds(documents) == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert kinds(documents) == [
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    ]
     assert documents[2]["spec"]["maxReplicas"] == 4
 
 
@@ -73,7 +78,12 @@ def test_json_output_is_a_v1_list(tmp_path: Path) -> None:
     assert (code, err) == (0, "")
     listing = json.loads(out)
     assert (listing["apiVersion"], listing["kind"]) == ("v1", "List")
-    assert kinds(listing["items"]) == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert kinds(listing["items"]) == [
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    ]
 
 
 def test_stdin_is_read_for_dash() -> None:
@@ -91,8 +101,10 @@ def test_several_documents_render_in_order(tmp_path: Path) -> None:
         ("Deployment", "chat"),
         ("Service", "chat"),
         ("HorizontalPodAutoscaler", "chat"),
+        ("PodDisruptionBudget", "chat"),
         ("Deployment", "other"),
         ("Service", "other"),
+        ("PodDisruptionBudget", "other"),
     ]
 
 
@@ -120,7 +132,7 @@ def test_a_stored_object_keeps_its_owner_reference(tmp_path: Path) -> None:
     text = VALID.replace("  name: chat\n", "  name: chat\n  uid: abc-123\n  generation: 4\n")
     _, out, _ = run(write(tmp_path, text))
     refs = [d["metadata"]["ownerReferences"][0]["uid"] for d in yaml.safe_load_all(out)]
-    assert refs == ["abc-123"] * 3
+    assert refs == ["abc-123"] * 4
 
 
 def test_invalid_service_names_each_field_and_prints_nothing(tmp_path: Path) -> None:

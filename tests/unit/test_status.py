@@ -265,6 +265,14 @@ def test_autoscaling_status_reports_the_hpa() -> None:
         "currentCPUUtilizationPercentage": 71,
         "currentMemoryUtilizationPercentage": 44,
         "lastScaleTime": T1,
+        "metrics": [
+            {"type": "CPU", "currentUtilizationPercentage": 71, "targetUtilizationPercentage": 70},
+            {
+                "type": "Memory",
+                "currentUtilizationPercentage": 44,
+                "targetUtilizationPercentage": 80,
+            },
+        ],
         "state": "Stable",
     }
 

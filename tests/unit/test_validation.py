@@ -154,8 +154,9 @@ CASES = [
         "backend-cpu-request-missing",
         spec(backend={"resources": {"requests": {"memory": "128Mi"}}}),
         "spec.backend.resources.requests",
-        "spec.backend.resources.requests.cpu is required while "
-        "spec.autoscaling.targetCPUUtilizationPercentage is set",
+        "spec.backend.resources.requests.cpu is required while the autoscaler scales on cpu "
+        "(spec.autoscaling.targetCPUUtilizationPercentage, or a spec.autoscaling.metrics "
+        "entry of type CPU)",
     ),
     Case(
         "ollama-cpu-request-missing",
@@ -167,8 +168,9 @@ CASES = [
         "backend-memory-request-missing",
         spec(backend={"resources": {"requests": {"cpu": "100m"}}}),
         "spec.backend.resources.requests",
-        "spec.backend.resources.requests.memory is required while "
-        "spec.autoscaling.targetMemoryUtilizationPercentage is set",
+        "spec.backend.resources.requests.memory is required while the autoscaler scales on "
+        "memory (spec.autoscaling.targetMemoryUtilizationPercentage, or a "
+        "spec.autoscaling.metrics entry of type Memory)",
     ),
     Case(
         "ollama-memory-request-missing",

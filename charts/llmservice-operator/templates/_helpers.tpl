@@ -63,6 +63,10 @@ deploy/rbac/cluster/clusterrole.yaml and deploy/namespaced/role.yaml). */}}
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["list", "watch", "create", "patch", "delete"]
+# The PodDisruptionBudget, deleted when the service can no longer run 2 pods.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 # What shows a service to the cluster (spec.networkPolicy, spec.route, spec.monitoring),
 # deleted when its option is turned off; a grant for a kind not served is harmless.
 - apiGroups: ["networking.k8s.io"]

@@ -211,6 +211,8 @@ def _fill_factory_defaults(model: type[BaseModel], schema: dict[str, Any]) -> No
         value = field.default_factory()  # type: ignore[call-arg]
         if isinstance(value, BaseModel):
             child["default"] = _full(value)
+        elif isinstance(value, list):
+            child["default"] = [_full(v) if isinstance(v, BaseModel) else v for v in value]
         else:
             child["default"] = value
 
@@ -346,6 +348,13 @@ def _printer_columns() -> list[dict[str, Any]]:
             "string",
             ".status.model.summary",
             'The pods by model state, as "1 Ready, 1 Pulling 40%".',
+            priority=1,
+        ),
+        column(
+            "Scaling",
+            "string",
+            ".status.autoscaling.state",
+            "What the autoscaler does: Stable, ScalingUp, ScalingDown, AtMaximum, ...",
             priority=1,
         ),
         column(

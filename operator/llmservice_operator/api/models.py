@@ -18,6 +18,7 @@ rule text.
 from __future__ import annotations
 
 import functools
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -385,6 +387,172 @@ class ModelSpec(_Model):
     )
 
 
+# --------------------------------------------------------------------------------------
+# autoscaling: what the autoscaler scales on, and how fast
+
+# The custom metrics the optional prometheus-adapter overlay (deploy/prometheus-adapter/)
+# serves for each pod, from the backend's gauges of the same names.
+IN_FLIGHT_METRIC = "llmservice_backend_upstream_in_flight_requests"
+QUEUED_METRIC = "llmservice_backend_queue_depth"
+ScalingMetricType = Literal["CPU", "Memory", "InFlightRequests", "QueuedRequests"]
+# Resource metrics, measured against the pods' requests, in percent.
+UTILIZATION_METRICS = ("CPU", "Memory")
+# Per-pod custom metrics (HPA "Pods" metrics), averaged over the service's pods.
+PER_POD_METRICS = ("InFlightRequests", "QueuedRequests")
+DEFAULT_METRIC_NAMES = {"InFlightRequests": IN_FLIGHT_METRIC, "QueuedRequests": QUEUED_METRIC}
+# A Prometheus/custom-metrics metric name.
+METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+
+
+class ScalingMetric(_Model):
+    """One signal the autoscaler scales on, with its target."""
+
+    type: ScalingMetricType = Field(
+        ...,
+        description=(
+            "CPU or Memory: average use in percent of the pods' requests (resource metrics, "
+            "from metrics-server). InFlightRequests: chat requests a pod is generating at "
+            "once (the backend's llmservice_backend_upstream_in_flight_requests); "
+            "QueuedRequests: chat requests a pod holds waiting for a slot "
+            "(llmservice_backend_queue_depth). The last two are per-pod custom metrics, "
+            "served by the custom metrics API (prometheus-adapter with the rules in "
+            "deploy/prometheus-adapter/)."
+        ),
+    )
+    target_utilization_percentage: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description=(
+            "For CPU and Memory (required there, refused elsewhere): the average use, in "
+            "percent of the pods' requests, the autoscaler aims for."
+        ),
+    )
+    target_average_value: int | None = Field(
+        None,
+        ge=1,
+        le=10000,
+        description=(
+            "For InFlightRequests and QueuedRequests (required there, refused elsewhere): "
+            "the average per pod the autoscaler aims for. InFlightRequests can never exceed "
+            "spec.backend.maxConcurrentRequests and QueuedRequests never "
+            "spec.backend.maxQueuedRequests, so a target above them is refused: the "
+            "autoscaler would never scale up."
+        ),
+    )
+    metric_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=METRIC_NAME_PATTERN,
+        description=(
+            "For InFlightRequests and QueuedRequests: the custom metric's name in the "
+            "custom metrics API, when an adapter serves it under another name than the "
+            "backend's (llmservice_backend_upstream_in_flight_requests, "
+            "llmservice_backend_queue_depth)."
+        ),
+    )
+
+    def effective_metric_name(self) -> str:
+        """The custom metric the HPA asks for (per-pod types only)."""
+        return self.metric_name or DEFAULT_METRIC_NAMES[self.type]
+
+
+class ScalingPolicy(_Model):
+    """How much the count may change within a period, as in the HPA's scaling policies."""
+
+    type: Literal["Pods", "Percent"] = Field(
+        ..., description="Pods: a number of pods; Percent: a share of the current pods."
+    )
+    value: int = Field(..., ge=1, le=1000, description="How many pods, or what percent.")
+    period_seconds: int = Field(
+        ...,
+        ge=1,
+        le=1800,
+        description="The window (1 to 1800 s) the change is counted over.",
+    )
+
+
+def _scale_up_policies() -> list[ScalingPolicy]:
+    return [
+        ScalingPolicy(type="Pods", value=2, period_seconds=60),
+        ScalingPolicy(type="Percent", value=100, period_seconds=60),
+    ]
+
+
+def _scale_down_policies() -> list[ScalingPolicy]:
+    return [ScalingPolicy(type="Pods", value=1, period_seconds=60)]
+
+
+class ScaleUpRules(_Model):
+    """How the autoscaler adds pods."""
+
+    stabilization_window_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long a higher count must be wanted before pods are added (the lowest "
+            "recommendation of the window wins). 0: at once, since a new pod needs minutes "
+            "(model pull and load) before it serves and any delay adds to that."
+        ),
+    )
+    select_policy: Literal["Max", "Min", "Disabled"] = Field(
+        "Max",
+        description="Which policy's limit applies when several do; Disabled adds no pods.",
+    )
+    policies: list[ScalingPolicy] = Field(
+        default_factory=_scale_up_policies,
+        min_length=1,
+        max_length=10,
+        description=(
+            "Most pods added per period. Default: 2 pods or 100 % of the current count "
+            "(whichever is more) per minute, so a burst is answered within a minute or two "
+            "without ordering many pods that would all still be loading their model when "
+            "the autoscaler looks again."
+        ),
+    )
+
+
+class ScaleDownRules(_Model):
+    """How the autoscaler removes pods."""
+
+    stabilization_window_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description=(
+            "How long a lower count must be wanted before pods are removed (the highest "
+            "recommendation of the window wins). Unset: spec.autoscaling."
+            "scaleDownStabilizationSeconds (300 by default) applies."
+        ),
+    )
+    select_policy: Literal["Max", "Min", "Disabled"] = Field(
+        "Max",
+        description="Which policy's limit applies when several do; Disabled removes no pods.",
+    )
+    policies: list[ScalingPolicy] = Field(
+        default_factory=_scale_down_policies,
+        min_length=1,
+        max_length=10,
+        description=(
+            "Most pods removed per period. Default: 1 pod per minute: a pod removed in a "
+            "lull costs minutes to bring back, so the count comes down one pod at a time."
+        ),
+    )
+
+
+class ScalingBehavior(_Model):
+    """How fast the autoscaler adds and removes pods (the HPA's behavior)."""
+
+    scale_up: ScaleUpRules = Field(
+        default_factory=ScaleUpRules, description="How the autoscaler adds pods."
+    )
+    scale_down: ScaleDownRules = Field(
+        default_factory=ScaleDownRules, description="How the autoscaler removes pods."
+    )
+
+
 class AutoscalingSpec(_Model):
     """The HorizontalPodAutoscaler the operator keeps for the service."""
 
@@ -432,6 +600,52 @@ class AutoscalingSpec(_Model):
             "that a pod which just loaded its model is not dropped in a lull."
         ),
     )
+    metrics: list[ScalingMetric] | None = Field(
+        None,
+        min_length=1,
+        max_length=4,
+        description=(
+            "What the autoscaler scales on: CPU, Memory, InFlightRequests, QueuedRequests, "
+            "each at most once; the count is the highest any of them asks for. When set, "
+            "this list is complete and targetCPUUtilizationPercentage and "
+            "targetMemoryUtilizationPercentage are not used; unset, those two apply (CPU 70 %, "
+            "memory 80 %). A generating pod is bound by its slots, not its CPU: "
+            "InFlightRequests scales on what it is busy with (see docs/autoscaling.md)."
+        ),
+    )
+    behavior: ScalingBehavior = Field(
+        default_factory=ScalingBehavior,
+        description=(
+            "How fast pods are added and removed; the defaults suit pods that need minutes "
+            "before they serve."
+        ),
+    )
+
+    def effective_metrics(self) -> list[ScalingMetric]:
+        """The metrics the HPA scales on: the list, or the two utilization targets."""
+        if self.metrics is not None:
+            return list(self.metrics)
+        found = []
+        if self.target_cpu_utilization_percentage is not None:
+            found.append(
+                ScalingMetric(
+                    type="CPU",
+                    target_utilization_percentage=self.target_cpu_utilization_percentage,
+                )
+            )
+        if self.target_memory_utilization_percentage is not None:
+            found.append(
+                ScalingMetric(
+                    type="Memory",
+                    target_utilization_percentage=self.target_memory_utilization_percentage,
+                )
+            )
+        return found
+
+    def scale_down_window(self) -> int:
+        """The scale-down stabilization window in force."""
+        window = self.behavior.scale_down.stabilization_window_seconds
+        return self.scale_down_stabilization_seconds if window is None else window
 
 
 class ResourceRequirements(_Model):
@@ -933,6 +1147,122 @@ class ImagePullSecret(_Model):
     )
 
 
+# --------------------------------------------------------------------------------------
+# disruptions: the PodDisruptionBudget and spreading the pods over nodes
+
+PERCENT_PATTERN = r"^(100|[1-9][0-9]?)%$"
+_INT_OR_PERCENT_SCHEMA = {
+    "x-kubernetes-int-or-string": True,
+    "minimum": 1,
+    "maximum": 1000,
+    "pattern": PERCENT_PATTERN,
+    "maxLength": 4,
+}
+INT_OR_PERCENT_ERROR = "int_or_percent"
+
+
+def _int_or_percent(value: int | str) -> int | str:
+    if isinstance(value, bool):
+        raise PydanticCustomError(INT_OR_PERCENT_ERROR, "must be a number of pods or a percent")
+    if isinstance(value, int):
+        if not 1 <= value <= 1000:
+            raise PydanticCustomError(
+                INT_OR_PERCENT_ERROR, "must be between 1 and 1000 pods, or a percent"
+            )
+        return value
+    if not re.fullmatch(PERCENT_PATTERN, value):
+        raise PydanticCustomError(
+            INT_OR_PERCENT_ERROR,
+            f'must be a number of pods or a percent from "1%" to "100%", not {value!r}',
+        )
+    return value
+
+
+# A count of pods (1 to 1000) or a percentage of them ("1%" to "100%"), as a PDB takes it.
+IntOrPercent = Annotated[
+    int | str,
+    AfterValidator(_int_or_percent),
+    WithJsonSchema(_INT_OR_PERCENT_SCHEMA),
+]
+
+
+class DisruptionBudgetSpec(_Model):
+    """The PodDisruptionBudget that keeps voluntary disruptions (node drains, cluster
+    upgrades) from taking too many of the service's pods at once."""
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Keep a PodDisruptionBudget while the service can run 2 pods or more "
+            "(spec.replicas, or spec.autoscaling.maxReplicas while autoscaling); a single "
+            "pod gets none. False removes it."
+        ),
+    )
+    max_unavailable: IntOrPercent | None = Field(
+        None,
+        description=(
+            'Most pods a drain may take at once: a number or a percent ("25%"). Unset '
+            "(and minAvailable unset): 1. A new pod needs minutes to pull and load its "
+            "model, so one at a time keeps the rest serving."
+        ),
+    )
+    min_available: IntOrPercent | None = Field(
+        None,
+        description=(
+            "Fewest pods that must stay available instead, a number or a percent; not with "
+            "maxUnavailable. A number must be below the fewest pods the service runs "
+            "(spec.replicas, or spec.autoscaling.minReplicas), or no drain could ever "
+            "evict a pod."
+        ),
+    )
+
+
+# Kubernetes' well-known node label: one node per value.
+HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+
+
+class TopologySpread(_Model):
+    """How the service's pods spread over a topology (nodes, zones), as a pod's
+    topologySpreadConstraints entry that selects the service's own pods."""
+
+    max_skew: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Most the pod count may differ between two domains (nodes, zones).",
+    )
+    topology_key: QualifiedNameField = Field(
+        HOSTNAME_TOPOLOGY_KEY,
+        description=(
+            "Node label whose values are the domains: kubernetes.io/hostname spreads over "
+            "nodes, topology.kubernetes.io/zone over zones."
+        ),
+    )
+    when_unsatisfiable: Literal["ScheduleAnyway", "DoNotSchedule"] = Field(
+        "ScheduleAnyway",
+        description=(
+            "ScheduleAnyway prefers a spread but places a pod anyway; DoNotSchedule leaves "
+            "a pod Pending rather than break the spread."
+        ),
+    )
+    min_domains: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Fewest domains to count (DoNotSchedule only), as in Kubernetes.",
+    )
+    node_affinity_policy: Literal["Honor", "Ignore"] | None = Field(
+        None,
+        description=(
+            "Whether nodes the pods cannot go to count as domains (Kubernetes' default: Honor)."
+        ),
+    )
+    node_taints_policy: Literal["Honor", "Ignore"] | None = Field(
+        None,
+        description="Whether tainted nodes count as domains (Kubernetes' default: Ignore).",
+    )
+
+
 class PodOptions(_Model):
     """Scheduling and metadata passed through to every pod."""
 
@@ -972,6 +1302,15 @@ class PodOptions(_Model):
         description=(
             "Extra pod annotations; at most 32, of at most "
             f"{ANNOTATIONS_MAX_BYTES} bytes in all (keys and values)."
+        ),
+    )
+    topology_spread_constraints: list[TopologySpread] | None = Field(
+        None,
+        max_length=8,
+        description=(
+            "How the pods spread over nodes or zones. Unset: a soft spread over nodes "
+            "(maxSkew 1, topologyKey kubernetes.io/hostname, ScheduleAnyway), so a node lost "
+            "takes as few of the service's pods as the cluster allows; [] for none."
         ),
     )
     termination_grace_period_seconds: int = Field(
@@ -1034,6 +1373,13 @@ class LLMServiceSpec(_Model):
         default_factory=PodOptions, description="Scheduling and metadata of the pods."
     )
     gpu: GPUSpec = Field(default_factory=GPUSpec, description="GPUs for Ollama.")
+    pod_disruption_budget: DisruptionBudgetSpec = Field(
+        default_factory=DisruptionBudgetSpec,
+        description=(
+            "The PodDisruptionBudget of the pods: by default at most 1 pod unavailable at a "
+            "time in node drains, for a service that can run 2 pods or more."
+        ),
+    )
     monitoring: MonitoringSpec = Field(
         default_factory=MonitoringSpec,
         description="A Prometheus Operator PodMonitor for the backend's metrics.",
@@ -1096,6 +1442,32 @@ class Condition(_Model):
     )
 
 
+class ScalingMetricStatus(_Model):
+    """One metric the autoscaler scales on: its target and the value it last read."""
+
+    type: str = Field(
+        ...,
+        max_length=253,
+        description=(
+            "CPU, Memory, InFlightRequests or QueuedRequests (as in spec.autoscaling.metrics)."
+        ),
+    )
+    current_utilization_percentage: int | None = Field(
+        None, description="CPU and Memory: the average use, in percent of the requests."
+    )
+    target_utilization_percentage: int | None = Field(
+        None, description="CPU and Memory: the target, in percent of the requests."
+    )
+    current_average_value: str | None = Field(
+        None,
+        max_length=64,
+        description='InFlightRequests and QueuedRequests: the average per pod, as "2.5".',
+    )
+    target_average_value: str | None = Field(
+        None, max_length=64, description="InFlightRequests and QueuedRequests: the target."
+    )
+
+
 class AutoscalingStatus(_Model):
     """What the autoscaler is doing."""
 
@@ -1121,6 +1493,14 @@ class AutoscalingStatus(_Model):
     )
     last_scale_time: str | None = Field(
         None, description="When the autoscaler last changed the replica count."
+    )
+    metrics: list[ScalingMetricStatus] | None = Field(
+        None,
+        max_length=8,
+        description=(
+            "Each metric the autoscaler scales on, with its target and the value it last "
+            "read (absent while it has read none)."
+        ),
     )
 
 

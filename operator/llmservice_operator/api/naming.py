@@ -66,6 +66,11 @@ def hpa_name(name: str) -> str:
     return name
 
 
+def pdb_name(name: str) -> str:
+    """The PodDisruptionBudget's name."""
+    return name
+
+
 def model_claim_name(name: str) -> str:
     """The claim the operator creates for PersistentVolumeClaim storage with a size."""
     return f"{name}-models"

@@ -107,18 +107,27 @@ def _limit_covers_request(container: str, resource: str) -> Rule:
     )
 
 
-def _request_for_target(container: str, resource: str, target: str) -> Rule:
-    """An HPA utilization target needs a request on every container to measure against."""
+def _request_for_target(container: str, resource: str, target: str, metric: str) -> Rule:
+    """An HPA utilization target needs a request on every container to measure against.
+
+    The target is ``metric`` in spec.autoscaling.metrics when that list is set, else the
+    ``target`` field (targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage).
+    """
+    scales_on = (
+        f"(has(self.autoscaling.metrics) ? self.autoscaling.metrics.exists(m, m.type == "
+        f"'{metric}') : has(self.autoscaling.{target}))"
+    )
     return Rule(
         name=f"{container}-{resource}-request-for-autoscaling",
         node="spec",
         rule=(
-            f"!self.autoscaling.enabled || !has(self.autoscaling.{target}) "
+            f"!self.autoscaling.enabled || !{scales_on} "
             f"|| '{resource}' in self.{container}.resources.requests"
         ),
         message=(
-            f"spec.{container}.resources.requests.{resource} is required while "
-            f"spec.autoscaling.{target} is set: the autoscaler measures {resource} use "
+            f"spec.{container}.resources.requests.{resource} is required while the "
+            f"autoscaler scales on {resource} (spec.autoscaling.{target}, or a "
+            f"spec.autoscaling.metrics entry of type {metric}): it measures {resource} use "
             f"against the requests of every container"
         ),
         field_path=f".{container}.resources.requests",
@@ -413,6 +422,154 @@ _TOLERATION_RULES: Final = (
 )
 
 
+_UTILIZATION = "['CPU', 'Memory']"
+
+
+def _per_pod_target_below(metric: str, bound: str, why: str) -> Rule:
+    """A per-pod target the pods can exceed: one at or above the most a pod can hold
+    (its slots, its queue) would never be exceeded, so the autoscaler would never add pods."""
+    return Rule(
+        name=f"{metric.lower()}-target-below-{bound.rsplit('.', 1)[-1]}",
+        node="spec",
+        rule=(
+            "!self.autoscaling.enabled || !has(self.autoscaling.metrics) "
+            f"|| self.autoscaling.metrics.all(m, m.type != '{metric}' "
+            f"|| !has(m.targetAverageValue) || m.targetAverageValue < self.{bound})"
+        ),
+        message=(
+            f"spec.autoscaling.metrics: the {metric} targetAverageValue must be below "
+            f"spec.{bound}: {why}, so the autoscaler would never add pods"
+        ),
+        field_path=".autoscaling.metrics",
+    )
+
+
+# spec.autoscaling.metrics and behavior.
+_SCALING_RULES: Final = (
+    Rule(
+        name="metrics-not-empty",
+        node="spec.autoscaling",
+        rule="!has(self.metrics) || size(self.metrics) > 0",
+        message=(
+            "spec.autoscaling.metrics must list at least one metric; leave it out to scale "
+            "on targetCPUUtilizationPercentage and targetMemoryUtilizationPercentage"
+        ),
+        field_path=".metrics",
+        reason=FIELD_VALUE_REQUIRED,
+    ),
+    Rule(
+        name="metric-types-unique",
+        node="spec.autoscaling.metrics",
+        rule="self.all(m, self.filter(n, n.type == m.type).size() == 1)",
+        # Invalid, not Duplicate: kube-apiserver reports a Duplicate without the message.
+        message="spec.autoscaling.metrics must not name a metric type twice",
+    ),
+    Rule(
+        name="metric-has-its-target",
+        node="spec.autoscaling.metrics[*]",
+        rule=(
+            f"self.type in {_UTILIZATION} ? has(self.targetUtilizationPercentage) "
+            ": has(self.targetAverageValue)"
+        ),
+        message=(
+            "a spec.autoscaling.metrics entry needs its target: targetUtilizationPercentage "
+            "for CPU and Memory, targetAverageValue for InFlightRequests and QueuedRequests"
+        ),
+        message_expression=(
+            "'spec.autoscaling.metrics entry ' + self.type + ' needs ' + "
+            f"(self.type in {_UTILIZATION} ? 'targetUtilizationPercentage' "
+            ": 'targetAverageValue')"
+        ),
+        reason=FIELD_VALUE_REQUIRED,
+    ),
+    Rule(
+        name="utilization-metric-takes-a-percentage",
+        node="spec.autoscaling.metrics[*]",
+        rule=(
+            f"!(self.type in {_UTILIZATION}) "
+            "|| (!has(self.targetAverageValue) && !has(self.metricName))"
+        ),
+        message=(
+            "a spec.autoscaling.metrics entry of type CPU or Memory takes "
+            "targetUtilizationPercentage only, not targetAverageValue or metricName"
+        ),
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="per-pod-metric-takes-an-average",
+        node="spec.autoscaling.metrics[*]",
+        rule=f"self.type in {_UTILIZATION} || !has(self.targetUtilizationPercentage)",
+        message=(
+            "a spec.autoscaling.metrics entry of type InFlightRequests or QueuedRequests "
+            "takes targetAverageValue, not targetUtilizationPercentage"
+        ),
+        field_path=".targetUtilizationPercentage",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    _per_pod_target_below(
+        "InFlightRequests",
+        "backend.maxConcurrentRequests",
+        "a pod never has more requests in flight than its slots",
+    ),
+    _per_pod_target_below(
+        "QueuedRequests",
+        "backend.maxQueuedRequests",
+        "a pod never queues more requests than that",
+    ),
+)
+
+# spec.podDisruptionBudget and spec.pod.topologySpreadConstraints.
+_FLOOR = "(self.autoscaling.enabled ? self.autoscaling.minReplicas : self.replicas)"
+_MOST = "(self.autoscaling.enabled ? self.autoscaling.maxReplicas : self.replicas)"
+_DISRUPTION_RULES: Final = (
+    Rule(
+        name="budget-max-or-min",
+        node="spec.podDisruptionBudget",
+        rule="!has(self.maxUnavailable) || !has(self.minAvailable)",
+        message=("spec.podDisruptionBudget takes maxUnavailable or minAvailable, not both"),
+        field_path=".minAvailable",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="budget-min-available-below-the-floor",
+        node="spec",
+        rule=(
+            "!self.podDisruptionBudget.enabled || !has(self.podDisruptionBudget.minAvailable) "
+            "|| type(self.podDisruptionBudget.minAvailable) != int "
+            f"|| {_MOST} < 2 || self.podDisruptionBudget.minAvailable < {_FLOOR}"
+        ),
+        message=(
+            "spec.podDisruptionBudget.minAvailable must be below the fewest pods the service "
+            "runs (spec.replicas, or spec.autoscaling.minReplicas while autoscaling): at that "
+            "count no drain could ever evict a pod"
+        ),
+        field_path=".podDisruptionBudget.minAvailable",
+    ),
+    Rule(
+        name="spread-min-domains-needs-do-not-schedule",
+        node="spec.pod.topologySpreadConstraints[*]",
+        rule="!has(self.minDomains) || self.whenUnsatisfiable == 'DoNotSchedule'",
+        message=(
+            "spec.pod.topologySpreadConstraints: minDomains is only allowed with "
+            "whenUnsatisfiable DoNotSchedule"
+        ),
+        field_path=".minDomains",
+        reason=FIELD_VALUE_FORBIDDEN,
+    ),
+    Rule(
+        name="spread-keys-unique",
+        node="spec.pod.topologySpreadConstraints",
+        rule=(
+            "self.all(c, self.filter(d, d.topologyKey == c.topologyKey "
+            "&& d.whenUnsatisfiable == c.whenUnsatisfiable).size() == 1)"
+        ),
+        message=(
+            "spec.pod.topologySpreadConstraints must not repeat a topologyKey with the same "
+            "whenUnsatisfiable"
+        ),
+    ),
+)
+
 _RWX = "ReadWriteMany"
 
 # What shows the service to the cluster (api/exposure.py): the combinations a child cannot
@@ -512,13 +669,13 @@ RULES: Final[tuple[Rule, ...]] = (
         name="autoscaling-needs-a-target",
         node="spec.autoscaling",
         rule=(
-            "!self.enabled || has(self.targetCPUUtilizationPercentage) "
+            "!self.enabled || has(self.metrics) || has(self.targetCPUUtilizationPercentage) "
             "|| has(self.targetMemoryUtilizationPercentage)"
         ),
         message=(
-            "spec.autoscaling.targetCPUUtilizationPercentage or "
-            "spec.autoscaling.targetMemoryUtilizationPercentage is required while "
-            "spec.autoscaling.enabled is true"
+            "spec.autoscaling.targetCPUUtilizationPercentage, "
+            "spec.autoscaling.targetMemoryUtilizationPercentage or spec.autoscaling.metrics "
+            "is required while spec.autoscaling.enabled is true"
         ),
         field_path=".targetCPUUtilizationPercentage",
         reason=FIELD_VALUE_REQUIRED,
@@ -613,10 +770,12 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         field_path=".port",
     ),
-    _request_for_target("backend", "cpu", "targetCPUUtilizationPercentage"),
-    _request_for_target("ollama", "cpu", "targetCPUUtilizationPercentage"),
-    _request_for_target("backend", "memory", "targetMemoryUtilizationPercentage"),
-    _request_for_target("ollama", "memory", "targetMemoryUtilizationPercentage"),
+    _request_for_target("backend", "cpu", "targetCPUUtilizationPercentage", "CPU"),
+    _request_for_target("ollama", "cpu", "targetCPUUtilizationPercentage", "CPU"),
+    _request_for_target("backend", "memory", "targetMemoryUtilizationPercentage", "Memory"),
+    _request_for_target("ollama", "memory", "targetMemoryUtilizationPercentage", "Memory"),
+    *_SCALING_RULES,
+    *_DISRUPTION_RULES,
     *_container_resource_rules("backend"),
     *_container_resource_rules("ollama"),
     Rule(

@@ -152,7 +152,11 @@ def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
     value = error.get("input")
-    if kind in (models.QUANTITY_FLOAT_ERROR, models.ANNOTATIONS_SIZE_ERROR):
+    if kind in (
+        models.QUANTITY_FLOAT_ERROR,
+        models.ANNOTATIONS_SIZE_ERROR,
+        models.INT_OR_PERCENT_ERROR,
+    ):
         return error["msg"]
     if kind == models.KEY_PREFIX_ERROR:
         return f"{error['msg']}, not {_shown(value)}"

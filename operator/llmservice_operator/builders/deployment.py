@@ -57,6 +57,7 @@ from typing import Any
 from llmservice_operator.api import naming
 from llmservice_operator.api.models import OLLAMA_PORT, EnvVar, LLMService, ResourceRequirements
 from llmservice_operator.builders.meta import object_meta
+from llmservice_operator.builders.spread import spread_constraints
 from llmservice_operator.builders.storage import model_claim_name
 
 BACKEND_PORT_NAME = "http"
@@ -355,6 +356,9 @@ def build_pod_template(service: LLMService) -> dict[str, Any]:
         spec["tolerations"] = [t.to_api() for t in pod.tolerations]
     if pod.affinity is not None:
         spec["affinity"] = pod.affinity.to_api()
+    spread = spread_constraints(service)
+    if spread:
+        spec["topologySpreadConstraints"] = spread
     if pod.runtime_class_name is not None:
         spec["runtimeClassName"] = pod.runtime_class_name
     if pod.priority_class_name is not None:

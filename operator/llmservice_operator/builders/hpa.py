@@ -5,16 +5,61 @@ from __future__ import annotations
 from typing import Any
 
 from llmservice_operator.api import naming
-from llmservice_operator.api.models import LLMService
+from llmservice_operator.api.models import LLMService, ScalingMetric
 from llmservice_operator.builders.meta import object_meta
 
+_RESOURCES = {"CPU": "cpu", "Memory": "memory"}
 
-def _utilization(resource: str, percent: int) -> dict[str, Any]:
+
+def hpa_metric(metric: ScalingMetric) -> dict[str, Any]:
+    """One entry of the HPA's ``metrics``.
+
+    CPU and Memory are Resource metrics (utilization against the pods' requests, from the
+    resource metrics API). InFlightRequests and QueuedRequests are Pods metrics: the HPA
+    reads each pod's value from the custom metrics API and aims the average at the target.
+    """
+    if metric.type in _RESOURCES:
+        return {
+            "type": "Resource",
+            "resource": {
+                "name": _RESOURCES[metric.type],
+                "target": {
+                    "type": "Utilization",
+                    "averageUtilization": metric.target_utilization_percentage,
+                },
+            },
+        }
     return {
-        "type": "Resource",
-        "resource": {
-            "name": resource,
-            "target": {"type": "Utilization", "averageUtilization": percent},
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": metric.effective_metric_name()},
+            "target": {"type": "AverageValue", "averageValue": str(metric.target_average_value)},
+        },
+    }
+
+
+def _policies(rules: Any) -> list[dict[str, Any]]:
+    return [
+        {"type": p.type, "value": p.value, "periodSeconds": p.period_seconds}
+        for p in rules.policies
+    ]
+
+
+def hpa_behavior(service: LLMService) -> dict[str, Any]:
+    """The HPA's ``behavior``: stabilization windows and rate limits both ways, written in
+    full so the HPA's own defaults (4 pods or 100 % every 15 s up) never apply."""
+    auto = service.spec.autoscaling
+    up, down = auto.behavior.scale_up, auto.behavior.scale_down
+    return {
+        "scaleUp": {
+            "stabilizationWindowSeconds": up.stabilization_window_seconds,
+            "selectPolicy": up.select_policy,
+            "policies": _policies(up),
+        },
+        "scaleDown": {
+            "stabilizationWindowSeconds": auto.scale_down_window(),
+            "selectPolicy": down.select_policy,
+            "policies": _policies(down),
         },
     }
 
@@ -22,19 +67,16 @@ def _utilization(resource: str, percent: int) -> dict[str, Any]:
 def build_hpa(service: LLMService) -> dict[str, Any]:
     """The autoscaler; callers build it only while ``spec.autoscaling.enabled``.
 
-    Only the targets that are set become metrics. With neither set the metrics list is
-    left out and Kubernetes applies its own default (80 % CPU); the CRD rejects that spec,
-    so only a hand-made object reaches that case. Utilization is measured against the
-    pods' requests, Ollama's sidecar included (Kubernetes >= 1.29 counts restartable
-    init containers), which is why both containers carry cpu and memory requests.
+    The metrics are ``spec.autoscaling.metrics``, or the two utilization targets when that
+    list is unset. With none at all the metrics list is left out and Kubernetes applies its
+    own default (80 % CPU); the CRD rejects that spec, so only a hand-made object reaches
+    that case. Utilization is measured against the pods' requests, Ollama's sidecar
+    included (Kubernetes >= 1.29 counts restartable init containers), which is why both
+    containers carry cpu and memory requests.
     """
     auto = service.spec.autoscaling
     name = service.metadata.name
-    metrics = []
-    if auto.target_cpu_utilization_percentage is not None:
-        metrics.append(_utilization("cpu", auto.target_cpu_utilization_percentage))
-    if auto.target_memory_utilization_percentage is not None:
-        metrics.append(_utilization("memory", auto.target_memory_utilization_percentage))
+    metrics = [hpa_metric(m) for m in auto.effective_metrics()]
     spec: dict[str, Any] = {
         "scaleTargetRef": {
             "apiVersion": "apps/v1",
@@ -46,9 +88,7 @@ def build_hpa(service: LLMService) -> dict[str, Any]:
     }
     if metrics:
         spec["metrics"] = metrics
-    spec["behavior"] = {
-        "scaleDown": {"stabilizationWindowSeconds": auto.scale_down_stabilization_seconds}
-    }
+    spec["behavior"] = hpa_behavior(service)
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",

@@ -54,7 +54,7 @@ from llmservice_operator.api.models import (
     LLMServiceSpec,
     LLMServiceStatus,
 )
-from llmservice_operator.core import modelprogress
+from llmservice_operator.core import modelprogress, scalingmetrics
 
 Obj = Mapping[str, Any]
 
@@ -508,15 +508,24 @@ def autoscaling_status(spec: LLMServiceSpec, hpa: Obj | None) -> dict[str, Any]:
         out["currentMemoryUtilizationPercentage"] = memory
     if hpa_status.get("lastScaleTime"):
         out["lastScaleTime"] = hpa_status["lastScaleTime"]
+    out["metrics"] = scalingmetrics.metric_statuses(auto, hpa)
     out["state"] = scaling_state(spec, hpa)
     return out
 
 
 def scaling_state(spec: LLMServiceSpec, hpa: Obj | None) -> str:
-    """Disabled, or what the HPA is doing (:func:`hpa_state`)."""
-    if not spec.autoscaling.enabled:
+    """Disabled, or what the HPA is doing (:func:`hpa_state`), its metrics' values against
+    their targets deciding where its counts and conditions leave the answer open."""
+    auto = spec.autoscaling
+    if not auto.enabled:
         return "Disabled"
-    return hpa_state(hpa, spec.autoscaling.max_replicas)
+    state = hpa_state(hpa, auto.max_replicas)
+    if state == "Stable":
+        current = _int(((hpa or {}).get("status") or {}).get("currentReplicas"))
+        load = scalingmetrics.pressure(scalingmetrics.metric_statuses(auto, hpa))
+        if 0 < current <= auto.min_replicas and load == "Below":
+            return "AtMinimum"  # the metrics ask for fewer pods than the floor
+    return state
 
 
 def hpa_state(hpa: Obj | None, max_replicas: int) -> str:

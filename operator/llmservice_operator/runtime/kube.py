@@ -73,6 +73,7 @@ DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 SERVICE = Kind("v1", "Service", "services")
 HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 CLAIM = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
+PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 POD = Kind("v1", "Pod", "pods")
 EVENT = Kind("v1", "Event", "events")
 LLMSERVICE = Kind(f"{API_GROUP}/{API_VERSION}", KIND, PLURAL)
@@ -83,7 +84,7 @@ INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
 POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
 EXPOSURE_KINDS = (NETWORK_POLICY, INGRESS, HTTPROUTE, POD_MONITOR)
-CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM, *EXPOSURE_KINDS)}
+CHILD_KINDS = {ck.kind: ck for ck in (DEPLOYMENT, SERVICE, HPA, CLAIM, PDB, *EXPOSURE_KINDS)}
 
 
 def child_kind(manifest: Mapping[str, Any]) -> Kind:

@@ -35,13 +35,20 @@ from llmservice_operator.runtime.cache import Key, Obj
 from llmservice_operator.runtime.desired import Desired, DesiredStates
 from llmservice_operator.runtime.discovery import Discovery
 from llmservice_operator.runtime.intake import Intake
-from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, HTTPROUTE, POD_MONITOR, Kube
+from llmservice_operator.runtime.kube import CHILD_KINDS, HPA, HTTPROUTE, PDB, POD_MONITOR, Kube
 from llmservice_operator.runtime.kube import http_status as kube_status
 from llmservice_operator.runtime.metrics import METRICS, Metrics
 from llmservice_operator.runtime.modelprobe import ModelProbe
 
 # Children that exist only while the spec asks for them, all named after the LLMService.
-OPTIONAL_KINDS = (HPA.kind, "NetworkPolicy", "Ingress", HTTPROUTE.kind, POD_MONITOR.kind)
+OPTIONAL_KINDS = (
+    HPA.kind,
+    PDB.kind,
+    "NetworkPolicy",
+    "Ingress",
+    HTTPROUTE.kind,
+    POD_MONITOR.kind,
+)
 # Of those, the kinds served only where their CRDs are installed.
 OPTIONAL_CRD_KINDS = (HTTPROUTE, POD_MONITOR)
 OPTIONAL_CRD_KINDS_BY_NAME = {k.kind: k for k in OPTIONAL_CRD_KINDS}
@@ -150,8 +157,8 @@ class Reconciler:
 
     def _unwanted(self, key: Key, wanted: set[str]) -> list[planner.LiveChild]:
         """The optional children the spec no longer asks for (the HPA with autoscaling
-        off, a route, monitor or policy turned off): to be deleted if they are ours. All
-        are named after the LLMService."""
+        off, the PodDisruptionBudget of a single pod, a route, monitor or policy turned
+        off): to be deleted if they are ours. All are named after the LLMService."""
         namespace, name = key
         found = []
         for kind in OPTIONAL_KINDS:

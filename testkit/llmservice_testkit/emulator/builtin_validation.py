@@ -40,6 +40,7 @@ VALIDATED_KINDS = frozenset(
         "ConfigMap",
         "Secret",
         "ServiceAccount",
+        "PodDisruptionBudget",
     }
 )
 SCHEMA_VERSION = "1.37.0"
