@@ -92,8 +92,12 @@ class EmbeddingService:
 
 
 _VECTORS = re.compile(rb'"embeddings"\s*:\s*\[')
-# One vector: numbers only (no strings, objects or arrays inside), then a comma or the end.
-_VECTOR = re.compile(rb"\s*\[([-+.eE0-9,\s]*)\]\s*([,\]])")
+# One vector: JSON numbers only, comma-separated (no strings, objects or arrays inside),
+# then a comma or the end; anything else is parsed the slow way (and refused if malformed).
+_NUMBER = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+_VECTOR = re.compile(
+    rb"\s*\[\s*((?:" + _NUMBER + rb")(?:\s*,\s*" + _NUMBER + rb")*)?\s*\]\s*([,\]])"
+)
 
 
 def splice_list(raw: bytes, model: str, encoding_format: str, expected: int) -> bytes | None:
@@ -113,7 +117,7 @@ def splice_list(raw: bytes, model: str, encoding_format: str, expected: int) -> 
         vector = _VECTOR.match(raw, at)
         if vector is None:
             return None
-        vectors.append(vector.group(1))
+        vectors.append(vector.group(1) or b"")
         at = vector.end()
         if vector.group(2) == b"]":
             break

@@ -222,3 +222,16 @@ def test_an_odd_answer_is_not_spliced_and_is_a_502(answer: dict[str, Any]) -> No
     with pytest.raises(ApiError) as failed:
         openai_list(answer, "m", "float", 2)
     assert failed.value.status == 502
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"embeddings":[[1,,2]]}', b'{"embeddings":[[1e]]}', b'{"embeddings":[[--1]]}'],
+)
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+def test_a_malformed_vector_is_never_spliced(raw: bytes, encoding: str) -> None:
+    """Text that is not a list of JSON numbers is left to the parsing path (which answers
+    502), never passed on as it is nor crashing the base64 packing."""
+    from llmservice_backend.embeddings import splice_list
+
+    assert splice_list(raw, "m", encoding, 1) is None

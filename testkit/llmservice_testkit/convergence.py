@@ -34,6 +34,11 @@ CHILDREN: tuple[tuple[str, str, Callable[[str], str]], ...] = (
         "HorizontalPodAutoscaler",
         naming.hpa_name,
     ),
+    (
+        "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+        "PodDisruptionBudget",
+        naming.pdb_name,
+    ),
 )
 MANAGED = f"{naming.MANAGED_BY_LABEL}={naming.MANAGED_BY}"
 Spec = dict[str, Any]
@@ -162,10 +167,21 @@ def problems(api: Api, expected: Mapping[str, Spec], require_ready: bool = True)
             if kind == "Deployment":
                 found.extend(_deployment_problems(owner, child, expected.get(owner)))
         for name, spec in sorted(expected.items()):
-            wanted = 0 if kind == "HorizontalPodAutoscaler" and not _autoscaled(spec) else 1
+            wanted = _wanted(kind, spec)
             if by_owner[name] != wanted:
                 found.append(f"{name}: {by_owner[name]} {kind}(s), {wanted} wanted")
     return found
+
+
+def _wanted(kind: str, spec: Spec) -> int:
+    """How many children of ``kind`` the spec asks for: an HPA only with autoscaling on, a
+    disruption budget only for a service that can run two pods or more."""
+    if kind == "HorizontalPodAutoscaler":
+        return int(_autoscaled(spec))
+    if kind == "PodDisruptionBudget":
+        most = spec["autoscaling"]["maxReplicas"] if _autoscaled(spec) else spec["replicas"]
+        return int(most >= 2)
+    return 1
 
 
 def _autoscaled(spec: Spec) -> bool:

@@ -270,8 +270,10 @@ class FaultProxy:
             cut = self.plan.watch_seconds
             deadline = None if cut is None else time.monotonic() + cut
             while True:
+                if self._calm.is_set():
+                    deadline = None  # never cut now: wait for the server's own events
                 remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0 and not self._calm.is_set():
+                if remaining is not None and remaining <= 0:
                     with self._lock:
                         self.watches_cut += 1
                     if request.transport is not None:

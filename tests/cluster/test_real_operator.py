@@ -318,8 +318,22 @@ def _lifecycle(real: Real, namespace: str, cluster: Cluster) -> None:
             ),
             f"the {kind}",
         )
+    # Where the Gateway API's CRDs are installed (another test installs them in this
+    # session's cluster), the route is switched to an HTTPRoute too.
+    switched = []
+    if _served(real, "gateway.networking.k8s.io", "httproutes"):
+        route = {"httpRoute": {"parentRefs": [{"name": "gw"}]}}
+        apply(real, namespace, service_doc("rbac", networkPolicy={"enabled": True}, route=route))
+        switched.append("httproutes.gateway.networking.k8s.io")
+        wait_for(
+            lambda: (
+                real.kubectl("get", switched[0], "rbac", "-n", namespace, check=False).returncode
+                == 0
+            ),
+            "the HTTPRoute",
+        )
     apply(real, namespace, service_doc("rbac"))
-    for kind in ("networkpolicy", "ingress"):
+    for kind in ("networkpolicy", "ingress", *switched):
         wait_for(
             lambda k=kind: (
                 "NotFound" in real.kubectl("get", k, "rbac", "-n", namespace, check=False).stderr

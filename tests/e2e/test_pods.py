@@ -200,7 +200,21 @@ def test_chat_through_the_cluster_ip_and_the_node_port(e2e: E2E, serving: Any) -
                 "-p", json.dumps({"spec": {"service": {"type": "NodePort"}}}))  # fmt: skip
     port = wait_for(lambda: jsonpath(e2e, f"service/{NAME}", ".spec.ports[0].nodePort"),
                     "a node port", e2e.step_timeout)  # fmt: skip
-    assert direct_chat(f"http://{node.address}:{port}").strip()
+    # kube-proxy programs the node port's rules a moment after the Service changes: until
+    # then nothing listens there (connection refused).
+    answer = wait_for(
+        lambda: _chat_once_reachable(f"http://{node.address}:{port}"),
+        "the node port to answer",
+        e2e.step_timeout,
+    )
+    assert answer.strip()
+
+
+def _chat_once_reachable(url: str) -> str | None:
+    try:
+        return direct_chat(url)
+    except httpx.ConnectError:
+        return None
 
 
 def _container_pid(e2e: E2E, pod: str, container: str) -> int:

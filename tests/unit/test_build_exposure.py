@@ -374,3 +374,36 @@ def test_discovery_caches_and_rechecks_the_missing_only_after_a_while() -> None:
         assert not await found.served(POD_MONITOR)
 
     asyncio.run(run())
+
+
+def test_a_failed_discovery_is_neither_missing_nor_asked_by_every_pass() -> None:
+    """An unanswered discovery request must not tell the user the CRDs are missing, nor
+    be repeated at once by every waiting pass; a known answer outlives a failure."""
+    import kopf
+
+    class FailingKube(FakeKube):
+        fail = True
+
+        async def resources(self, api_version: str) -> list[str] | None:
+            self.asked.append(api_version)
+            if self.fail:
+                raise kopf.TemporaryError("timed out")
+            return self.served.get(api_version)
+
+    kube = FailingKube({"monitoring.coreos.com/v1": ["podmonitors"]})
+    clock = Clock()
+    found = Discovery(kube, missing_ttl=30, served_ttl=600, clock=clock)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        for _ in range(3):
+            with pytest.raises(kopf.TemporaryError, match="could not be discovered"):
+                await found.served(POD_MONITOR)
+        assert len(kube.asked) == 1  # the others did not ask again so soon
+        clock.now = 10
+        kube.fail = False
+        assert await found.served(POD_MONITOR)
+        clock.now = 700
+        kube.fail = True
+        assert await found.served(POD_MONITOR)  # stale, unconfirmed: the last answer holds
+
+    asyncio.run(run())

@@ -15,6 +15,7 @@ from llmservice_operator.core.status import same_status, transitions
 from llmservice_operator.runtime.cache import child_summary, newer, service_summary
 from llmservice_operator.runtime.controller import Controller
 from llmservice_operator.runtime.intake import owner_of
+from llmservice_operator.runtime.kube import POD_MONITOR as POD_MONITOR_KIND
 from llmservice_operator.runtime.kube import Kube, map_error
 
 
@@ -580,3 +581,61 @@ async def test_a_service_down_to_one_pod_loses_its_disruption_budget(world: Any)
     assert ("delete", "PodDisruptionBudget") in kube.writes
     assert ("apply", "Deployment") in kube.writes
     assert ctl.intake.child("PodDisruptionBudget", "ns", "chat") is None
+
+
+class CrdRemovedKube(FakeKube):
+    """Serves the PodMonitor kind until ``removed``; then an apply of one is a 404 (its
+    CRD deleted after discovery said it was served)."""
+
+    removed = False
+
+    async def resources(self, api_version: str) -> list[str] | None:
+        return None if self.removed else ["podmonitors"]
+
+    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        if manifest["kind"] == "PodMonitor" and self.removed:
+            from kubernetes.client.exceptions import ApiException
+
+            self.writes.append(("gone", "PodMonitor"))
+            raise kopf.PermanentError("apply PodMonitor ns/chat: HTTP 404") from ApiException(
+                status=404, reason="Not Found"
+            )
+        return await super().apply(manifest)
+
+
+async def test_a_crd_removed_under_the_operator_is_rediscovered_not_refused() -> None:
+    """The rest of the plan is applied and announced, the pass is retried (a temporary
+    error, with backoff), and the next one finds the kind missing: no InvalidSpec."""
+    kube = CrdRemovedKube()
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    body = llmservice({"monitoring": {"enabled": True}})
+    ctl.cache.put("LLMService", ("ns", "chat"), body, service_summary(body))
+    assert await ctl.reconciler.discovery.served(POD_MONITOR_KIND)  # discovered as served
+    kube.removed = True
+    with pytest.raises(kopf.TemporaryError, match="PodMonitor no longer served"):
+        await ctl.reconciler.reconcile(("ns", "chat"))
+    assert ("gone", "PodMonitor") in kube.writes
+    assert ("apply", "Deployment") in kube.writes
+    assert kube.writes[-1] == ("event", "Created")
+    kube.writes.clear()
+    await ctl.reconciler.reconcile(("ns", "chat"))
+    assert ("gone", "PodMonitor") not in kube.writes  # not tried again: known missing
+    assert all(write[0] != "status" or write[1] != "Failed" for write in kube.writes)
+
+
+async def test_a_404_for_a_built_in_kind_is_a_refusal_not_a_loop() -> None:
+    class NoPolicyKube(FakeKube):
+        async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            if manifest["kind"] == "PodDisruptionBudget":
+                from kubernetes.client.exceptions import ApiException
+
+                raise kopf.PermanentError("apply PodDisruptionBudget: HTTP 404") from (
+                    ApiException(status=404, reason="Not Found")
+                )
+            return await super().apply(manifest)
+
+    kube = NoPolicyKube()
+    ctl = Controller(kube, debounce=0, status_interval=0)
+    ctl.cache.put("LLMService", ("ns", "chat"), llmservice(), service_summary(llmservice()))
+    assert await ctl.reconciler.reconcile(("ns", "chat")) is None
+    assert ("status", "Failed") in kube.writes

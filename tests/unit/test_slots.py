@@ -40,7 +40,7 @@ async def test_waiters_go_by_priority_then_arrival() -> None:
 async def test_a_first_pass_is_overtaken_for_the_head_start_only() -> None:
     """Follow-ups that keep coming never starve a first pass for longer than the head
     start: one that has waited that long goes before follow-ups that came after it."""
-    slots = PrioritySlots(1, headstart=0.05)
+    slots = PrioritySlots(1, headstart=0.5)
     order: list[str] = []
     release = asyncio.Event()
 
@@ -54,9 +54,9 @@ async def test_a_first_pass_is_overtaken_for_the_head_start_only() -> None:
     await asyncio.sleep(0)
     waiting = [asyncio.create_task(take("first pass", 1))]
     await asyncio.sleep(0.01)
-    waiting.append(asyncio.create_task(take("early follow-up", 0)))  # within the head start
-    await asyncio.sleep(0.1)
-    waiting.append(asyncio.create_task(take("late follow-up", 0)))  # past it
+    waiting.append(asyncio.create_task(take("early follow-up", 0)))  # well within the head start
+    await asyncio.sleep(0.7)
+    waiting.append(asyncio.create_task(take("late follow-up", 0)))  # well past it
     await asyncio.sleep(0.01)
     release.set()
     await asyncio.gather(holder, *waiting)

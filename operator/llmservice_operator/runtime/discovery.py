@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SERVED_TTL = 600.0
 MISSING_TTL = 30.0
+FAILURE_TTL = 5.0  # a failed discovery is not asked again for this long by other passes
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,13 @@ class Discovery:
         self.missing_ttl = missing_ttl
         self.clock = clock
         self._answers: dict[str, _Answer] = {}
+        self._failed: dict[str, float] = {}  # when discovery last failed, unknown before
         self._lock = asyncio.Lock()
 
     async def served(self, kind: Kind) -> bool:
         """Whether ``kind`` is served; asks the API server only when the cached answer is
-        stale. A failed request (other than a 404) keeps the last answer, or says missing."""
+        stale. A failed request (other than a 404) keeps the last answer; with none, the pass
+        fails temporarily (kopf.TemporaryError) rather than report the kind missing."""
         async with self._lock:  # concurrent passes share one request
             answer = self._answers.get(kind.api_version)
             now = self.clock()
@@ -65,11 +68,22 @@ class Discovery:
                 ttl = self.served_ttl if answer.serves(kind) else self.missing_ttl
                 if now - answer.at < ttl:
                     return answer.serves(kind)
+            failed = self._failed.get(kind.api_version)
+            if answer is None and failed is not None and now - failed < FAILURE_TTL:
+                raise kopf.TemporaryError(f"{kind.api_version} could not be discovered")
             try:
                 plurals = await self.kube.resources(kind.api_version)
             except (kopf.TemporaryError, kopf.PermanentError) as exc:
                 log.warning("could not discover %s: %s", kind.api_version, exc)
-                return answer is not None and answer.serves(kind)
+                if answer is not None:
+                    return answer.serves(kind)
+                # Not known either way: neither "missing" (a false alarm to the user) nor a
+                # request of its own for every waiting pass; the passes retry with backoff.
+                self._failed[kind.api_version] = self.clock()
+                raise kopf.TemporaryError(
+                    f"{kind.api_version} could not be discovered: {exc}"
+                ) from exc
+            self._failed.pop(kind.api_version, None)
             fresh = _Answer(None if plurals is None else tuple(plurals), now)
             self._answers[kind.api_version] = fresh
             if answer is not None and answer.serves(kind) != fresh.serves(kind):

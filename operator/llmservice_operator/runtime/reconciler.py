@@ -135,11 +135,6 @@ class Reconciler:
             try:
                 await self._apply(key, svc, plan.actions)
             except kopf.PermanentError as exc:
-                if kube_status(exc) == 404:
-                    # An optional kind's CRD removed since discovery said it was served.
-                    for kind in OPTIONAL_CRD_KINDS:
-                        self.discovery.forget(kind)
-                    return self.debounce
                 # Retrying the same request cannot help: say so and wait for a new spec.
                 refused = self.desired.refuse(key, f"the API server refused {exc}")
                 self.metrics.reconciles.labels("invalid").inc()
@@ -192,6 +187,7 @@ class Reconciler:
         change)."""
         namespace, _ = key
         done: dict[str, list[str]] = {}
+        gone: list[str] = []
         had_status = bool((svc.get("status") or {}).get("conditions"))
         if not had_status:
             self._children_created.setdefault(key, time.monotonic())
@@ -203,7 +199,17 @@ class Reconciler:
                 )
                 if handover is not None:
                     await self.kube.apply(handover, field_manager=naming.HANDOVER_FIELD_MANAGER)
-                live = await self.kube.apply(action.manifest)
+                try:
+                    live = await self.kube.apply(action.manifest)
+                except kopf.PermanentError as exc:
+                    optional = OPTIONAL_CRD_KINDS_BY_NAME.get(action.kind)
+                    if optional is None or kube_status(exc) != 404:
+                        raise
+                    # Its CRD was removed since discovery said it was served: the next pass
+                    # asks again and reports it missing; the rest of the plan goes on.
+                    self.discovery.forget(optional)
+                    gone.append(action.kind)
+                    continue
                 self.intake.applied(action.manifest, live)
                 why = "recreated" if action.why == "created" and had_status else action.why
                 detail = f" ({action.detail} had been changed)" if action.detail else ""
@@ -217,6 +223,8 @@ class Reconciler:
             await self.kube.post_event(
                 svc, type_="Normal", reason=EVENT_REASONS[why], message=f"{why} {', '.join(what)}"
             )
+        if gone:
+            raise kopf.TemporaryError(f"{', '.join(gone)} no longer served", delay=1.0)
 
     async def _report(
         self,

@@ -235,7 +235,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             defaults.model_progress_interval,
             _non_negative_seconds,
         ),
-        discovery_recheck=_parse(
-            env, "DISCOVERY_RECHECK", defaults.discovery_recheck, _non_negative_seconds
-        ),
+        discovery_recheck=_parse(env, "DISCOVERY_RECHECK", defaults.discovery_recheck, _seconds),
     )
