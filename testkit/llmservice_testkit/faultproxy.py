@@ -38,6 +38,7 @@ import yaml
 from aiohttp import web
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_KEPT = 2000  # bytes of a write's body kept in the record
 # Headers about one connection, not the message: never forwarded either way. (Bodies pass
 # as they are, compressed or not, with their Content-Encoding.)
 HOP_HEADERS = frozenset(
@@ -77,13 +78,17 @@ class Seen:
     fault: str | None  # None: forwarded and answered by the server
     status: int | None  # the status the client got, None when it got none
     at: float = field(default_factory=time.monotonic)
+    body: bytes = b""  # of a forwarded write, cut short: says what an unexpected write changed
 
     @property
     def write(self) -> bool:
         return self.method in WRITE_METHODS and self.status is not None and self.status < 400
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path} -> {self.status} ({self.fault or 'forwarded'})"
+        text = f"{self.method} {self.path} -> {self.status} ({self.fault or 'forwarded'})"
+        if self.body:
+            text += " " + self.body.decode("utf-8", "replace")
+        return text
 
 
 class FaultProxy:
@@ -207,9 +212,11 @@ class FaultProxy:
 
     # -- requests -------------------------------------------------------------------------
 
-    def _record(self, method: str, path: str, fault: str | None, status: int | None) -> None:
+    def _record(
+        self, method: str, path: str, fault: str | None, status: int | None, body: bytes = b""
+    ) -> None:
         with self._lock:
-            self.seen.append(Seen(method, path, fault, status))
+            self.seen.append(Seen(method, path, fault, status, body=body[:BODY_KEPT]))
 
     def _choose(self, method: str, watch: bool) -> str | None:
         if watch or self._calm.is_set():
@@ -262,7 +269,8 @@ class FaultProxy:
             answer = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS}
             if not watch:
                 data = await upstream.read()
-                self._record(request.method, request.path, None, upstream.status)
+                kept = body if request.method in WRITE_METHODS else b""
+                self._record(request.method, request.path, None, upstream.status, kept)
                 return web.Response(status=upstream.status, body=data, headers=answer)
             self._record(request.method, request.path, None, upstream.status)
             response = web.StreamResponse(status=upstream.status, headers=answer)

@@ -58,7 +58,7 @@ def test_fifty_llmservices_converge_under_faults_kills_and_cut_watches(
         [*outcome.remaining[:40], op.logs()[-3000:]]
     )
     assert outcome.remaining == []
-    assert outcome.idle_writes == []
+    assert outcome.idle_writes == [], "\n".join(outcome.idle_writes)
     assert outcome.kills == 3
     # The faults did happen: a proxy that forwarded everything would prove nothing.
     for kind in ("500", "429", "409", "hang", "watch cut"):

@@ -816,6 +816,25 @@ def condition(status: Obj | None, type_: str) -> Obj | None:
 # comparing statuses, and what a change of status tells the user
 
 
+def merge_patch(current: Obj, new: Obj) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``current`` into ``new``: every key of
+    ``new``, maps merged key by key and every key ``new`` no longer has set to None, at
+    every depth. Nulling only the top-level keys left stale nested ones in place (a
+    ``status.autoscaling.minReplicas`` after autoscaling was turned off): the status then
+    never matched what the operator computed, and it wrote again on every pass."""
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        before = current.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            out[key] = merge_patch(before, value)
+        else:
+            out[key] = value
+    for key in current:
+        if key not in new:
+            out[key] = None
+    return out
+
+
 def same_status(a: Obj | None, b: Obj | None) -> bool:
     """Equal once read through the status model (CRD defaults cannot make them differ)."""
     try:

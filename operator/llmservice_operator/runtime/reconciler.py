@@ -289,9 +289,7 @@ class Reconciler:
         if wait > 0:
             return wait
         self._children_created.pop(key, None)
-        patch: dict[str, Any] = dict(new)
-        for stale in set(current) - set(new):
-            patch[stale] = None
+        patch = status.merge_patch(current, new)
         live = await self.kube.patch_status(namespace, name, patch)
         self._last_write[key] = time.monotonic()
         self.intake.status_written(key, live, patch)
